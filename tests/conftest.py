@@ -1,0 +1,3 @@
+"""Shared fixtures: real servers live in tests/servers/, one module each."""
+
+pytest_plugins: list[str] = []
