@@ -1,0 +1,249 @@
+"""Classify an inbound message: normal, auto-reply, bounce or complaint; and spot loops.
+
+Order, exact first and heuristic second (STYLE.md practice 7):
+
+1. **complaint** — an ARF report (RFC 5965: multipart/report with
+   report-type=feedback-report).
+2. **bounce** — an RFC 3464 delivery status notification, then the prose of
+   non-standard bounces (``dsn.text_bounce``: qmail, Exim, Postfix, Exchange,
+   Gmail, QQ Mail, NetEase). A null sender or a MAILER-DAEMON/postmaster From
+   only helps a weak text match along; on its own it proves nothing.
+3. **auto_reply** — RFC 3834 ``Auto-Submitted`` other than "no", the vendor
+   headers, then out-of-office wording in the subject.
+
+How delivery reports map to ``kind``. ``kind`` is "bounce" only when at least
+one recipient has Action "failed". A report whose recipients are all "delayed"
+(a delay warning: the MTA keeps trying, RFC 3464 §2.3.3), or only
+"delivered"/"relayed"/"expanded" (a success notice), is kind "auto_reply": it is
+automatic mail that must never be answered, and it is no failure. For those,
+``bounce`` still carries every recipient with its action, so the pipeline can
+record a delay against the outbound recipient without failing it. In a
+"bounce", recipients with other actions are listed too; only "failed" ones fail.
+
+``X-Auto-Response-Suppress`` is deliberately not an auto-reply marker: it is a
+*request* that others not auto-reply to this message, set on ordinary mail by
+Outlook and by mailgate itself.
+
+``loop_suspected`` is independent of ``kind``: more than 25 Received fields
+(a runaway forwarding chain; RFC 5321 §6.3 suggests a limit of at least 100
+hops for giving up, mail that has made 25 is already abnormal for us), or an
+``X-Mailgate-Id`` / ``X-Mailgate-Loop`` field on inbound mail, which only our
+own outbound mail carries: our message came back to us.
+
+``classify`` never raises; what it could not understand goes to ``errors``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import getaddresses
+from typing import Any
+
+from mailgate.core import dsn
+
+__all__ = ["MAX_RECEIVED", "Classification", "classify"]
+
+MAX_RECEIVED = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The result of ``classify``; ``bounce`` is the parse contract's bounce object."""
+
+    kind: str = "normal"
+    bounce: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+    complaint: dict[str, Any] | None = None
+    original_message_id: str | None = None
+    loop_suspected: bool = False
+    loop_reason: str | None = None
+
+
+def classify(msg: Message, *, text: str, subject: str) -> Classification:
+    """Classify ``msg`` (compat32); ``text`` is its decoded body, ``subject`` decoded."""
+    errors: list[str] = []
+    try:
+        loop, reason = _loop(msg)
+        kind, bounce, complaint, original = _kind(msg, text or "", subject or "", errors)
+    except Exception as exc:  # contract: classify never raises
+        errors.append(f"classify: {type(exc).__name__}: {exc}")
+        return Classification(errors=errors)
+    return Classification(
+        kind=kind,
+        bounce=bounce,
+        errors=errors,
+        complaint=complaint,
+        original_message_id=original,
+        loop_suspected=loop,
+        loop_reason=reason,
+    )
+
+
+def _kind(
+    msg: Message, text: str, subject: str, errors: list[str]
+) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    arf = dsn.find_report(msg, "feedback-report")
+    if arf is not None:
+        complaint = _complaint(arf, errors)
+        return "complaint", None, complaint, complaint.get("original_message_id")
+
+    report = dsn.find_report(msg, "delivery-status")
+    if report is not None:
+        recipients = dsn.parse_report(report, errors)
+        original, _ = dsn.attached_original(report)
+        if recipients:
+            return _report_kind(recipients), {"recipients": recipients}, None, original
+        # A report we could not read is still not mail a person wrote.
+        return "bounce", {"recipients": []}, None, original
+
+    found = dsn.text_bounce(msg, text, subject)
+    if found is not None:
+        original, _ = dsn.attached_original(msg)
+        original = original or found.original_message_id
+        if not found.recipients:
+            errors.append(f"{found.vendor} bounce: no recipient address found in the text")
+            return "bounce", {"recipients": []}, None, original
+        return _report_kind(found.recipients), {"recipients": found.recipients}, None, original
+
+    if is_auto_reply(msg, text, subject):
+        return "auto_reply", None, None, None
+    return "normal", None, None, None
+
+
+def _report_kind(recipients: list[dict[str, str]]) -> str:
+    """ "bounce" if any recipient failed; delays and success notices are auto-replies."""
+    return "bounce" if any(r["action"] == "failed" for r in recipients) else "auto_reply"
+
+
+# --- complaints (RFC 5965) ------------------------------------------------
+
+
+def _complaint(report: Message, errors: list[str]) -> dict[str, Any]:
+    fields: Message | None = None
+    for part in dsn.walk_shallow(report):
+        if part.get_content_type() == "message/feedback-report":
+            blocks = dsn.header_blocks(part)
+            fields = blocks[0] if blocks else None
+            break
+    original_id, original = dsn.attached_original(report)
+    if fields is None:
+        errors.append("feedback-report without a message/feedback-report part")
+        fields = Message()
+
+    def one(name: str) -> str | None:
+        value = fields.get(name) if fields is not None else None
+        return re.sub(r"\s+", " ", str(value)).strip() if value is not None else None
+
+    rcpt_to = [
+        a for _, a in getaddresses([str(v) for v in fields.get_all("Original-Rcpt-To", [])]) if a
+    ]
+    if not rcpt_to and original is not None:
+        # Many providers redact Original-Rcpt-To; the returned copy's To is the
+        # next best evidence of which of our recipients complained.
+        rcpt_to = [a for _, a in getaddresses([str(v) for v in original.get_all("To", [])]) if a]
+    mail_from = one("Original-Mail-From")
+    if mail_from is None and original is not None:
+        addrs = getaddresses([str(v) for v in original.get_all("From", [])])
+        mail_from = addrs[0][1] if addrs and addrs[0][1] else None
+    feedback_type = (one("Feedback-Type") or "").lower()
+    if not feedback_type:
+        errors.append("feedback-report without Feedback-Type (RFC 5965 §3.1)")
+    return {
+        "feedback_type": feedback_type or "other",
+        "user_agent": one("User-Agent"),
+        "version": one("Version"),
+        "original_mail_from": mail_from.strip("<>") if mail_from else None,
+        "original_rcpt_to": rcpt_to,
+        "arrival_date": one("Arrival-Date") or one("Received-Date"),
+        "source_ip": one("Source-IP"),
+        "reported_domain": one("Reported-Domain"),
+        "original_message_id": original_id,
+    }
+
+
+# --- auto-replies (RFC 3834 and vendors) ----------------------------------
+
+# Headers whose mere presence marks automatic mail.
+_PRESENT = (
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Autoresponder",
+    "X-Autoreply-From",
+    "X-Mail-Autoreply",
+    "X-MS-Exchange-Generated-Message-Source",
+    "X-MS-Exchange-Inbox-Rules-Loop",
+    "X-Vacation",
+)
+# name -> pattern of the value that marks it.
+_VALUED = {
+    "X-Autogenerated": re.compile(r"^\s*reply", re.I),
+    "X-POST-MessageClass": re.compile(r"autoresponder", re.I),
+    "Delivered-To": re.compile(r"^\s*autoresponder\s*$", re.I),
+    "X-Precedence": re.compile(r"^\s*auto[_-]?reply", re.I),
+    "Precedence": re.compile(r"^\s*auto[_-]?reply", re.I),
+}
+# Subject prefixes written by out-of-office responders; a separator (or the
+# end) must follow, so "休假申请" (a leave request) stays ordinary mail.
+_SUBJECT_PREFIX_RE = re.compile(
+    r"^\W*(?:automatic reply|auto(?:matic)?[ -]?(?:reply|response)|autoreply|auto"
+    r"|out of (?:the )?office|autosvar|automatische antwort|abwesenheitsnotiz"
+    r"|réponse automatique|risposta automatica|respuesta automática"
+    r"|自动回复|自動回覆|自动答复|自動回复|休假|休假中|不在办公室|外出|假期自动回复)"
+    r"\s*(?:[:：\]】)]|$)",
+    re.I,
+)
+_SUBJECT_ANYWHERE_RE = re.compile(
+    r"\bout of (?:the )?office\b|\bon vacation\b|自动回复|自動回覆|不在办公室|休假中", re.I
+)
+_BODY_OOO_RE = re.compile(
+    r"\bout of (?:the )?office\b|\bon (?:vacation|holiday|leave|annual leave)\b"
+    r"|away from (?:the|my) (?:office|desk)|limited access to (?:my )?e-?mail"
+    r"|自动回复|休假|不在办公室|外出|假期",
+    re.I,
+)
+# Fixed sentences of QQ Mail's and NetEase's responders (they set no header).
+_VENDOR_BODY_RE = re.compile(
+    r"这是来自QQ邮箱的假期自动回复邮件|这是一封自动回复(?:的)?邮件|此邮件为自动回复"
+)
+
+
+def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
+    """True when headers, subject or a vendor's fixed wording mark automatic mail."""
+    # RFC 3834 §5: any Auto-Submitted value other than "no" means automatic.
+    for value in msg.get_all("Auto-Submitted", []):
+        token = str(value).split(";", 1)[0].split("(", 1)[0].strip().lower()
+        if token and token != "no":
+            return True
+    if any(msg.get(name) is not None for name in _PRESENT):
+        return True
+    for name, rx in _VALUED.items():
+        if any(rx.search(str(v)) for v in msg.get_all(name, [])):
+            return True
+    # Precedence bulk/junk (RFC 3834 §3.1.8 notes it is common and ambiguous) is
+    # also what mailing lists send; only out-of-office wording makes it a reply.
+    precedence = " ".join(
+        str(v) for v in msg.get_all("Precedence", []) + msg.get_all("X-Precedence", [])
+    )
+    if re.search(r"\b(bulk|junk)\b", precedence, re.I) and (
+        _BODY_OOO_RE.search(subject) or _BODY_OOO_RE.search(text[:2000])
+    ):
+        return True
+    if _SUBJECT_PREFIX_RE.search(subject) or _SUBJECT_ANYWHERE_RE.search(subject):
+        return True
+    return bool(_VENDOR_BODY_RE.search(text[:2000]))
+
+
+# --- loops -----------------------------------------------------------------
+
+
+def _loop(msg: Message) -> tuple[bool, str | None]:
+    for name in ("X-Mailgate-Id", "X-Mailgate-Loop"):
+        value = msg.get(name)
+        if value is not None:
+            return True, f"{name} present ({str(value).strip()}): our own message came back"
+    received = len(msg.get_all("Received", []))
+    if received > MAX_RECEIVED:
+        return True, f"{received} Received fields (more than {MAX_RECEIVED}): runaway chain"
+    return False, None

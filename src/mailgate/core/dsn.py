@@ -1,0 +1,318 @@
+"""Bounce parsing: RFC 3464 delivery status notifications first, vendor text second.
+
+Exact first, heuristic second (STYLE.md practice 7):
+
+* ``parse_report`` reads a ``multipart/report; report-type=delivery-status``
+  (RFC 6522 container, RFC 3464 body): one dict per per-recipient block.
+* ``text_bounce`` recognises the non-standard bounces still common in the wild
+  (qmail, Exim, Postfix without DSN, Exchange NDR text, Gmail, QQ Mail, NetEase)
+  by their fixed wording, then pulls recipients and status codes out of the prose.
+
+Each recipient is the contract object ``{"address", "action", "status",
+"diagnostic"}``. ``address`` is the Original-Recipient when the report has one
+(RFC 3464 §2.3.1: the address as *we* gave it, which is what our outbound
+recipient row holds), otherwise the Final-Recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import HeaderParser
+from email.utils import getaddresses
+from typing import Any
+
+Recipient = dict[str, str]
+
+# RFC 3463 §2: class.subject.detail; class is 2, 4 or 5.
+_STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+# RFC 5321 §4.2: a three-digit reply code at a word boundary.
+_SMTP_CODE_RE = re.compile(r"(?<![\d.\-])([45][0-5]\d)(?:[ \-]|$)")
+_ADDR_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_ACTIONS = {"failed", "delayed", "delivered", "relayed", "expanded"}
+
+
+def walk_shallow(msg: Message) -> list[Message]:
+    """Every part of ``msg`` without descending into attached messages.
+
+    A bounce carries the original mail as message/rfc822; that mail may itself
+    be a report, and it must not be mistaken for the outer one.
+    """
+    out: list[Message] = [msg]
+    if msg.get_content_maintype() == "multipart":
+        payload = msg.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    out.extend(walk_shallow(sub))
+    return out
+
+
+def find_report(msg: Message, report_type: str) -> Message | None:
+    """The first multipart/report of ``report_type`` (RFC 6522 §3) in ``msg``."""
+    for part in walk_shallow(msg):
+        if part.get_content_type() == "multipart/report":
+            rtype = str(part.get_param("report-type", "") or "").lower()
+            if rtype == report_type:
+                return part
+    return None
+
+
+def header_blocks(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status or feedback-report body part.
+
+    compat32 already splits message/delivery-status into blocks; other labels
+    (text/delivery-status, message/global-delivery-status of RFC 6533) or a
+    transfer-encoded body arrive as text and are split here on blank lines.
+    """
+    payload = part.get_payload()
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if isinstance(payload, list) and cte in ("", "7bit", "8bit", "binary"):
+        return [b for b in payload if isinstance(b, Message)]
+    raw = part.get_payload(decode=True)
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", "replace")
+    elif isinstance(payload, list):
+        text = "\n\n".join(str(b) for b in payload)
+    else:
+        text = str(payload)
+    text = text.replace("\r\n", "\n")
+    parser = HeaderParser()
+    return [parser.parsestr(chunk.strip() + "\n") for chunk in re.split(r"\n\s*\n", text)]
+
+
+def _typed_value(value: str | None) -> str:
+    """Drop the RFC 3464 §2.1.2 address-type / diagnostic-type prefix ("rfc822;")."""
+    if not value:
+        return ""
+    value = re.sub(r"\s+", " ", str(value)).strip()
+    if ";" in value:
+        value = value.split(";", 1)[1].strip()
+    return value
+
+
+def _clean_address(value: str) -> str:
+    value = value.strip().strip("<>").strip()
+    found = _ADDR_RE.search(value)
+    return found.group(0) if found else value
+
+
+def find_status(text: str) -> str | None:
+    """An RFC 3463 status code in ``text``, else one derived from an SMTP reply code."""
+    found = _STATUS_RE.search(text)
+    if found:
+        return ".".join(found.groups())
+    code = _SMTP_CODE_RE.search(text)
+    if code:
+        return f"{code.group(1)[0]}.0.0"
+    return None
+
+
+def parse_report(report: Message, errors: list[str]) -> list[Recipient]:
+    """Per-recipient results of an RFC 3464 report; problems go to ``errors``."""
+    status_part = None
+    for part in walk_shallow(report):
+        if part.get_content_type() in (
+            "message/delivery-status",
+            "message/global-delivery-status",
+            "text/delivery-status",
+        ):
+            status_part = part
+            break
+    if status_part is None:
+        errors.append("delivery-status report without a delivery-status part")
+        return []
+    blocks = header_blocks(status_part)
+    recipients: list[Recipient] = []
+    # RFC 3464 §2.1: the first block is per-message; every later block with a
+    # Final-Recipient is per-recipient. Some MTAs omit the per-message block,
+    # so test each block for Final-Recipient instead of skipping the first.
+    for block in blocks:
+        final = _typed_value(block.get("Final-Recipient"))
+        if not final:
+            continue
+        original = _typed_value(block.get("Original-Recipient"))
+        action = (
+            _typed_value(block.get("Action")).lower().split(" ")[0] if block.get("Action") else ""
+        )
+        if action not in _ACTIONS:
+            errors.append(f"delivery-status: unknown action {action!r} for {final}")
+        diagnostic = _typed_value(block.get("Diagnostic-Code"))
+        status = find_status(str(block.get("Status", ""))) or find_status(diagnostic)
+        if status is None:
+            status = {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")
+        recipients.append(
+            {
+                "address": _clean_address(original or final),
+                "action": action or "failed",
+                "status": status,
+                "diagnostic": diagnostic,
+            }
+        )
+    if not recipients:
+        errors.append("delivery-status report without per-recipient fields")
+    return recipients
+
+
+def headers_message_id(headers_text: str) -> str | None:
+    """The Message-ID in a block of header text (an inline copy of the original)."""
+    found = re.search(r"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?<([^>\s]+)>", headers_text, re.I | re.M)
+    return found.group(1) if found else None
+
+
+def attached_original(msg: Message) -> tuple[str | None, Message | None]:
+    """Message-ID and headers of the returned original (message/rfc822 or rfc822-headers)."""
+    for part in walk_shallow(msg):
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "message/global"):
+            payload: Any = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                return _msgid(inner.get("Message-ID")), inner
+        elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
+            raw = part.get_payload(decode=True)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+            inner = HeaderParser().parsestr(text.replace("\r\n", "\n"))
+            return _msgid(inner.get("Message-ID")), inner
+    return None, None
+
+
+def _msgid(value: object) -> str | None:
+    if value is None:
+        return None
+    found = re.search(r"<([^>\s]+)>", str(value))
+    if found:
+        return found.group(1)
+    text = str(value).strip()
+    return text or None
+
+
+# --- vendor text bounces --------------------------------------------------
+
+
+@dataclass
+class TextBounce:
+    """What the prose of a non-RFC 3464 bounce says."""
+
+    vendor: str
+    recipients: list[Recipient] = field(default_factory=list)
+    original_message_id: str | None = None
+
+
+# Fixed wording each MTA writes; a match is strong evidence on its own.
+_VENDORS: list[tuple[str, re.Pattern[str]]] = [
+    ("qmail", re.compile(r"This is the qmail-send program", re.I)),
+    ("exim", re.compile(r"This message was created automatically by mail delivery software", re.I)),
+    ("postfix", re.compile(r"I'm sorry to have to inform you that your message could not", re.I)),
+    ("postfix", re.compile(r"This is the mail system at host", re.I)),
+    ("exchange", re.compile(r"Delivery has failed to these recipients or groups", re.I)),
+    ("exchange", re.compile(r"Your message to \S+ couldn't be delivered", re.I)),
+    (
+        "exchange",
+        re.compile(r"Your message did not reach some or all of the intended recipients", re.I),
+    ),
+    (
+        "gmail",
+        re.compile(r"Delivery to the following recipients? (?:failed|has been delayed)", re.I),
+    ),
+    ("gmail", re.compile(r"Your message wasn't delivered to", re.I)),
+    ("gmail", re.compile(r"\*\* (?:Address not found|Message not delivered|Message blocked) \*\*")),
+    ("qq", re.compile(r"很抱歉您发送的邮件被退回")),
+    ("netease", re.compile(r"您发送的邮件.{0,20}未能成功投递")),
+    ("generic", re.compile(r"系统退信|投递失败|无法发送到|退信原因")),
+    ("generic", re.compile(r"Undelivered Mail Returned to Sender|Mail delivery failed", re.I)),
+]
+# Wording that marks a delay warning: the MTA is still trying (RFC 3464 "delayed").
+_DELAY_RE = re.compile(
+    r"THIS IS A WARNING ONLY|has not yet been delivered|has been delayed|not delivered yet"
+    r"|will (?:continue to )?(?:be )?retr|Delivery attempts will continue|延迟投递|仍在重试",
+    re.I,
+)
+# Where the returned copy of the original starts: addresses below it are not recipients.
+_COPY_RE = re.compile(
+    r"^.*(?:Below this line is a copy of the message|This is a copy of the message"
+    r"|Original message headers|-----\s*Original message\s*-----|Content-Description: Undelivered"
+    r"|^Received: |^Return-Path: |原邮件信息|原始邮件头).*$",
+    re.I | re.M,
+)
+_SENDER_HINT_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+_SUBJECT_HINT_RE = re.compile(
+    r"undeliver|delivery status notification|returned mail|mail delivery fail|failure notice"
+    r"|delivery failure|non[- ]?delivery|退信|投递失败|未能投递|发送失败",
+    re.I,
+)
+
+
+def sender_hint(msg: Message) -> bool:
+    """Null reverse-path (RFC 5321 §4.5.5) or a daemon From: a hint, never proof."""
+    return_path = str(msg.get("Return-Path", "")).strip()
+    if return_path in ("<>", "<MAILER-DAEMON>"):
+        return True
+    addrs = getaddresses([str(v) for v in msg.get_all("From", [])])
+    return any(_SENDER_HINT_RE.match(a) for _, a in addrs)
+
+
+def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
+    """Recognise a bounce written as prose; None when nothing says it is one."""
+    vendor = next((name for name, rx in _VENDORS if rx.search(text)), None)
+    if vendor is None and not (sender_hint(msg) and _SUBJECT_HINT_RE.search(subject)):
+        return None
+    if vendor in (None, "generic") and not (sender_hint(msg) or _SUBJECT_HINT_RE.search(subject)):
+        # Generic wording alone ("投递失败") also appears in ordinary mail about a bounce.
+        return None
+    copy = _COPY_RE.search(text)
+    report = text[: copy.start()] if copy else text
+    action = "delayed" if _DELAY_RE.search(report) else "failed"
+    own = {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("From", [])])}
+    own |= {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])}
+    result = TextBounce(vendor=vendor or "generic")
+    lines = report.splitlines()
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        for found in _ADDR_RE.finditer(line):
+            address = found.group(0).strip(".")
+            key = address.lower()
+            if key in seen or key in own or _SENDER_HINT_RE.match(address):
+                continue
+            seen.add(key)
+            window = _window(lines, i, key, own)
+            status = find_status(line[found.end() :]) or find_status("\n".join(window))
+            result.recipients.append(
+                {
+                    "address": address,
+                    "action": action,
+                    "status": status or "",
+                    "diagnostic": _diagnostic(window),
+                }
+            )
+    # Exchange prints the status far below the address ("Diagnostic information
+    # for administrators"); with one recipient, a code anywhere is its code.
+    for rcpt in result.recipients:
+        if not rcpt["status"] and len(result.recipients) == 1:
+            rcpt["status"] = find_status(report) or ""
+            rcpt["diagnostic"] = rcpt["diagnostic"] or _diagnostic(lines)
+        if not rcpt["status"]:
+            rcpt["status"] = "4.0.0" if action == "delayed" else "5.0.0"
+    if copy:
+        result.original_message_id = headers_message_id(text[copy.start() :])
+    return result
+
+
+def _window(lines: list[str], start: int, key: str, own: set[str]) -> list[str]:
+    """Up to 8 lines from ``start``, ending before a line that names another recipient."""
+    out = [lines[start]]
+    for line in lines[start + 1 : start + 8]:
+        others = {m.group(0).strip(".").lower() for m in _ADDR_RE.finditer(line)} - own - {key}
+        if others:
+            break
+        out.append(line)
+    return out
+
+
+def _diagnostic(lines: list[str]) -> str:
+    """The first line in ``lines`` that carries an SMTP reply or status code."""
+    for line in lines:
+        if _STATUS_RE.search(line) or _SMTP_CODE_RE.search(line):
+            return re.sub(r"\s+", " ", line).strip()
+    return ""
