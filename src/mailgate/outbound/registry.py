@@ -1,0 +1,72 @@
+"""Transport kinds by name: build one from stored settings, describe its form.
+
+Adding a provider is one module and one line in :data:`TRANSPORTS`. Each class
+takes its own validated ``Config`` instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mailgate.errors import InvalidInput
+from mailgate.outbound.base import Transport
+from mailgate.outbound.capture import CaptureTransport
+from mailgate.outbound.sendmail import SendmailTransport
+from mailgate.outbound.smtp import SmtpTransport
+
+TRANSPORTS: dict[str, type] = {
+    "smtp": SmtpTransport,
+    "sendmail": SendmailTransport,
+    "capture": CaptureTransport,
+}
+
+
+def _transport_class(kind: str) -> Any:  # a class with Config, per TRANSPORTS
+    try:
+        return TRANSPORTS[kind]
+    except KeyError:
+        known = ", ".join(sorted(TRANSPORTS))
+        raise InvalidInput(
+            f"unknown transport kind {kind!r} (known: {known})", field="kind"
+        ) from None
+
+
+def config_model(kind: str) -> type[BaseModel]:
+    """The pydantic model of a kind's settings."""
+    model: type[BaseModel] = _transport_class(kind).Config
+    return model
+
+
+def build_transport(kind: str, config: Mapping[str, Any]) -> Transport:
+    """Validate ``config`` for ``kind`` and return a ready transport.
+
+    Raises :class:`InvalidInput` naming ``kind`` or the offending ``config.<field>``.
+    """
+    cls = _transport_class(kind)
+    try:
+        settings = cls.Config.model_validate(dict(config))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        field = f"config.{where}" if where else "config"
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
+    transport: Transport = cls(settings)
+    return transport
+
+
+def secret_fields(kind: str) -> set[str]:
+    """Names of write-only settings (``json_schema_extra={"secret": True}``)."""
+    fields = config_model(kind).model_fields
+    return {
+        name
+        for name, info in fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret")
+    }
+
+
+def config_schema(kind: str) -> dict[str, Any]:
+    """The JSON schema the console renders the settings form from."""
+    return config_model(kind).model_json_schema()

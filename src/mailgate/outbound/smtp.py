@@ -1,0 +1,299 @@
+"""``smtp``: hand mail to an SMTP server (plain, STARTTLS or implicit TLS), with a pool.
+
+Implements :class:`mailgate.outbound.base.Transport`. Connections are opened on
+demand, at most ``max_connections`` deliveries run at once, and a connection is
+reused for the next message (RFC 5321 §3.3: a new MAIL may follow a completed
+transaction; after a failed one we send RSET). A pooled connection that the server
+closed while idle (often with a ``421`` timeout reply) is replaced once, before
+anything of the new message has been accepted.
+
+Replies and exceptions are translated in :mod:`mailgate.outbound.smtp_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import ClassVar, Literal
+
+import aiosmtplib
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope, RecipientResult
+from mailgate.outbound.smtp_errors import (
+    MAPPED_EXCEPTIONS,
+    SmtpFailure,
+    SmtpFailureError,
+    map_exception,
+    recipient_from_reply,
+)
+
+_SERVICE_UNAVAILABLE = 421
+
+
+class SmtpConfig(BaseModel):
+    """Settings of an SMTP server mailgate relays through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="Server name or IP address")
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none, STARTTLS upgrade, or implicit TLS (usually port 465)"
+    )
+    username: str | None = None
+    password: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
+    auth: Literal["auto", "plain", "login"] = Field(
+        "auto", description="SASL mechanism; auto picks the best one the server offers"
+    )
+    verify_tls: bool = Field(True, description="Check the server certificate and name")
+    ca_file: str | None = Field(None, description="Extra CA certificates (PEM) to trust")
+    timeout: float = Field(30, gt=0, description="Seconds to wait for each reply")
+    max_connections: int = Field(4, ge=1, le=100)
+    helo_name: str | None = Field(None, description="Name sent in EHLO (default: host name)")
+
+
+# Preference when auth is "auto": CRAM-MD5 never sends the password itself.
+_AUTO_ORDER = ("cram-md5", "plain", "login")
+
+
+def _needs_smtputf8(envelope: Envelope) -> bool:
+    return not all(a.isascii() for a in (envelope.mail_from, *envelope.recipients))
+
+
+class SmtpTransport:
+    """Deliver over SMTP; see :class:`mailgate.outbound.base.Transport`."""
+
+    kind: ClassVar[str] = "smtp"
+    Config: ClassVar[type[BaseModel]] = SmtpConfig
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.connections_opened = 0
+        """How many connections this transport has opened (pool reuse is visible here)."""
+
+    # -- public -----------------------------------------------------------------
+
+    async def deliver(self, envelope: Envelope, raw: bytes) -> DeliveryResult:
+        """Send one message; one result per recipient, in envelope order."""
+        if not envelope.recipients:
+            return DeliveryResult()
+        async with self._slot():
+            client = self._take_idle()
+            reused = client is not None
+            try:
+                if client is None:
+                    client = await self._open()
+                results, replace = await self._send(client, envelope, raw, reused=reused)
+                if replace:
+                    # The idle connection was gone; nothing was accepted yet: once more.
+                    client.close()
+                    client = await self._open()
+                    results, _ = await self._send(client, envelope, raw, reused=False)
+            except SmtpFailureError as exc:
+                if client is not None:
+                    client.close()
+                return _all_failed(envelope, exc.failure)
+            if client.is_connected:
+                self._idle.append(client)
+            return DeliveryResult(results)
+
+    async def check(self) -> CheckResult:
+        """Connect, negotiate TLS, authenticate, QUIT: ``connect success`` or what failed."""
+        try:
+            client = await self._open()
+        except SmtpFailureError as exc:
+            return CheckResult(False, exc.failure.text, exc.failure.stage)
+        try:
+            await client.quit()
+        except MAPPED_EXCEPTIONS:
+            client.close()  # Everything that matters already worked.
+        return CheckResult(True, "connect success")
+
+    async def close(self) -> None:
+        """QUIT and close every pooled connection."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit()
+            except MAPPED_EXCEPTIONS:
+                client.close()
+
+    # -- pool -------------------------------------------------------------------
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            # Connections and semaphores belong to one event loop; a new loop starts over.
+            for client in self._idle:
+                if isinstance(client.transport, asyncio.Transport):
+                    client.transport.abort()
+            self._idle = []
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.config.max_connections)
+        return self._slots
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+            client.close()
+        return None
+
+    # -- one connection ---------------------------------------------------------
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        """Connect, greet, STARTTLS and authenticate as configured, or raise SmtpFailureError."""
+        cfg = self.config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            use_tls=cfg.security == "tls",
+            start_tls=False,
+            validate_certs=cfg.verify_tls,
+            cert_bundle=cfg.ca_file,
+            timeout=cfg.timeout,
+            # socket.getfqdn() may ask DNS; the plain host name never does.
+            local_hostname=cfg.helo_name or socket.gethostname(),
+        )
+        stage = "connect"
+        try:
+            await client.connect()
+            self.connections_opened += 1
+            await client.ehlo()
+            if cfg.security == "starttls":
+                stage = "tls"
+                if not client.supports_extension("starttls"):
+                    raise SmtpFailureError(
+                        SmtpFailure("tls", f"{cfg.host}:{cfg.port} does not offer STARTTLS")
+                    )
+                await client.starttls()
+                await client.ehlo()
+            if cfg.username:
+                stage = "auth"
+                await self._authenticate(client)
+        except SmtpFailureError:
+            client.close()
+            raise
+        except MAPPED_EXCEPTIONS as exc:
+            client.close()
+            raise SmtpFailureError(
+                map_exception(exc, stage=stage, host=cfg.host, port=cfg.port)
+            ) from exc
+        return client
+
+    async def _authenticate(self, client: aiosmtplib.SMTP) -> None:
+        cfg = self.config
+        offered = client.server_auth_methods
+        wanted = _AUTO_ORDER if cfg.auth == "auto" else (cfg.auth,)
+        method = next((m for m in wanted if m in offered), None)
+        if method is None:
+            has = " ".join(offered).upper() or "no AUTH at all"
+            hint = "" if client.get_transport_info("sslcontext") else " (before TLS)"
+            raise SmtpFailureError(
+                SmtpFailure(
+                    "auth", f"{cfg.host}:{cfg.port} offers {has}{hint}; wanted {cfg.auth.upper()}"
+                )
+            )
+        user, password = cfg.username or "", cfg.password or ""
+        if method == "cram-md5":
+            await client.auth_crammd5(user, password)
+        elif method == "plain":
+            await client.auth_plain(user, password)
+        else:
+            await client.auth_login(user, password)
+
+    async def _send(
+        self, client: aiosmtplib.SMTP, envelope: Envelope, raw: bytes, *, reused: bool
+    ) -> tuple[list[RecipientResult], bool]:
+        """One mail transaction. Returns the results, and True when a reused connection
+        turned out dead before MAIL was answered (the caller reconnects once)."""
+        cfg = self.config
+        pending: list[RecipientResult | None] = [None] * len(envelope.recipients)
+        mail_answered = False
+        try:
+            utf8 = _needs_smtputf8(envelope)
+            if utf8 and not client.supports_extension("smtputf8"):
+                # RFC 6531 §3.4: without SMTPUTF8 the address cannot be sent at all.
+                failure = SmtpFailure(
+                    "deliver",
+                    f"{cfg.host}:{cfg.port} does not offer SMTPUTF8,"
+                    " needed for a non-ASCII address",
+                    None,
+                    "5.6.7",
+                    permanent=True,
+                )
+                return _all_failed(envelope, failure).recipients, False
+            encoding = "utf-8" if utf8 else "ascii"
+            options = [b"SMTPUTF8"] if utf8 else []
+            if not raw.isascii() and client.supports_extension("8bitmime"):
+                options.append(b"BODY=8BITMIME")
+            if client.supports_extension("size"):
+                options.append(b"SIZE=%d" % len(raw))
+
+            sender = b"FROM:<" + envelope.mail_from.encode(encoding) + b">"
+            reply = await client.execute_command(b"MAIL", sender, *options)
+            mail_answered = True
+            if reply.code == _SERVICE_UNAVAILABLE and reused:
+                return [], True
+            if reply.code != 250:
+                results = [
+                    recipient_from_reply(r, reply.code, reply.message) for r in envelope.recipients
+                ]
+                await self._reset(client)
+                return results, False
+
+            for i, rcpt in enumerate(envelope.recipients):
+                to = b"TO:<" + rcpt.encode(encoding) + b">"
+                reply = await client.execute_command(b"RCPT", to)
+                if reply.code not in (250, 251):
+                    pending[i] = recipient_from_reply(rcpt, reply.code, reply.message)
+
+            if all(r is not None for r in pending):
+                await self._reset(client)
+                return [r for r in pending if r is not None], False
+            try:
+                reply = await client.data(raw)
+            except aiosmtplib.SMTPDataError as exc:
+                # A DATA-stage refusal applies to every recipient accepted at RCPT.
+                reply = aiosmtplib.SMTPResponse(exc.code, exc.message)
+                await self._reset(client)
+            return [
+                r or recipient_from_reply(rcpt, reply.code, reply.message)
+                for r, rcpt in zip(pending, envelope.recipients, strict=True)
+            ], False
+        except MAPPED_EXCEPTIONS as exc:
+            client.close()
+            if reused and not mail_answered:
+                return [], True
+            failure = map_exception(exc, stage="deliver", host=cfg.host, port=cfg.port)
+            return [
+                r
+                or RecipientResult(rcpt, False, failure.code, failure.enhanced_status, failure.text)
+                for r, rcpt in zip(pending, envelope.recipients, strict=True)
+            ], False
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        """RSET after a failed transaction so the connection can be pooled; drop it if not."""
+        try:
+            reply = await client.execute_command(b"RSET")
+        except MAPPED_EXCEPTIONS:
+            client.close()
+            return
+        if reply.code != 250:
+            client.close()
+
+
+def _all_failed(envelope: Envelope, failure: SmtpFailure) -> DeliveryResult:
+    return DeliveryResult.all(
+        envelope,
+        accepted=False,
+        code=failure.code,
+        text=failure.text,
+        enhanced_status=failure.enhanced_status,
+        permanent=failure.permanent,
+    )
