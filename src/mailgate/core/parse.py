@@ -1,0 +1,576 @@
+"""Parse received mail into the ``mailgate parse`` contract (see DESIGN.md, "Contracts").
+
+``parse_message(raw)`` never raises: whatever goes wrong becomes a string in
+``errors`` and parsing goes on with what it has.
+
+Speed: the stdlib's ``email.policy.default`` re-parses every header each time it
+is read; we parse with ``compat32`` (5–10× faster) and decode headers ourselves
+(``charsets``), once each, with the charset fallbacks real mail needs.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+from mailgate.core import charsets
+from mailgate.core.htmltext import html_to_text
+from mailgate.core.message import Address, Attachment
+from mailgate.core.tnef import tnef_files
+
+JSON_KEYS = (
+    "message_id", "in_reply_to", "references", "date", "from", "sender", "reply_to", "to",
+    "cc", "subject", "text", "html", "reply_text", "attachments", "kind", "bounce", "errors",
+)  # fmt: skip
+KINDS = frozenset({"normal", "auto_reply", "bounce", "complaint"})
+MAX_DEPTH = 30  # MIME nesting deeper than this is an attack or a loop, not mail
+
+_PARSER = BytesParser(policy=compat32)
+# Regenerates a forwarded message with its headers unfolded as they came (no refolding).
+_OUT_POLICY = compat32.clone(max_line_length=0, linesep="\r\n")
+_MSG_ID = re.compile(r"<([^<>]*)>")
+_NEWLINES = re.compile(r"\r\n?")
+_UU_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.M | re.S)
+_BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+_EXT_TYPES = {
+    "pdf": "application/pdf", "txt": "text/plain", "html": "text/html", "htm": "text/html",
+    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+    "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff", "zip": "application/zip",
+    "doc": "application/msword", "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint", "csv": "text/csv", "rtf": "application/rtf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "ics": "text/calendar", "eml": "message/rfc822", "xml": "application/xml",
+    "json": "application/json", "mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "video/mp4",
+    "dat": "application/ms-tnef",
+}  # fmt: skip
+_TYPE_EXTS = {ctype: ext for ext, ctype in reversed(_EXT_TYPES.items())}
+_TYPE_EXTS["message/delivery-status"] = "txt"
+_TYPE_EXTS["text/rfc822-headers"] = "txt"
+
+
+@dataclass(slots=True, eq=False)
+class ParsedMessage:
+    """One received message, decoded: the contract fields plus what the pipeline needs.
+
+    ``raw`` is the ``compat32`` message tree; ``attachments`` carry their bytes;
+    ``list_headers`` maps lower-case ``list-*`` header names to decoded values.
+    """
+
+    raw: Message
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    date: datetime | None = None
+    from_: list[Address] = field(default_factory=list)
+    sender: list[Address] = field(default_factory=list)
+    reply_to: list[Address] = field(default_factory=list)
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+    reply_text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    kind: str = "normal"
+    bounce: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+    received_count: int = 0
+    auto_submitted: str | None = None
+    list_headers: dict[str, str] = field(default_factory=dict)
+    header_charset: str | None = None  # codec tried for raw 8-bit headers after UTF-8
+    _decoded: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def attachment_data(self) -> list[bytes]:
+        """The bytes of each attachment, in the order of ``attachments``."""
+        return [a.data for a in self.attachments]
+
+    def header(self, name: str) -> str | None:
+        """The first ``name`` header, unfolded and decoded (RFC 2047, raw 8-bit), or None."""
+        key = name.lower()
+        if key not in self._decoded:
+            value = self.raw.get(name)
+            self._decoded[key] = None if value is None else self._decode(str(value))
+        return self._decoded[key]
+
+    def header_all(self, name: str) -> list[str]:
+        """Every ``name`` header, decoded, in order."""
+        return [self._decode(str(v)) for v in self.raw.get_all(name) or []]
+
+    def _decode(self, value: str) -> str:
+        problems: list[str] = []
+        text, problem = charsets.raw_to_text(charsets.unfold(value), hint=self.header_charset)
+        if problem:
+            problems.append(problem)
+        text = charsets.decode_words(text, problems).strip()
+        self.errors.extend(p for p in problems if p not in self.errors)
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the contract's keys, JSON-serialisable."""
+        return {
+            "message_id": self.message_id,
+            "in_reply_to": self.in_reply_to,
+            "references": list(self.references),
+            "date": None if self.date is None else self.date.isoformat(),
+            "from": _addresses_json(self.from_),
+            "sender": _addresses_json(self.sender),
+            "reply_to": _addresses_json(self.reply_to),
+            "to": _addresses_json(self.to),
+            "cc": _addresses_json(self.cc),
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "reply_text": self.reply_text,
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": len(a.data),
+                    "content_id": a.content_id,
+                    "inline": a.inline,
+                }
+                for a in self.attachments
+            ],
+            "kind": self.kind,
+            "bounce": self.bounce,
+            "errors": list(dict.fromkeys(self.errors)),
+        }
+
+
+def _addresses_json(addresses: list[Address]) -> list[dict[str, str]]:
+    return [{"name": a.name, "address": a.address} for a in addresses]
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse one message from its bytes; never raises (trouble goes to ``errors``)."""
+    errors: list[str] = []
+    try:
+        if not isinstance(raw, bytes):
+            raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+        msg = _PARSER.parsebytes(raw)
+    except Exception as exc:  # the feed parser is lenient; this is a last line of defence
+        errors.append(f"unparseable message: {type(exc).__name__}: {exc}")
+        msg = Message()
+    parsed = ParsedMessage(raw=msg, errors=errors)
+    if not msg.keys() and raw.strip():
+        errors.append("no header fields: the input does not look like an email message")
+    for step in (_read_body, _read_headers, _classify, _reply):
+        try:
+            step(parsed)
+        except Exception as exc:  # keep what earlier steps found
+            errors.append(f"{step.__name__.strip('_')} failed: {type(exc).__name__}: {exc}")
+    return parsed
+
+
+# --- headers ------------------------------------------------------------------
+
+
+def _read_headers(p: ParsedMessage) -> None:
+    msg = p.raw
+    if p.header_charset is None and any(not str(v).isascii() for v in msg.values()):
+        # No body charset to go by: guess once from all raw 8-bit header bytes together,
+        # since one short header is too little text to detect reliably.
+        sample = b"\n".join(
+            str(v).encode("utf-8", "surrogateescape") for v in msg.values() if not str(v).isascii()
+        )
+        try:
+            sample.decode("utf-8")
+        except UnicodeDecodeError:
+            p.header_charset = charsets.detect(sample)
+    p.message_id = _first_id(p.header("Message-ID"))
+    p.in_reply_to = _first_id(p.header("In-Reply-To"))
+    p.references = _all_ids(p.header("References"))
+    p.subject = p.header("Subject") or ""
+    p.from_ = _addresses(p, "From")
+    p.sender = _addresses(p, "Sender")
+    p.reply_to = _addresses(p, "Reply-To")
+    p.to = _addresses(p, "To")
+    p.cc = _addresses(p, "Cc")
+    p.date = _date(p)
+    p.received_count = len(msg.get_all("Received") or [])
+    p.auto_submitted = p.header("Auto-Submitted")
+    for name in msg:
+        key = name.lower()
+        if key.startswith("list-") and key not in p.list_headers:
+            p.list_headers[key] = p.header(name) or ""
+
+
+def _first_id(value: str | None) -> str | None:
+    ids = _all_ids(value)
+    return ids[0] if ids else None
+
+
+def _all_ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    found = [i.strip() for i in _MSG_ID.findall(value) if i.strip()]
+    # Some mailers drop the angle brackets (RFC 5322 §3.6.4 requires them).
+    return found or [t for t in re.split(r"[\s,]+", value) if t]
+
+
+def _date(p: ParsedMessage) -> datetime | None:
+    value = p.header("Date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        p.errors.append(f"unparseable Date header {value[:60]!r}")
+        return None
+    # RFC 5322 §3.3: "-0000" means UTC with the sender's local offset unknown.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _addresses(p: ParsedMessage, name: str) -> list[Address]:
+    out: list[Address] = []
+    for value in p.raw.get_all(name) or []:
+        text, problem = charsets.raw_to_text(charsets.unfold(str(value)), hint=p.header_charset)
+        if problem:
+            p.errors.append(f"{name}: {problem}")
+        # Split first, decode encoded words after: a decoded name may hold a comma.
+        for display, address in getaddresses([text]):
+            address = address.strip()
+            if address:
+                problems: list[str] = []
+                out.append(Address(charsets.decode_words(display, problems).strip(), address))
+                p.errors.extend(f"{name}: {x}" for x in problems)
+    return out
+
+
+# --- body -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Body:
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    charset: str | None = None  # first non-UTF-8 charset label of a text body part
+
+
+def _read_body(p: ParsedMessage) -> None:
+    body = _Body(errors=p.errors)
+    _walk(body, p.raw, 0)
+    p.attachments = body.attachments
+    p.html = "\n".join(body.htmls) if body.htmls else None
+    if body.texts:
+        p.text = "\n".join(body.texts)
+    elif p.html is not None:
+        p.text = html_to_text(p.html)
+    if body.charset:
+        codec_list = charsets.codecs_for(body.charset)
+        p.header_charset = codec_list[0] if codec_list else None
+
+
+def _defects(body: _Body, part: Message, ctype: str) -> None:
+    for defect in part.defects:
+        detail = str(defect)
+        body.errors.append(f"{ctype}: {type(defect).__name__}" + (f": {detail}" if detail else ""))
+
+
+def _walk(body: _Body, part: Message, depth: int) -> None:
+    ctype = part.get_content_type()
+    if depth > MAX_DEPTH:
+        body.errors.append(f"MIME parts nested deeper than {MAX_DEPTH}; the rest is skipped")
+        return
+    maintype = ctype.partition("/")[0]
+    if maintype == "multipart":
+        payload = part.get_payload()
+        _defects(body, part, ctype)
+        children: list[Message] | None
+        if isinstance(payload, list):
+            children = [c for c in payload if isinstance(c, Message)]
+        else:
+            children = _recover_multipart(body, part, ctype)
+        if children is None:
+            # No boundary at all: the best reading left is that the payload is the text.
+            _add_text(body, part, "text/plain")
+            return
+        if ctype == "multipart/related":
+            children = _root_first(part, children)
+        taken: set[str] = set()
+        for child in children:
+            child_type = child.get_content_type()
+            if ctype == "multipart/alternative" and child_type in ("text/plain", "text/html"):
+                # RFC 2046 §5.1.4: alternatives of the same content; keep one of each type.
+                if child_type in taken or _disposition(child) == "attachment":
+                    continue
+                taken.add(child_type)
+            _walk(body, child, depth + 1)
+        return
+    if maintype == "message" and ctype in ("message/rfc822", "message/global"):
+        _forwarded(body, part, ctype)
+        return
+    _leaf(body, part, ctype)
+
+
+def _root_first(part: Message, children: list[Message]) -> list[Message]:
+    # RFC 2387 §3.2: the root is the "start" part, else the first one.
+    start = part.get_param("start")
+    if isinstance(start, str) and start.strip("<> "):
+        cid = start.strip("<> ")
+        for i, child in enumerate(children):
+            if _content_id(child) == cid:
+                return [child, *children[:i], *children[i + 1 :]]
+    return children
+
+
+def _recover_multipart(body: _Body, part: Message, ctype: str) -> list[Message] | None:
+    """Re-split a multipart whose declared boundary is wrong or missing, on its first "--" line."""
+    payload = part.get_payload()
+    data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+    match = re.search(rb"^--([0-9A-Za-z'()+_,./:=? -]{1,70})\r?$", data, re.M)
+    declared = part.get_boundary()
+    if match is None:
+        body.errors.append(f"{ctype}: boundary {declared!r} not found; body kept as text")
+        return None
+    found = match.group(1).rstrip(b" ").removesuffix(b"--")
+    head = b"Content-Type: " + ctype.encode() + b'; boundary="' + found + b'"\r\n\r\n'
+    children = _PARSER.parsebytes(head + data).get_payload()
+    if not isinstance(children, list) or not children:
+        body.errors.append(f"{ctype}: boundary {declared!r} not found; body kept as text")
+        return None
+    body.errors.append(
+        f"{ctype}: boundary {declared!r} not found; split on {found.decode('ascii', 'replace')!r}"
+    )
+    return [c for c in children if isinstance(c, Message)]
+
+
+def _disposition(part: Message) -> str | None:
+    value = part.get("content-disposition")
+    if value is None:
+        return None
+    return str(value).partition(";")[0].strip().lower() or None
+
+
+def _content_id(part: Message) -> str | None:
+    value = part.get("content-id")
+    if value is None:
+        return None
+    return charsets.unfold(str(value)).strip().strip("<>").strip() or None
+
+
+def _filename(body: _Body, part: Message) -> str | None:
+    value = part.get_param("filename", None, "content-disposition")
+    if value is None:
+        value = part.get_param("name", None, "content-type")
+    if value is None:
+        return None
+    problems: list[str] = []
+    if isinstance(value, tuple):
+        # RFC 2231 §4: charset'language'percent-encoded, already joined and unquoted
+        # by the parser into one character per byte.
+        label, _lang, encoded = value
+        name, problem = charsets.decode_bytes(
+            str(encoded).encode("latin-1", "replace"), label or "us-ascii"
+        )
+        if problem:
+            problems.append(problem)
+    else:
+        name, problem = charsets.raw_to_text(charsets.unfold(str(value)), hint=body.charset)
+        if problem:
+            problems.append(problem)
+        # Not allowed by RFC 2047 §5, but what most mailers send.
+        name = charsets.decode_words(name, problems)
+    body.errors.extend(f"attachment name: {x}" for x in problems)
+    return _safe_name(name)
+
+
+def _safe_name(name: str) -> str | None:
+    # RFC 2183 §2.3: never take a path from the sender; keep only the last component.
+    name = _BAD_NAME_CHARS.sub("", name).replace("\\", "/").rpartition("/")[2].strip()
+    return name[:200] or None
+
+
+def _payload(body: _Body, part: Message, ctype: str) -> bytes:
+    data = part.get_payload(decode=True)
+    _defects(body, part, ctype)
+    return data if isinstance(data, bytes) else b""
+
+
+def _add_text(body: _Body, part: Message, ctype: str) -> None:
+    data = _payload(body, part, ctype)
+    label = part.get_content_charset()
+    if label and body.charset is None and not label.startswith(("us-ascii", "utf")):
+        body.charset = label
+    text, problem = charsets.decode_bytes(data, label)
+    if problem:
+        body.errors.append(f"{ctype}: {problem}")
+    text = _NEWLINES.sub("\n", text)
+    if ctype == "text/html":
+        body.htmls.append(text)
+        return
+    if _param(part, "format") == "flowed":
+        text = _unflow(text, delsp=_param(part, "delsp") == "yes")
+    if "begin " in text:
+        text = _extract_uuencoded(body, text)
+    body.texts.append(text)
+
+
+def _param(part: Message, name: str) -> str:
+    value = part.get_param(name, "")
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def _leaf(body: _Body, part: Message, ctype: str) -> None:
+    disposition = _disposition(part)
+    name = _filename(body, part)
+    if ctype in ("text/plain", "text/html") and disposition != "attachment":
+        have = body.texts if ctype == "text/plain" else body.htmls
+        # A body part sometimes carries a name; a named inline text after the body is a file.
+        if name is None or not have:
+            _add_text(body, part, ctype)
+            return
+    data = _payload(body, part, ctype)
+    if ctype == "application/ms-tnef" or (name or "").lower() == "winmail.dat":
+        try:
+            files = tnef_files(data)
+        except ValueError as exc:
+            body.errors.append(f"winmail.dat: {exc}")
+            files = []
+        if files:
+            for f in files:
+                body.attachments.append(Attachment(f.filename, _type_of(f.filename), f.data))
+            return
+    cid = _content_id(part)
+    inline = disposition == "inline" or (disposition is None and cid is not None)
+    name = name or _default_name(body, ctype)
+    body.attachments.append(Attachment(name, ctype, data, cid, inline))
+
+
+def _default_name(body: _Body, ctype: str) -> str:
+    return f"attachment-{len(body.attachments) + 1}.{_TYPE_EXTS.get(ctype, 'bin')}"
+
+
+def _type_of(filename: str) -> str:
+    return _EXT_TYPES.get(filename.rpartition(".")[2].lower(), "application/octet-stream")
+
+
+def _forwarded(body: _Body, part: Message, ctype: str) -> None:
+    """A message/rfc822 part is one attachment; its text stays out of the outer text."""
+    _defects(body, part, ctype)
+    inner = part.get_payload()
+    inner_msg = inner[0] if isinstance(inner, list) and inner else None
+    if not isinstance(inner_msg, Message):
+        inner_msg = None
+    data = b""
+    if isinstance(inner_msg, Message):
+        data = inner_msg.as_bytes(policy=_OUT_POLICY)
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte in ("base64", "quoted-printable"):
+        # RFC 2046 §5.2.1 forbids this encoding, but some mailers use it anyway.
+        try:
+            data = binascii.a2b_base64(data) if cte == "base64" else binascii.a2b_qp(data)
+        except binascii.Error:
+            body.errors.append(f"{ctype}: undecodable {cte} body")
+        inner_msg = _PARSER.parsebytes(data, headersonly=True)
+    name = _filename(body, part)
+    if name is None and inner_msg is not None:
+        subject, _ = charsets.raw_to_text(charsets.unfold(str(inner_msg.get("subject", ""))))
+        subject = charsets.decode_words(subject)
+        name = _safe_name(subject.replace("/", "_").replace("\\", "_"))
+        name = f"{name}.eml" if name else None
+    name = name or "forwarded-message.eml"
+    disposition = _disposition(part)
+    cid = _content_id(part)
+    body.attachments.append(Attachment(name, ctype, data, cid, disposition == "inline"))
+
+
+def _unflow(text: str, *, delsp: bool) -> str:
+    """Join the soft line breaks of format=flowed text (RFC 3676 §4.2)."""
+    out: list[str] = []
+    joined: str | None = None
+    joined_depth = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):  # space-stuffing, §4.4
+            content = content[1:]
+        # §4.3: the signature separator "-- " is never flowed.
+        soft = content.endswith(" ") and content != "-- "
+        if soft and delsp:
+            content = content[:-1]
+        if joined is not None and depth == joined_depth:
+            joined += content
+        else:
+            if joined is not None:
+                out.append(_quote(joined_depth, joined))
+            joined, joined_depth = content, depth
+        if not soft:
+            out.append(_quote(joined_depth, joined))
+            joined = None
+    if joined is not None:
+        out.append(_quote(joined_depth, joined))
+    return "\n".join(out)
+
+
+def _quote(depth: int, line: str) -> str:
+    return (">" * depth + " " + line) if depth and line else ">" * depth + line
+
+
+def _extract_uuencoded(body: _Body, text: str) -> str:
+    """Move "begin 644 name" ... "end" blocks (uuencode) out of the text into attachments."""
+
+    def take(match: re.Match[str]) -> str:
+        data = bytearray()
+        for line in match.group(2).split("\n"):
+            if not line.strip():
+                continue
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:
+                # Some encoders pad lines with junk; decode only the length the line announces.
+                size = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
+                try:
+                    data += binascii.a2b_uu(line[:size])
+                except binascii.Error:
+                    body.errors.append(
+                        f"uuencoded {match.group(1).strip()!r}: bad line; kept as text"
+                    )
+                    return match.group(0)
+        name = _safe_name(match.group(1)) or _default_name(body, "application/octet-stream")
+        body.attachments.append(Attachment(name, _type_of(name), bytes(data)))
+        return ""
+
+    return _UU_BLOCK.sub(take, text)
+
+
+# --- classification ----------------------------------------------------------------
+
+
+def _classify(p: ParsedMessage) -> None:
+    try:
+        from mailgate.core.classify import classify
+    except ModuleNotFoundError as exc:
+        if exc.name != "mailgate.core.classify":
+            raise
+    else:
+        result = classify(p.raw, text=p.text, subject=p.subject)
+        p.errors.extend(str(e) for e in result.errors)
+        if result.kind in KINDS:
+            p.kind = result.kind
+        else:
+            p.errors.append(f"classify gave an unknown kind {result.kind!r}")
+        p.bounce = result.bounce if isinstance(result.bounce, dict) else None
+
+
+def _reply(p: ParsedMessage) -> None:
+    p.reply_text = p.text
+    try:
+        from mailgate.core.quotes import extract_reply
+    except ModuleNotFoundError as exc:
+        if exc.name != "mailgate.core.quotes":
+            raise
+    else:
+        p.reply_text = extract_reply(p.text, p.html)
