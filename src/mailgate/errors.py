@@ -11,6 +11,7 @@
     ├── Conflict                      a state that forbids the action (HTTP 409)
     │   └── TransportDisabled         the chosen transport is switched off
     ├── Unauthorized                  missing or unknown API key (HTTP 401)
+    ├── Forbidden                     known caller, action not theirs to take (HTTP 403)
     ├── Suppressed                    every recipient is on the suppression list
     └── DeliveryError                 a transport could not hand the mail over
         ├── TransientDeliveryError    4xx, network, TLS or timeout trouble: retry later
@@ -73,6 +74,11 @@ class TransportDisabled(Conflict):
 class Unauthorized(MailgateError):
     code = "unauthorized"
     status = 401
+
+
+class Forbidden(MailgateError):
+    code = "forbidden"
+    status = 403
 
 
 class Suppressed(MailgateError):

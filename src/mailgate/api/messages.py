@@ -1,0 +1,110 @@
+"""``/v1/messages``: send (one or a batch), read, the journals, retry, raw bytes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.errors import error_body
+from mailgate.api.schemas import BatchIn, MessageIn
+from mailgate.services import messages as svc
+from mailgate.store.db import transaction
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+
+def to_request(body: MessageIn, idempotency_key: str | None = None) -> svc.SendRequest:
+    reply_to = body.reply_to if isinstance(body.reply_to, list) else (
+        [body.reply_to] if body.reply_to else []
+    )
+    return svc.SendRequest(
+        from_=body.from_,
+        to=body.to,
+        cc=body.cc,
+        bcc=body.bcc,
+        reply_to=reply_to,
+        subject=body.subject,
+        text=body.text,
+        html=body.html,
+        attachments=[a.model_dump(exclude_none=True) for a in body.attachments],
+        headers=body.headers,
+        transport=body.transport,
+        team=body.team,
+        mode=body.mode,
+        auto=body.auto,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post("", status_code=202, responses={200: {"description": "delivered (immediate mode)"}})
+async def send(
+    body: MessageIn,
+    app: AppDep,
+    ws: WorkspaceDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    [answer] = await svc.accept(app, ws, [to_request(body, idempotency_key)])
+    if answer.error is not None:
+        raise answer.error
+    assert answer.id is not None
+    if answer.status in ("queued", "deferred") or answer.status == "sending":
+        return JSONResponse({"id": answer.id, "status": answer.status}, status_code=202)
+    with app.sessions() as session:
+        detail = svc.public(session, svc.get(session, ws.id, answer.id))
+    return JSONResponse(detail, status_code=200)
+
+
+@router.post("/batch")
+async def send_batch(body: BatchIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    answers = await svc.accept(app, ws, [to_request(m) for m in body.messages])
+    items: list[dict[str, Any]] = []
+    for a in answers:
+        if a.error is not None:
+            items.append(error_body(a.error.code, a.error.message, a.error.field))
+        else:
+            items.append({"id": a.id, "status": a.status})
+    return {"items": items}
+
+
+@router.get("")
+def journal(
+    ws: WorkspaceDep,
+    session: SessionDep,
+    status: str | None = None,
+    direction: str | None = "out",
+    transport: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: str | None = None,
+) -> dict[str, Any]:
+    rows, nxt = svc.journal(
+        session,
+        ws.id,
+        status=status,
+        direction=direction or None,
+        transport_id=transport,
+        limit=limit,
+        before=before,
+    )
+    return {"items": [svc.public(session, r, detail=False) for r in rows], "next": nxt}
+
+
+@router.get("/{message_id}")
+def get(message_id: str, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    return svc.public(session, svc.get(session, ws.id, message_id))
+
+
+@router.get("/{message_id}/raw", response_class=Response)
+def raw(message_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> Response:
+    row = svc.get(session, ws.id, message_id)
+    return Response(svc.raw(session, app, row), media_type="message/rfc822")
+
+
+@router.post("/{message_id}/retry", status_code=202)
+def retry(message_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        row = svc.retry(session, ws.id, message_id)
+    app.wake_workers()
+    return {"id": row.id, "status": row.status}

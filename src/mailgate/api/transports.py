@@ -1,0 +1,58 @@
+"""``/v1/transports``: mail servers, and the *test connection* button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.schemas import TransportIn, TransportPatch
+from mailgate.services import transports as svc
+from mailgate.store.db import transaction
+
+router = APIRouter(prefix="/v1/transports", tags=["transports"])
+
+
+@router.post("", status_code=201)
+def create(body: TransportIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        row = svc.create(session, app.secrets, ws.id, body.model_dump())
+    return svc.public(row, app.secrets)
+
+
+@router.get("")
+def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    return {"items": [svc.public(r, app.secrets) for r in svc.visible(session, ws.id)]}
+
+
+@router.get("/{transport_id}")
+def get(transport_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    return svc.public(svc.get(session, ws.id, transport_id), app.secrets)
+
+
+@router.patch("/{transport_id}")
+def patch(transport_id: str, body: TransportPatch, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        row = svc.get_own(session, ws.id, transport_id)
+        svc.update(session, app.secrets, row, body.model_dump(exclude_unset=True))
+    return svc.public(row, app.secrets)
+
+
+@router.delete("/{transport_id}", status_code=204)
+def delete(transport_id: str, app: AppDep, ws: WorkspaceDep) -> Response:
+    with transaction(app.sessions) as session:
+        session.delete(svc.get_own(session, ws.id, transport_id))
+    return Response(status_code=204)
+
+
+@router.post("/{transport_id}/check")
+async def check(transport_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    def load() -> Any:
+        with app.sessions() as session:
+            return svc.get(session, ws.id, transport_id)
+
+    row = await run_in_threadpool(load)
+    result = await app.transports.check(row)
+    return {"ok": result.ok, "message": result.message, "stage": result.stage}

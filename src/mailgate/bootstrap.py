@@ -1,0 +1,60 @@
+"""The one place that builds mailgate's object graph from settings (no hidden globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgate.config import Settings
+from mailgate.crypto import SecretBox
+from mailgate.services.transports import TransportInstances
+from mailgate.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
+from mailgate.store.db import make_engine, make_sessionmaker, migrate
+
+
+@dataclass
+class Mailgate:
+    """Everything a request, a worker or a command needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    secrets: SecretBox
+    transports: TransportInstances = field(init=False)
+    #: Called after new mail is queued, so in-process workers start at once.
+    wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.transports = TransportInstances(self.secrets)
+
+    def wake_workers(self) -> None:
+        for wake in self.wakers:
+            wake()
+
+    async def aclose(self) -> None:
+        await self.transports.close_all()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, run_migrations: bool = True) -> Mailgate:
+    engine = make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    blobs: BlobStore
+    if settings.blob_store == "files":
+        blobs = FileBlobStore(settings.data_dir / "blobs")
+    else:
+        blobs = DatabaseBlobStore()
+    return Mailgate(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        blobs=blobs,
+        secrets=SecretBox(settings.secret_key),
+    )

@@ -1,0 +1,310 @@
+"""The ``mailgate`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mailgate.cli.common import clean_errors, console, err, open_app
+from mailgate.store.db import transaction
+
+app = typer.Typer(no_args_is_help=True, help="mailgate: a self-hosted email gateway.")
+apikey = typer.Typer(no_args_is_help=True, help="API keys (scoped to a workspace).")
+transport = typer.Typer(no_args_is_help=True, help="Mail servers (transports).")
+workspace = typer.Typer(no_args_is_help=True, help="Workspaces (tenants).")
+app.add_typer(apikey, name="apikey")
+app.add_typer(transport, name="transport")
+app.add_typer(workspace, name="workspace")
+
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+
+
+@app.command()
+@clean_errors
+def init(
+    workspace_name: Annotated[str, typer.Option("--workspace", help="First workspace.")] = "default",
+) -> None:
+    """Create the data directory, secret key and schema; a first workspace with a capture transport."""
+    from mailgate.services import tenancy
+    from mailgate.services import transports as tsvc
+
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        ws = tenancy.ensure_workspace(session, workspace_name)
+        if not tsvc.visible(session, ws.id):
+            tsvc.create(
+                session,
+                mg.secrets,
+                ws.id,
+                {"name": "capture", "kind": "capture", "default": True, "mode": "immediate",
+                 "sender": f"noreply@{mg.settings.hostname}.localdomain"
+                 if "." not in mg.settings.hostname else f"noreply@{mg.settings.hostname}"},
+            )
+    console.print(f"data directory: [bold]{mg.settings.data_dir}[/bold]")
+    console.print(f"workspace: [bold]{ws.name}[/bold] (a capture transport is its default)")
+    mg.dispose()
+
+
+@app.command()
+@clean_errors
+def serve(
+    workers: Annotated[bool, typer.Option(help="Run delivery workers in this process.")] = True,
+) -> None:
+    """Run the HTTP API and console, with delivery workers, in one process."""
+    import uvicorn
+
+    from mailgate.api.app import create_app
+    from mailgate.queue.worker import Worker
+
+    mg = open_app()
+    host, port = mg.settings.http
+    api = create_app(mg)
+    server = uvicorn.Server(
+        uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="off")
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(server.serve())]
+        if workers:
+            tasks.append(asyncio.create_task(Worker(mg).run(stop)))
+        console.print(f"mailgate listening on [bold]http://{host}:{port}[/bold]")
+        console.print("get an API key: [bold]mailgate apikey create --workspace default[/bold]")
+        await tasks[0]  # uvicorn handles SIGINT/SIGTERM and returns
+        stop.set()
+        await asyncio.gather(*tasks[1:])
+        await mg.aclose()
+
+    asyncio.run(main())
+    mg.dispose()
+
+
+@app.command()
+@clean_errors
+def worker(
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+    lanes: Annotated[int, typer.Option(help="Batches in flight at once.")] = 3,
+) -> None:
+    """Run delivery workers only (more processes or machines sharing PostgreSQL)."""
+    from mailgate.queue.worker import Worker
+
+    mg = open_app()
+
+    async def main() -> None:
+        w = Worker(mg, lanes=lanes)
+        if once:
+            await w.drain()
+        else:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            err.print(f"worker {w.owner} running; Ctrl-C stops it")
+            await w.run(stop)
+        await mg.aclose()
+
+    asyncio.run(main())
+    mg.dispose()
+
+
+@workspace.command("create")
+@clean_errors
+def workspace_create(name: str) -> None:
+    """Create a workspace."""
+    from mailgate.services import tenancy
+
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        ws = tenancy.create_workspace(session, name)
+    console.print(f"workspace {ws.name} created ({ws.id})")
+
+
+@apikey.command("create")
+@clean_errors
+def apikey_create(
+    workspace_name: WorkspaceOpt = "default",
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    create_workspace: Annotated[bool, typer.Option(help="Create the workspace if missing.")] = False,
+) -> None:
+    """Create an API key; it is printed once, alone on the last line."""
+    from mailgate.services import tenancy
+
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        if create_workspace:
+            ws = tenancy.ensure_workspace(session, workspace_name)
+        else:
+            ws = tenancy.workspace_by_name(session, workspace_name)
+        _, plaintext = tenancy.create_api_key(session, ws.id, name)
+    err.print(f"API key for workspace [bold]{ws.name}[/bold] (shown once, store it now):")
+    print(plaintext)
+
+
+@transport.command("add")
+@clean_errors
+def transport_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="smtp | sendmail | capture")] = "smtp",
+    workspace_name: Annotated[str | None, typer.Option("--workspace", "-w")] = None,
+    config: Annotated[str, typer.Option(help="JSON config, e.g. '{\"host\": \"127.0.0.1\"}'")] = "{}",
+    sender: Annotated[str | None, typer.Option()] = None,
+    default: Annotated[bool, typer.Option()] = False,
+    mode: Annotated[str, typer.Option(help="immediate | queued")] = "queued",
+    sender_policy: Annotated[str, typer.Option()] = "as_is",
+    bounce_address: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add a transport to a workspace, or a system-wide one without --workspace."""
+    from mailgate.errors import InvalidInput
+    from mailgate.services import tenancy
+    from mailgate.services import transports as tsvc
+
+    try:
+        cfg = json.loads(config)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"--config is not JSON: {e}", field="config") from None
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        ws_id = tenancy.workspace_by_name(session, workspace_name).id if workspace_name else None
+        row = tsvc.create(
+            session,
+            mg.secrets,
+            ws_id,
+            {
+                "name": name, "kind": kind, "scope": "workspace" if ws_id else "system",
+                "config": cfg, "sender": sender, "default": default, "mode": mode,
+                "sender_policy": sender_policy, "bounce_address": bounce_address,
+            },
+            allow_system=True,
+        )
+    console.print(f"transport {row.name} added: [bold]{row.id}[/bold]")
+
+
+@transport.command("list")
+@clean_errors
+def transport_list(workspace_name: WorkspaceOpt = "default") -> None:
+    """List the transports a workspace can use."""
+    from mailgate.services import tenancy
+    from mailgate.services import transports as tsvc
+
+    mg = open_app()
+    table = Table("id", "name", "kind", "scope", "default", "mode", "enabled", "sender")
+    with mg.sessions() as session:
+        ws = tenancy.workspace_by_name(session, workspace_name)
+        for r in tsvc.visible(session, ws.id):
+            table.add_row(r.id, r.name, r.kind, r.scope, "yes" if r.is_default else "",
+                          r.mode, "yes" if r.enabled else "no", r.sender or "")
+    console.print(table)
+
+
+@transport.command("test")
+@clean_errors
+def transport_test(transport_id: str) -> None:
+    """Connect, negotiate TLS and authenticate: the *test* button."""
+    from mailgate.services import transports as tsvc
+
+    mg = open_app()
+    with mg.sessions() as session:
+        row = tsvc.get(session, None, transport_id)
+
+    async def check() -> Any:
+        try:
+            return await mg.transports.check(row)
+        finally:
+            await mg.aclose()
+
+    result = asyncio.run(check())
+    if result.ok:
+        console.print(f"[green]{result.message}[/green]")
+    else:
+        err.print(f"[red]{result.stage}:[/red] {result.message}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@clean_errors
+def send(
+    to: Annotated[list[str], typer.Option("--to", help="Recipient (repeatable).")],
+    subject: Annotated[str, typer.Option()] = "",
+    text: Annotated[str | None, typer.Option(help="Plain body; '-' reads stdin.")] = None,
+    html: Annotated[str | None, typer.Option()] = None,
+    from_: Annotated[str | None, typer.Option("--from")] = None,
+    workspace_name: WorkspaceOpt = "default",
+    transport_id: Annotated[str | None, typer.Option("--transport")] = None,
+    attach: Annotated[list[Path] | None, typer.Option(help="File to attach (repeatable).")] = None,
+    mode: Annotated[str | None, typer.Option(help="immediate | queued")] = None,
+) -> None:
+    """Send a message through the workspace's transport."""
+    import base64
+    import mimetypes
+
+    from mailgate.services import messages as msvc
+    from mailgate.services import tenancy
+
+    if text == "-":
+        text = sys.stdin.read()
+    attachments = []
+    for path in attach or []:
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        attachments.append({"filename": path.name, "content_type": ctype,
+                            "content_base64": base64.b64encode(path.read_bytes()).decode()})
+    mg = open_app()
+    with mg.sessions() as session:
+        ws = tenancy.workspace_by_name(session, workspace_name)
+    req = msvc.SendRequest(to=to, subject=subject, text=text, html=html, from_=from_,
+                           transport=transport_id, attachments=attachments, mode=mode)
+
+    async def run() -> Any:
+        try:
+            return (await msvc.accept(mg, ws, [req]))[0]
+        finally:
+            await mg.aclose()
+
+    answer = asyncio.run(run())
+    if answer.error is not None:
+        raise answer.error
+    with mg.sessions() as session:
+        detail = msvc.public(session, msvc.get(session, ws.id, answer.id))
+    _print_message(detail)
+    if detail["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _print_message(detail: dict[str, Any]) -> None:
+    console.print(f"[bold]{detail['id']}[/bold] {detail['status']}  <{detail['message_id']}>")
+    table = Table("recipient", "status", "code", "text")
+    for r in detail.get("recipients", []):
+        table.add_row(r["address"], r["status"], str(r["code"] or ""), r["text"] or "")
+    console.print(table)
+
+
+@app.command()
+@clean_errors
+def journal(
+    workspace_name: WorkspaceOpt = "default",
+    status: Annotated[str | None, typer.Option(help="sent | pending | deferred | failed")] = None,
+    limit: Annotated[int, typer.Option()] = 20,
+) -> None:
+    """The journals: what was sent, what is still due, what failed."""
+    from mailgate.services import messages as msvc
+    from mailgate.services import tenancy
+
+    mg = open_app()
+    table = Table("id", "status", "created", "from", "subject", "attempts", "last error")
+    with mg.sessions() as session:
+        ws = tenancy.workspace_by_name(session, workspace_name)
+        rows, _ = msvc.journal(session, ws.id, status=status, limit=limit)
+        for r in rows:
+            table.add_row(r.id, r.status, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                          r.from_addr, r.subject[:40], str(r.attempts), (r.last_error or "")[:60])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,101 @@
+"""Typed settings, read from the environment (``MAILGATE_*``) with sensible defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailgate.errors import ConfigurationError
+
+DEFAULT_HTTP = "127.0.0.1:8025"
+DEFAULT_SMTP = "127.0.0.1:2525"
+
+
+def parse_listen(value: str, setting: str) -> tuple[str, int]:
+    """``host:port`` → (host, port), naming the setting when it is malformed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError(setting, f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything an operator can set. Build with :meth:`from_env`."""
+
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    http: tuple[str, int] = ("127.0.0.1", 8025)
+    smtp: tuple[str, int] = ("127.0.0.1", 2525)
+    blob_store: str = "database"  # "database" | "files": see docs/storage.md
+    max_message_bytes: int = 25 * 1024 * 1024
+    message_lifetime_seconds: int = 5 * 24 * 3600
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    worker_batch: int = 200
+    worker_concurrency: int = 16
+    hostname: str = "localhost"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, create: bool = True) -> Settings:
+        """Read ``MAILGATE_*`` variables; create the data directory and key file if asked."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("MAILGATE_DATA_DIR", "./data")).expanduser().resolve()
+        if create:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        database_url = env.get("MAILGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'mailgate.db'}"
+        if database_url.startswith(("postgres://", "postgresql://")):
+            # psycopg 3 is the driver we ship; spare operators the dialect+driver syntax.
+            database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        secret_key = env.get("MAILGATE_SECRET_KEY") or _key_file(data_dir, create)
+        blob_store = env.get("MAILGATE_BLOB_STORE", "database")
+        if blob_store not in ("database", "files"):
+            raise ConfigurationError("MAILGATE_BLOB_STORE", "must be 'database' or 'files'")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=secret_key,
+            http=parse_listen(env.get("MAILGATE_HTTP", DEFAULT_HTTP), "MAILGATE_HTTP"),
+            smtp=parse_listen(env.get("MAILGATE_SMTP", DEFAULT_SMTP), "MAILGATE_SMTP"),
+            blob_store=blob_store,
+            max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
+            message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
+            retry_base_seconds=float(_int(env, "MAILGATE_RETRY_BASE", 60)),
+            worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
+            hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
+        )
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(name, f"expected a whole number, got {raw!r}") from None
+
+
+def _key_file(data_dir: Path, create: bool) -> str:
+    """The generated secret key, kept beside the data with mode 0600."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        raise ConfigurationError(
+            "MAILGATE_SECRET_KEY", f"not set and {path} does not exist: run `mailgate init`"
+        )
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key

@@ -1,0 +1,234 @@
+"""The outbound queue: rows of ``messages`` claimed with a lease, results recorded.
+
+A claim moves due rows to ``sending`` with a lease (owner, until). A worker that
+dies leaves its lease to run out; the rows are then due again, so a crash can
+repeat a delivery but never lose one. On PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so many workers on many machines never wait on each
+other; SQLite serialises writers, so a plain UPDATE … RETURNING is enough.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.outbound.base import RecipientResult
+from mailgate.queue.backoff import next_attempt
+from mailgate.store.models import Attempt, Event, MessageRow, Recipient, new_id, utcnow
+
+#: Message statuses a worker may pick up (``sending`` only once its lease ran out).
+DUE = ("queued", "deferred", "sending")
+FINAL_RECIPIENT = ("sent", "failed", "suppressed", "bounced")
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A message a worker holds the lease on, with what delivery needs."""
+
+    id: str
+    workspace_id: str
+    transport_id: str | None
+    mail_from: str
+    blob_key: str
+    attempts: int
+    expires_at: datetime | None
+    recipients: dict[str, int] = field(default_factory=dict)  # address → recipient row id
+    raw: bytes = b""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one delivery attempt produced, per recipient."""
+
+    message: Claimed
+    results: list[RecipientResult]
+
+
+def claim(
+    session: Session, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[Claimed]:
+    """Take up to ``limit`` due outbound messages under a lease."""
+    now = now or utcnow()
+    due = (
+        select(MessageRow.id)
+        .where(
+            MessageRow.direction == "out",
+            or_(
+                and_(
+                    MessageRow.status.in_(("queued", "deferred")),
+                    MessageRow.next_attempt_at <= now,
+                ),
+                and_(MessageRow.status == "sending", MessageRow.lease_until < now),
+            ),
+        )
+        .order_by(MessageRow.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(MessageRow)
+        .where(MessageRow.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .returning(
+            MessageRow.id,
+            MessageRow.workspace_id,
+            MessageRow.transport_id,
+            MessageRow.mail_from,
+            MessageRow.blob_key,
+            MessageRow.attempts,
+            MessageRow.expires_at,
+        )
+    ).all()
+    claimed = {r.id: Claimed(*r) for r in rows}
+    if claimed:
+        attach_recipients(session, claimed)
+    return list(claimed.values())
+
+
+def attach_recipients(session: Session, claimed: dict[str, Claimed]) -> None:
+    """Fill in the recipients still to deliver (not yet final)."""
+    pending = session.execute(
+        select(Recipient.message_pk, Recipient.address, Recipient.id).where(
+            Recipient.message_pk.in_(claimed), Recipient.status.not_in(FINAL_RECIPIENT)
+        )
+    )
+    for message_pk, address, rid in pending:
+        claimed[message_pk].recipients[address] = rid
+
+
+def record(
+    session: Session,
+    outcomes: list[Outcome],
+    *,
+    retry_base: float,
+    retry_cap: float,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Write every attempt, move recipients and messages on; returns id → new status."""
+    now = now or utcnow()
+    attempts: list[dict[str, object]] = []
+    recipient_updates: list[dict[str, object]] = []
+    statuses: dict[str, str] = {}
+    for outcome in outcomes:
+        msg = outcome.message
+        count = msg.attempts + 1
+        expired = msg.expires_at is not None and msg.expires_at <= now
+        deferred_any = False
+        for res in outcome.results:
+            rid = msg.recipients.get(res.address)
+            if rid is None:
+                continue
+            if res.accepted:
+                status = "sent"
+            elif res.permanent:
+                status = "failed"
+            elif expired:
+                status = "failed"
+            else:
+                status, deferred_any = "deferred", True
+            text = res.text
+            if status == "failed" and not res.permanent:
+                text = f"expired after {count} attempts; last: {res.text}"
+            attempts.append(
+                {
+                    "recipient_id": rid,
+                    "at": now,
+                    "code": res.code,
+                    "enhanced_status": res.enhanced_status,
+                    "text": res.text,
+                    "transient": not res.accepted and not res.permanent,
+                }
+            )
+            recipient_updates.append(
+                {
+                    "id": rid,
+                    "status": status,
+                    "code": res.code,
+                    "enhanced_status": res.enhanced_status,
+                    "text": text,
+                    "updated_at": now,
+                }
+            )
+        statuses[msg.id] = "deferred" if deferred_any else ""
+        msg.attempts = count
+    if attempts:
+        session.execute(insert(Attempt), attempts)
+        # ORM bulk UPDATE by primary key: one executemany for the whole batch.
+        session.execute(update(Recipient), recipient_updates)
+    final = _final_statuses(session, [m for m, s in statuses.items() if not s])
+    events: list[dict[str, object]] = []
+    message_updates: list[dict[str, object]] = []
+    for outcome in outcomes:
+        msg = outcome.message
+        status = statuses[msg.id] or final.get(msg.id, "sent")
+        statuses[msg.id] = status
+        last_error = next((r.text for r in outcome.results if not r.accepted), None)
+        nxt = (
+            next_attempt(now, msg.attempts, base=retry_base, cap=retry_cap)
+            if status == "deferred"
+            else None
+        )
+        if nxt is not None and msg.expires_at is not None and nxt > msg.expires_at:
+            nxt = msg.expires_at  # one last try at the end of the lifetime
+        message_updates.append(
+            {
+                "id": msg.id,
+                "status": status,
+                "attempts": msg.attempts,
+                "next_attempt_at": nxt,
+                "lease_owner": None,
+                "lease_until": None,
+                "last_error": last_error,
+                "updated_at": now,
+            }
+        )
+        events.append(
+            {
+                "id": new_id("ev"),
+                "workspace_id": msg.workspace_id,
+                "type": f"message.{status}",
+                "message_pk": msg.id,
+                "payload": {
+                    "message": msg.id,
+                    "status": status,
+                    "recipients": [
+                        {
+                            "address": r.address,
+                            "accepted": r.accepted,
+                            "code": r.code,
+                            "enhanced_status": r.enhanced_status,
+                            "text": r.text,
+                            "permanent": r.permanent,
+                        }
+                        for r in outcome.results
+                    ],
+                },
+                "created_at": now,
+            }
+        )
+    if message_updates:
+        session.execute(update(MessageRow), message_updates)
+        session.execute(insert(Event), events)
+    return statuses
+
+
+def _final_statuses(session: Session, ids: list[str]) -> dict[str, str]:
+    """A message none of whose recipients is still due: sent if anyone got it, else failed."""
+    if not ids:
+        return {}
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for mid, status in session.execute(
+        select(Recipient.message_pk, Recipient.status).where(Recipient.message_pk.in_(ids))
+    ):
+        counts[mid][status] += 1
+    return {mid: ("sent" if c.get("sent") else "failed") for mid, c in counts.items()}

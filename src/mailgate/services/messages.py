@@ -1,0 +1,479 @@
+"""Sending: validate → compose → sender policy → choose transport → store → deliver.
+
+The API, the console, the CLI and campaigns all send through :func:`accept`;
+nothing is acknowledged before the outbox row and the raw bytes are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailgate.bootstrap import Mailgate
+from mailgate.core.addresses import parse_address, parse_address_list
+from mailgate.core.compose import compose
+from mailgate.core.headers import caller_headers, check_header
+from mailgate.core.message import Address, Attachment, Draft
+from mailgate.core.sender_policy import apply_sender_policy
+from mailgate.errors import Conflict, InvalidInput, MailgateError, MessageTooLarge, NotFound
+from mailgate.queue import outbox
+from mailgate.queue.worker import deliver, load_raw
+from mailgate.services import transports as transport_service
+from mailgate.store.db import transaction
+from mailgate.store.models import (
+    Attempt,
+    MessageRow,
+    Recipient,
+    Suppression,
+    TransportRow,
+    Workspace,
+    new_id,
+    utcnow,
+)
+
+_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+@dataclass(slots=True)
+class SendRequest:
+    """The ``POST /v1/messages`` body (see docs/api.md), plus the Idempotency-Key."""
+
+    to: list[str]
+    subject: str = ""
+    from_: str | None = None
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    reply_to: list[str] = field(default_factory=list)
+    text: str | None = None
+    html: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    transport: str | None = None
+    mode: str | None = None
+    team: str | None = None
+    auto: bool = False
+    idempotency_key: str | None = None
+    # Set by conversations (threading) — not part of the public send body.
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    conversation_id: str | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A composed message ready to store: the row, its recipients and bytes."""
+
+    row: dict[str, Any]
+    recipients: list[tuple[str, str]]  # (address, field)
+    raw: bytes
+    mode: str
+    existing: str | None = None  # id of an earlier message with the same idempotency key
+
+
+def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
+    out = []
+    for i, item in enumerate(items):
+        where = f"attachments[{i}]"
+        filename = str(item.get("filename") or "")
+        ctype = str(item.get("content_type") or "application/octet-stream").lower()
+        if not _CONTENT_TYPE.match(ctype):
+            raise InvalidInput(f"{ctype!r} is not a MIME type", field=f"{where}.content_type")
+        check_header("Content-Type", filename, field=f"{where}.filename")
+        try:
+            data = base64.b64decode(item.get("content_base64") or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("not valid base64", field=f"{where}.content_base64") from None
+        cid = item.get("content_id")
+        if cid:
+            check_header("Content-ID", str(cid), field=f"{where}.content_id")
+        out.append(
+            Attachment(
+                filename=filename,
+                content_type=ctype,
+                data=data,
+                content_id=str(cid).strip("<>") if cid else None,
+                inline=bool(item.get("inline", bool(cid))),
+            )
+        )
+    return out
+
+
+def prepare(
+    session: Session, app: Mailgate, workspace: Workspace, req: SendRequest
+) -> Prepared:
+    """Validate and compose one message; raises InvalidInput naming the field."""
+    if req.mode not in (None, "immediate", "queued"):
+        raise InvalidInput("mode must be 'immediate', 'queued' or null", field="mode")
+    to = parse_address_list(req.to, field="to")
+    cc = parse_address_list(req.cc, field="cc")
+    bcc = parse_address_list(req.bcc, field="bcc")
+    if not (to or cc or bcc):
+        raise InvalidInput("a message needs at least one recipient", field="to")
+    reply_to = parse_address_list(req.reply_to, field="reply_to")
+    check_header("Subject", req.subject, field="subject")
+    if req.text is None and req.html is None and not req.attachments:
+        raise InvalidInput("a message needs text, html or an attachment", field="text")
+    headers = caller_headers(req.headers)
+    row = transport_service.choose(
+        session, workspace.id, transport_id=req.transport, team_id=req.team
+    )
+    account = parse_address(row.sender, field="transport.sender") if row.sender else None
+    auto = req.auto or req.from_ is None
+    if req.from_ is not None:
+        sender = parse_address(req.from_, field="from")
+    elif account is not None:
+        sender = account
+    else:
+        raise InvalidInput(
+            "no from address, and the transport has no sender to use instead", field="from"
+        )
+    draft = Draft(
+        from_=sender,
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        subject=req.subject,
+        text=req.text,
+        html=req.html,
+        attachments=_attachments(req.attachments),
+        headers=headers,
+        message_id=req.message_id,
+        in_reply_to=req.in_reply_to,
+        references=req.references,
+        auto_submitted=auto,
+    )
+    draft, mail_from = apply_sender_policy(
+        draft,
+        policy=row.sender_policy,
+        account=account or sender,
+        bounce_address=row.bounce_address,
+        workspace_name=workspace.name,
+    )
+    composed = compose(draft, domain=draft.from_.domain)
+    if len(composed.raw) > app.settings.max_message_bytes:
+        raise MessageTooLarge(
+            f"the message is {len(composed.raw)} bytes; the limit is "
+            f"{app.settings.max_message_bytes} (MAILGATE_MAX_MESSAGE_BYTES)",
+            field="attachments",
+        )
+    now = utcnow()
+    mode = req.mode or row.mode
+    return Prepared(
+        row={
+            "id": new_id("msg"),
+            "workspace_id": workspace.id,
+            "direction": "out",
+            "status": "sending" if mode == "immediate" else "queued",
+            "kind": "auto" if auto else "normal",
+            "conversation_id": req.conversation_id,
+            "transport_id": row.id,
+            "message_id": composed.message_id,
+            "in_reply_to": req.in_reply_to,
+            "references": req.references,
+            "subject": req.subject,
+            "from_addr": draft.from_.address,
+            "mail_from": mail_from,
+            "headers": composed.headers,
+            "size": len(composed.raw),
+            "summary": {"transport_kind": row.kind},
+            "idempotency_key": req.idempotency_key,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "expires_at": now + timedelta(seconds=app.settings.message_lifetime_seconds),
+            "created_at": now,
+            "updated_at": now,
+            **(
+                {
+                    "lease_owner": "immediate",
+                    "lease_until": now + timedelta(seconds=app.settings.lease_seconds),
+                }
+                if mode == "immediate"
+                else {}
+            ),
+        },
+        recipients=[(a.address, f) for f, lst in (("to", to), ("cc", cc), ("bcc", bcc)) for a in lst],
+        raw=composed.raw,
+        mode=mode,
+    )
+
+
+def store(session: Session, app: Mailgate, prepared: list[Prepared]) -> None:
+    """Write rows, recipients and raw bytes in the caller's transaction."""
+    if not prepared:
+        return
+    keys = app.blobs.put_many(session, [p.raw for p in prepared])
+    ws = prepared[0].row["workspace_id"]
+    suppressed = _suppressed(session, ws, {a.lower() for p in prepared for a, _ in p.recipients})
+    rows, recipients = [], []
+    now = utcnow()
+    for p, key in zip(prepared, keys, strict=True):
+        rows.append({**p.row, "blob_key": key})
+        seen: set[str] = set()
+        for address, fld in p.recipients:
+            if address.lower() in seen:
+                continue
+            seen.add(address.lower())
+            blocked = address.lower() in suppressed
+            recipients.append(
+                {
+                    "message_pk": p.row["id"],
+                    "address": address,
+                    "field": fld,
+                    "status": "suppressed" if blocked else "pending",
+                    "text": "on the workspace's suppression list" if blocked else None,
+                    "updated_at": now,
+                }
+            )
+    session.execute(insert(MessageRow), rows)
+    session.execute(insert(Recipient), recipients)
+
+
+def _suppressed(session: Session, workspace_id: str, addresses: set[str]) -> set[str]:
+    if not addresses:
+        return set()
+    now = utcnow()
+    q = select(Suppression.address, Suppression.expires_at).where(
+        Suppression.workspace_id == workspace_id, Suppression.address.in_(addresses)
+    )
+    return {a for a, exp in session.execute(q) if exp is None or exp > now}
+
+
+@dataclass(slots=True)
+class Accepted:
+    """One item's answer: the message id and status, or the error that refused it."""
+
+    id: str | None = None
+    status: str | None = None
+    error: MailgateError | None = None
+
+
+async def accept(
+    app: Mailgate, workspace: Workspace, requests: list[SendRequest]
+) -> list[Accepted]:
+    """Store every valid request in one transaction; deliver the immediate ones now."""
+    answers, immediate = await asyncio.to_thread(_accept_sync, app, workspace, requests)
+    if any(a.status == "queued" for a in answers):
+        app.wake_workers()
+    if immediate:
+        await deliver_now(app, immediate)
+        with app.sessions() as session:
+            q = select(MessageRow.id, MessageRow.status).where(MessageRow.id.in_(immediate))
+            status = {mid: st for mid, st in session.execute(q)}
+        for a in answers:
+            if a.id in status:
+                a.status = status[a.id]
+    return answers
+
+
+def _accept_sync(
+    app: Mailgate, workspace: Workspace, requests: list[SendRequest]
+) -> tuple[list[Accepted], list[str]]:
+    answers: list[Accepted] = []
+    try:
+        with transaction(app.sessions) as session:
+            prepared: list[Prepared] = []
+            for req in requests:
+                existing = _idempotent(session, workspace.id, req.idempotency_key)
+                if existing is not None:
+                    answers.append(Accepted(existing.id, existing.status))
+                    continue
+                try:
+                    p = prepare(session, app, workspace, req)
+                except MailgateError as e:
+                    answers.append(Accepted(error=e))
+                    continue
+                prepared.append(p)
+                answers.append(Accepted(p.row["id"], p.row["status"]))
+            store(session, app, prepared)
+    except IntegrityError:
+        # Two requests raced with one Idempotency-Key: the other one won; answer with it.
+        if len(requests) == 1 and requests[0].idempotency_key:
+            with app.sessions() as session:
+                existing = _idempotent(session, workspace.id, requests[0].idempotency_key)
+            if existing is not None:
+                return [Accepted(existing.id, existing.status)], []
+        raise
+    immediate = [p.row["id"] for p in prepared if p.mode == "immediate"]
+    return answers, immediate
+
+
+def _idempotent(session: Session, workspace_id: str, key: str | None) -> MessageRow | None:
+    if not key:
+        return None
+    return session.scalar(
+        select(MessageRow).where(
+            MessageRow.workspace_id == workspace_id, MessageRow.idempotency_key == key
+        )
+    )
+
+
+async def deliver_now(app: Mailgate, ids: list[str]) -> None:
+    """Immediate mode: deliver messages this process already holds the lease on."""
+    claimed = await asyncio.to_thread(_load_claimed, app, ids)
+    outcomes = await deliver(app, claimed)
+    await asyncio.to_thread(_record, app, outcomes)
+
+
+def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
+    with app.sessions() as session:
+        rows = session.execute(
+            select(
+                MessageRow.id,
+                MessageRow.workspace_id,
+                MessageRow.transport_id,
+                MessageRow.mail_from,
+                MessageRow.blob_key,
+                MessageRow.attempts,
+                MessageRow.expires_at,
+            ).where(MessageRow.id.in_(ids))
+        ).all()
+        claimed = {r.id: outbox.Claimed(*r) for r in rows}
+        outbox.attach_recipients(session, claimed)
+        load_raw(app, session, list(claimed.values()))
+    return list(claimed.values())
+
+
+def _record(app: Mailgate, outcomes: list[outbox.Outcome]) -> None:
+    with transaction(app.sessions) as session:
+        outbox.record(
+            session,
+            outcomes,
+            retry_base=app.settings.retry_base_seconds,
+            retry_cap=app.settings.retry_max_seconds,
+        )
+
+
+def get(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
+    row = session.get(MessageRow, message_pk)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFound(f"no message {message_pk}", field="id")
+    return row
+
+
+def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[str, Any]:
+    """The API view of a message; with ``detail``, recipients and their attempts."""
+    out: dict[str, Any] = {
+        "id": row.id,
+        "direction": row.direction,
+        "status": row.status,
+        "kind": row.kind,
+        "message_id": row.message_id,
+        "transport": row.transport_id,
+        "conversation": row.conversation_id,
+        "from": row.from_addr,
+        "subject": row.subject,
+        "size": row.size,
+        "attempts": row.attempts,
+        "next_attempt_at": _iso(row.next_attempt_at) if row.status in ("queued", "deferred") else None,
+        "last_error": row.last_error,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+    if not detail:
+        return out
+    recipients = session.scalars(
+        select(Recipient).where(Recipient.message_pk == row.id).order_by(Recipient.id)
+    ).all()
+    attempts: dict[int, list[dict[str, Any]]] = {r.id: [] for r in recipients}
+    for a in session.scalars(
+        select(Attempt).where(Attempt.recipient_id.in_(attempts)).order_by(Attempt.id)
+    ):
+        attempts[a.recipient_id].append(
+            {
+                "at": _iso(a.at),
+                "code": a.code,
+                "enhanced_status": a.enhanced_status,
+                "text": a.text,
+                "transient": a.transient,
+            }
+        )
+    out["headers"] = row.headers
+    out["recipients"] = [
+        {
+            "address": r.address,
+            "field": r.field,
+            "status": r.status,
+            "code": r.code,
+            "enhanced_status": r.enhanced_status,
+            "text": r.text,
+            "attempts": attempts[r.id],
+        }
+        for r in recipients
+    ]
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+JOURNALS = {
+    "sent": ("sent",),
+    "pending": ("queued", "sending", "deferred"),
+    "queued": ("queued",),
+    "sending": ("sending",),
+    "deferred": ("deferred",),
+    "failed": ("failed",),
+}
+
+
+def journal(
+    session: Session,
+    workspace_id: str,
+    *,
+    status: str | None,
+    direction: str | None = "out",
+    transport_id: str | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> tuple[list[MessageRow], str | None]:
+    """A page of messages, newest first; ``before`` is the cursor (the last id seen)."""
+    q = select(MessageRow).where(MessageRow.workspace_id == workspace_id)
+    if status:
+        if status not in JOURNALS:
+            raise InvalidInput(f"status must be one of {', '.join(JOURNALS)}", field="status")
+        q = q.where(MessageRow.status.in_(JOURNALS[status]))
+    if direction:
+        q = q.where(MessageRow.direction == direction)
+    if transport_id:
+        q = q.where(MessageRow.transport_id == transport_id)
+    if before:
+        q = q.where(MessageRow.id < before)
+    rows = list(session.scalars(q.order_by(MessageRow.id.desc()).limit(limit + 1)))
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+def retry(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
+    """Queue a failed message again: its failed recipients get a fresh lifetime."""
+    row = get(session, workspace_id, message_pk)
+    if row.direction != "out" or row.status != "failed":
+        raise Conflict(f"only failed outbound messages can be retried; this one is {row.status}")
+    failed = session.scalars(
+        select(Recipient).where(Recipient.message_pk == row.id, Recipient.status == "failed")
+    ).all()
+    for r in failed:
+        r.status = "pending"
+    now = utcnow()
+    row.status = "queued"
+    row.next_attempt_at = now
+    row.updated_at = now
+    lifetime = row.expires_at - row.created_at if row.expires_at else timedelta(days=5)
+    row.expires_at = now + lifetime
+    return row
+
+
+def raw(session: Session, app: Mailgate, row: MessageRow) -> bytes:
+    return app.blobs.get(session, row.blob_key)
+

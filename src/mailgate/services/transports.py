@@ -1,0 +1,257 @@
+"""Mail servers (transports): configuration, scope and defaults, and live instances.
+
+A transport belongs to the system, a workspace or a team. At most one default per
+scope (a partial unique index). Choosing a transport for a message: the one named,
+else the team default, the workspace default, the system default — enabled only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailgate.core.addresses import parse_address
+from mailgate.crypto import SecretBox
+from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
+from mailgate.outbound.base import CheckResult, Transport
+from mailgate.outbound.registry import build_transport, secret_fields
+from mailgate.services.tenancy import get_team
+from mailgate.store.models import TransportRow, new_id
+
+SCOPES = ("system", "workspace", "team")
+MODES = ("immediate", "queued")
+POLICIES = ("as_is", "on_behalf_of", "restrict_from")
+
+
+def public(row: TransportRow, box: SecretBox) -> dict[str, Any]:
+    """The API view: everything but the secrets, which are only said to be set."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "scope": row.scope,
+        "team": row.team_id,
+        "default": row.is_default,
+        "mode": row.mode,
+        "enabled": row.enabled,
+        "sender": row.sender,
+        "sender_policy": row.sender_policy,
+        "bounce_address": row.bounce_address,
+        "config": dict(row.config),
+        "secrets_set": sorted(box.decrypt(row.secrets)),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def _split_config(
+    box: SecretBox, kind: str, config: dict[str, Any], old_secret_token: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """Validate a kind's config, keep secrets apart, encrypted; absent secrets are kept."""
+    secret_names = secret_fields(kind)
+    secrets = box.decrypt(old_secret_token)
+    plain: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in secret_names:
+            if value is None:
+                secrets.pop(key, None)
+            else:
+                secrets[key] = value
+        else:
+            plain[key] = value
+    # Validate the whole (plain + secrets) with the kind's pydantic model.
+    build_transport(kind, {**plain, **secrets})
+    token = box.encrypt(secrets) if secrets else None
+    return plain, token
+
+
+def _scope_key(scope: str, workspace_id: str | None, team_id: str | None) -> str:
+    return {"system": "system", "workspace": workspace_id, "team": team_id}[scope] or ""
+
+
+def create(
+    session: Session,
+    box: SecretBox,
+    workspace_id: str | None,
+    data: dict[str, Any],
+    *,
+    allow_system: bool = False,
+) -> TransportRow:
+    """Add a transport from the API's JSON shape (see docs/api.md)."""
+    scope = data.get("scope") or "workspace"
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+    if scope == "system" and not allow_system:
+        raise Forbidden("system transports are set by the operator (mailgate transport add)")
+    team_id = data.get("team")
+    if scope == "team":
+        if not team_id or workspace_id is None:
+            raise InvalidInput("a team transport needs a team id", field="team")
+        get_team(session, workspace_id, team_id)
+    elif team_id:
+        raise InvalidInput("team is only for scope 'team'", field="team")
+    row = TransportRow(
+        id=new_id("tr"),
+        workspace_id=None if scope == "system" else workspace_id,
+        team_id=team_id if scope == "team" else None,
+        scope=scope,
+        scope_key=_scope_key(scope, workspace_id, team_id),
+        config={},
+    )
+    _apply(session, box, row, {"kind": "smtp", "mode": "queued", **data}, creating=True)
+    session.add(row)
+    _flush_default(session)
+    return row
+
+
+def update(session: Session, box: SecretBox, row: TransportRow, data: dict[str, Any]) -> None:
+    """PATCH semantics: only the fields given change; secrets not given are kept."""
+    for frozen in ("scope", "team"):
+        current = row.scope if frozen == "scope" else row.team_id
+        if frozen in data and data[frozen] != current:
+            raise InvalidInput(f"{frozen} cannot change: create a new transport", field=frozen)
+    _apply(session, box, row, data, creating=False)
+    _flush_default(session)
+
+
+def _flush_default(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError as e:
+        if "default" in str(e.orig).lower() or "scope_key" in str(e.orig).lower():
+            raise Conflict(
+                "this scope has a default transport already: unset it first", field="default"
+            ) from None
+        raise
+
+
+def _apply(
+    session: Session, box: SecretBox, row: TransportRow, data: dict[str, Any], *, creating: bool
+) -> None:
+    if creating or "name" in data:
+        name = str(data.get("name") or "").strip()
+        if not name:
+            raise InvalidInput("a transport needs a name", field="name")
+        row.name = name
+    if creating or "kind" in data:
+        row.kind = str(data.get("kind"))
+    if "mode" in data or creating:
+        if data.get("mode") not in MODES:
+            raise InvalidInput("mode must be 'immediate' or 'queued'", field="mode")
+        row.mode = data["mode"]
+    if "sender_policy" in data or creating:
+        policy = data.get("sender_policy") or "as_is"
+        if policy not in POLICIES:
+            raise InvalidInput(f"sender_policy must be one of {', '.join(POLICIES)}", "sender_policy")
+        row.sender_policy = policy
+    for key in ("sender", "bounce_address"):
+        if key in data:
+            value = data[key]
+            row.__setattr__(key, parse_address(value, field=key).address if value else None)
+    if "enabled" in data:
+        row.enabled = bool(data["enabled"])
+    elif creating:
+        row.enabled = True
+    if "default" in data:
+        row.is_default = bool(data["default"])
+    elif creating:
+        row.is_default = False
+    if row.sender_policy == "restrict_from" and not row.sender:
+        raise InvalidInput("restrict_from needs the account's sender address", field="sender")
+    if creating or "config" in data or "kind" in data:
+        config = data.get("config") or {}
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be an object", field="config")
+        if not creating and "kind" not in data:
+            config = {**row.config, **config}
+        old = None if creating or "kind" in data else row.secrets
+        plain, token = _split_config(box, row.kind, config, old)
+        row.config = plain
+        row.secrets = token
+
+
+def visible(session: Session, workspace_id: str) -> list[TransportRow]:
+    """The workspace's own transports (workspace and team scope) and the system ones."""
+    q = (
+        select(TransportRow)
+        .where(or_(TransportRow.workspace_id == workspace_id, TransportRow.scope == "system"))
+        .order_by(TransportRow.created_at)
+    )
+    return list(session.scalars(q))
+
+
+def get(session: Session, workspace_id: str | None, transport_id: str) -> TransportRow:
+    row = session.get(TransportRow, transport_id)
+    if row is None or (
+        workspace_id is not None and row.scope != "system" and row.workspace_id != workspace_id
+    ):
+        raise NotFound(f"no transport {transport_id}", field="transport")
+    return row
+
+
+def get_own(session: Session, workspace_id: str, transport_id: str) -> TransportRow:
+    """A transport this workspace may change (system ones are the operator's)."""
+    row = get(session, workspace_id, transport_id)
+    if row.scope == "system":
+        raise Forbidden("system transports are managed by the operator")
+    return row
+
+
+def choose(
+    session: Session, workspace_id: str, *, transport_id: str | None, team_id: str | None
+) -> TransportRow:
+    """The transport for a message: named, else team → workspace → system default."""
+    if transport_id:
+        row = get(session, workspace_id, transport_id)
+        if not row.enabled:
+            raise TransportDisabled(f"transport {row.name!r} is disabled", field="transport")
+        return row
+    keys = [k for k in (team_id, workspace_id, "system") if k]
+    rows = session.scalars(
+        select(TransportRow).where(
+            TransportRow.is_default.is_(True),
+            TransportRow.enabled.is_(True),
+            TransportRow.scope_key.in_(keys),
+        )
+    ).all()
+    by_key = {r.scope_key: r for r in rows}
+    for key in keys:
+        if key in by_key:
+            return by_key[key]
+    raise Conflict(
+        "no default transport is enabled for this workspace: create one with "
+        "POST /v1/transports (\"default\": true) or name one in \"transport\"",
+        field="transport",
+    )
+
+
+class TransportInstances:
+    """Live transport objects (with their connection pools), rebuilt when edited."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+        self._live: dict[str, tuple[datetime, Transport]] = {}
+
+    def get(self, row: TransportRow) -> Transport:
+        cached = self._live.get(row.id)
+        if cached and cached[0] == row.updated_at:
+            return cached[1]
+        if cached:
+            # Edited: the old pool drains in the background.
+            asyncio.get_running_loop().create_task(cached[1].close())
+        transport = build_transport(row.kind, {**row.config, **self._box.decrypt(row.secrets)})
+        self._live[row.id] = (row.updated_at, transport)
+        return transport
+
+    async def check(self, row: TransportRow) -> CheckResult:
+        return await self.get(row).check()
+
+    async def close_all(self) -> None:
+        live, self._live = self._live, {}
+        for _, transport in live.values():
+            await transport.close()

@@ -1,0 +1,104 @@
+"""Content-addressed raw message bytes (sha256), durable before the row commits.
+
+Two stores behind one interface (see docs/storage.md for the measurements):
+
+* ``DatabaseBlobStore`` (default): the bytes go into the ``blobs`` table in the same
+  transaction as the message row, so a single commit makes both durable and every
+  machine sharing PostgreSQL reaches them.
+* ``FileBlobStore``: files under ``DATA_DIR/blobs/ab/cd/<sha256>``, written and
+  fsynced before the transaction that references them commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mailgate.errors import NotFound
+from mailgate.store.models import Blob
+
+
+def blob_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(Protocol):
+    """Raw bytes by key; ``put_many`` is durable once the session commits."""
+
+    def put_many(self, session: Session, items: list[bytes]) -> list[str]: ...
+
+    def get(self, session: Session, key: str) -> bytes: ...
+
+    def get_many(self, session: Session, keys: list[str]) -> dict[str, bytes]: ...
+
+
+class DatabaseBlobStore:
+    def put_many(self, session: Session, items: list[bytes]) -> list[str]:
+        keys = [blob_key(b) for b in items]
+        rows = {k: {"key": k, "data": b, "size": len(b)} for k, b in zip(keys, items, strict=True)}
+        if rows:
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            session.execute(insert(Blob).on_conflict_do_nothing(), list(rows.values()))
+        return keys
+
+    def get(self, session: Session, key: str) -> bytes:
+        data = session.scalar(select(Blob.data).where(Blob.key == key))
+        if data is None:
+            raise NotFound(f"blob {key} is missing")
+        return bytes(data)
+
+    def get_many(self, session: Session, keys: list[str]) -> dict[str, bytes]:
+        found = session.execute(select(Blob.key, Blob.data).where(Blob.key.in_(set(keys))))
+        return {k: bytes(d) for k, d in found}
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # fsync blocks in the kernel without the GIL: several at once overlap their waits.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-fsync")
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / key[2:4] / key
+
+    def _write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)  # the rename itself must survive a crash
+        finally:
+            os.close(dfd)
+
+    def put_many(self, session: Session, items: list[bytes]) -> list[str]:
+        keys = [blob_key(b) for b in items]
+        list(self._pool.map(self._write, keys, items))
+        return keys
+
+    def get(self, session: Session, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"blob {key} is missing") from None
+
+    def get_many(self, session: Session, keys: list[str]) -> dict[str, bytes]:
+        return {k: self.get(session, k) for k in set(keys)}

@@ -1,0 +1,225 @@
+"""SQLAlchemy models. The schema itself is owned by Alembic migrations.
+
+One ``messages`` table serves both directions so that one index on Message-ID
+threads replies to what mailgate sent and to what it received (DESIGN.md).
+Outbound queue state lives in columns on ``messages`` (no join on the hot path).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_B32 = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """A sortable id: prefix, 48-bit millisecond time, 64 random bits (Crockford base32)."""
+    n = (int(time.time() * 1000) << 64) | secrets.randbits(64)
+    chars = []
+    for _ in range(23):
+        n, r = divmod(n, 32)
+        chars.append(_B32[r])
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone: store UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # sha256 of the key: keys are 256-bit random, so a fast hash is as good as a slow one.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class TransportRow(Base):
+    __tablename__ = "transports"
+    __table_args__ = (
+        # At most one default per scope, enforced by the database.
+        Index(
+            "uq_transports_default_per_scope",
+            "scope_key",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(16))  # system | workspace | team
+    scope_key: Mapped[str] = mapped_column(String(60))  # "system" | workspace id | team id
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)  # encrypted JSON (crypto.SecretBox)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    mode: Mapped[str] = mapped_column(String(16), default="queued")
+    sender: Mapped[str | None] = mapped_column(String(320))
+    sender_policy: Mapped[str] = mapped_column(String(20), default="as_is")
+    bounce_address: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key", name="uq_messages_idempotency"),
+        Index("ix_messages_message_id", "message_id"),
+        Index("ix_messages_due", "status", "next_attempt_at"),
+        Index("ix_messages_ws_status", "workspace_id", "status", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="normal")
+    conversation_id: Mapped[str | None] = mapped_column(String(40))
+    transport_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transports.id", ondelete="SET NULL")
+    )
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    mail_from: Mapped[str] = mapped_column(String(320), default="")
+    headers: Mapped[str] = mapped_column(Text, default="")
+    blob_key: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (Index("ix_recipients_message", "message_pk"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_pk: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    field: Mapped[str] = mapped_column(String(4))  # to | cc | bcc
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    code: Mapped[int | None]
+    enhanced_status: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_recipient", "recipient_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    code: Mapped[int | None]
+    enhanced_status: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    transient: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("workspace_id", "address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(40))
+    source_message_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_ws_created", "workspace_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    message_pk: Mapped[str | None] = mapped_column(String(40))
+    conversation_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

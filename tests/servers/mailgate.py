@@ -1,0 +1,120 @@
+"""mailgate itself, as a real HTTP server with its workers, on either store."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+
+from mailgate.api.app import create_app
+from mailgate.bootstrap import Mailgate, build
+from mailgate.config import Settings
+from mailgate.queue.worker import Worker
+from mailgate.services import tenancy
+from mailgate.store.db import transaction
+from tests.servers.postgres import Postgres, free_port
+
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs twice: on embedded SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mailgate.db'}"
+    pg: Postgres = request.getfixturevalue("postgres")
+    return pg.create_database()
+
+
+def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        secret_key="test-secret-key",
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        lease_seconds=30,
+        hostname="mailgate.example.com",
+    )
+    for k, v in overrides.items():
+        setattr(settings, k, v)
+    return settings
+
+
+@pytest.fixture
+def mailgate_app(store_url: str, tmp_path: Path) -> Iterator[Mailgate]:
+    app = build(make_settings(tmp_path, store_url))
+    try:
+        yield app
+    finally:
+        app.dispose()
+
+
+@dataclass
+class Server:
+    """A running mailgate: HTTP API on ``url`` and a worker, in one event loop thread."""
+
+    app: Mailgate
+    url: str
+    key: str
+    workspace_id: str
+    loop: asyncio.AbstractEventLoop
+    worker: Worker
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key or self.key}"},
+            timeout=30,
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine in the server's loop (where the transports' pools live)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    def new_workspace(self, name: str) -> tuple[str, str]:
+        with transaction(self.app.sessions) as session:
+            ws = tenancy.create_workspace(session, name)
+            _, key = tenancy.create_api_key(session, ws.id)
+        return ws.id, key
+
+
+@pytest.fixture
+def server(mailgate_app: Mailgate) -> Iterator[Server]:
+    with transaction(mailgate_app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+        _, key = tenancy.create_api_key(session, ws.id, "tests")
+    port = free_port()
+    api = create_app(mailgate_app)
+    uv = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    uv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    worker = Worker(mailgate_app, idle_seconds=0.05)
+
+    async def main() -> None:
+        await asyncio.gather(uv.serve(), worker.run(stop))
+        await mailgate_app.aclose()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    while not uv.started:
+        if not thread.is_alive():
+            raise RuntimeError("mailgate did not start")
+        threading.Event().wait(0.01)
+    try:
+        yield Server(mailgate_app, f"http://127.0.0.1:{port}", key, ws.id, loop, worker)
+    finally:
+        uv.should_exit = True
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
