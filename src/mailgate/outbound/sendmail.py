@@ -27,11 +27,11 @@ class SendmailConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field("/usr/sbin/sendmail", min_length=1)
+    path: str = Field(default="/usr/sbin/sendmail", min_length=1)
     args: list[str] = Field(
         default_factory=list, description='Extra arguments, e.g. ["-C", "/etc/postfix-out"]'
     )
-    timeout: float = Field(60, gt=0, description="Seconds the program may take")
+    timeout: float = Field(default=60, gt=0, description="Seconds the program may take")
 
 
 class SendmailTransport:

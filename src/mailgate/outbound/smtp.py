@@ -37,20 +37,22 @@ class SmtpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(min_length=1, description="Server name or IP address")
-    port: int = Field(25, ge=1, le=65535)
+    port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = Field(
-        "none", description="none, STARTTLS upgrade, or implicit TLS (usually port 465)"
+        default="none", description="none, STARTTLS upgrade, or implicit TLS (usually port 465)"
     )
     username: str | None = None
-    password: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
+    password: str | None = Field(default=None, repr=False, json_schema_extra={"secret": True})
     auth: Literal["auto", "plain", "login"] = Field(
-        "auto", description="SASL mechanism; auto picks the best one the server offers"
+        default="auto", description="SASL mechanism; auto picks the best one the server offers"
     )
-    verify_tls: bool = Field(True, description="Check the server certificate and name")
-    ca_file: str | None = Field(None, description="Extra CA certificates (PEM) to trust")
-    timeout: float = Field(30, gt=0, description="Seconds to wait for each reply")
-    max_connections: int = Field(4, ge=1, le=100)
-    helo_name: str | None = Field(None, description="Name sent in EHLO (default: host name)")
+    verify_tls: bool = Field(default=True, description="Check the server certificate and name")
+    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
+    timeout: float = Field(default=30, gt=0, description="Seconds to wait for each reply")
+    max_connections: int = Field(default=4, ge=1, le=100)
+    helo_name: str | None = Field(
+        default=None, description="Name sent in EHLO (default: host name)"
+    )
 
 
 # Preference when auth is "auto": CRAM-MD5 never sends the password itself.

@@ -13,8 +13,9 @@ accepted message (envelope and bytes) and answers with scripted replies::
 
 Also: ``mail_reply`` / ``data_reply`` answer every MAIL / end of DATA, ``tls`` a
 ``(cert_file, key_file)`` pair to offer STARTTLS, ``auth`` a ``(user, password)``
-pair to offer AUTH PLAIN and LOGIN, and :meth:`ScriptedSMTPServer.drop_connections`
-closes every open client connection (a server that hangs up on idle clients).
+pair to offer AUTH PLAIN and LOGIN, ``smtputf8=False`` to hide SMTPUTF8, and
+:meth:`ScriptedSMTPServer.drop_connections` closes every open client connection
+(a server that hangs up on idle clients).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class ScriptedSMTPServer:
         data_reply: str | None = None,
         tls: tuple[str, str] | None = None,
         auth: tuple[str, str] | None = None,
+        smtputf8: bool = True,
         hostname: str = "scripted.test",
     ) -> None:
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
@@ -102,6 +104,7 @@ class ScriptedSMTPServer:
         self.data_reply = data_reply
         self.tls = tls
         self.auth = auth
+        self.smtputf8 = smtputf8
         self.hostname = hostname
         self.host = "127.0.0.1"
         self.port = 0
@@ -134,7 +137,7 @@ class ScriptedSMTPServer:
         smtp = SMTP(
             _Handler(self),
             hostname=self.hostname,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=self.smtputf8,
             tls_context=context,
             authenticator=self._authenticate if self.auth else None,
             # A test server: allow AUTH without TLS unless TLS is configured.
