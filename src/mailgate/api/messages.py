@@ -17,8 +17,10 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 
 def to_request(body: MessageIn, idempotency_key: str | None = None) -> svc.SendRequest:
-    reply_to = body.reply_to if isinstance(body.reply_to, list) else (
-        [body.reply_to] if body.reply_to else []
+    reply_to = (
+        body.reply_to
+        if isinstance(body.reply_to, list)
+        else ([body.reply_to] if body.reply_to else [])
     )
     return svc.SendRequest(
         from_=body.from_,
@@ -50,7 +52,7 @@ async def send(
     if answer.error is not None:
         raise answer.error
     assert answer.id is not None
-    if answer.status in ("queued", "deferred") or answer.status == "sending":
+    if not answer.delivered_now:
         return JSONResponse({"id": answer.id, "status": answer.status}, status_code=202)
     with app.sessions() as session:
         detail = svc.public(session, svc.get(session, ws.id, answer.id))

@@ -29,7 +29,9 @@ WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace 
 @app.command()
 @clean_errors
 def init(
-    workspace_name: Annotated[str, typer.Option("--workspace", help="First workspace.")] = "default",
+    workspace_name: Annotated[
+        str, typer.Option("--workspace", help="First workspace.")
+    ] = "default",
 ) -> None:
     """Create the data directory, secret key and schema; a first workspace with a capture transport."""
     from mailgate.services import tenancy
@@ -43,9 +45,15 @@ def init(
                 session,
                 mg.secrets,
                 ws.id,
-                {"name": "capture", "kind": "capture", "default": True, "mode": "immediate",
-                 "sender": f"noreply@{mg.settings.hostname}.localdomain"
-                 if "." not in mg.settings.hostname else f"noreply@{mg.settings.hostname}"},
+                {
+                    "name": "capture",
+                    "kind": "capture",
+                    "default": True,
+                    "mode": "immediate",
+                    "sender": f"noreply@{mg.settings.hostname}.localdomain"
+                    if "." not in mg.settings.hostname
+                    else f"noreply@{mg.settings.hostname}",
+                },
             )
     console.print(f"data directory: [bold]{mg.settings.data_dir}[/bold]")
     console.print(f"workspace: [bold]{ws.name}[/bold] (a capture transport is its default)")
@@ -131,7 +139,9 @@ def workspace_create(name: str) -> None:
 def apikey_create(
     workspace_name: WorkspaceOpt = "default",
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
-    create_workspace: Annotated[bool, typer.Option(help="Create the workspace if missing.")] = False,
+    create_workspace: Annotated[
+        bool, typer.Option(help="Create the workspace if missing.")
+    ] = False,
 ) -> None:
     """Create an API key; it is printed once, alone on the last line."""
     from mailgate.services import tenancy
@@ -153,7 +163,7 @@ def transport_add(
     name: str,
     kind: Annotated[str, typer.Option(help="smtp | sendmail | capture")] = "smtp",
     workspace_name: Annotated[str | None, typer.Option("--workspace", "-w")] = None,
-    config: Annotated[str, typer.Option(help="JSON config, e.g. '{\"host\": \"127.0.0.1\"}'")] = "{}",
+    config: Annotated[str, typer.Option(help='JSON config, e.g. \'{"host": "127.0.0.1"}\'')] = "{}",
     sender: Annotated[str | None, typer.Option()] = None,
     default: Annotated[bool, typer.Option()] = False,
     mode: Annotated[str, typer.Option(help="immediate | queued")] = "queued",
@@ -177,9 +187,15 @@ def transport_add(
             mg.secrets,
             ws_id,
             {
-                "name": name, "kind": kind, "scope": "workspace" if ws_id else "system",
-                "config": cfg, "sender": sender, "default": default, "mode": mode,
-                "sender_policy": sender_policy, "bounce_address": bounce_address,
+                "name": name,
+                "kind": kind,
+                "scope": "workspace" if ws_id else "system",
+                "config": cfg,
+                "sender": sender,
+                "default": default,
+                "mode": mode,
+                "sender_policy": sender_policy,
+                "bounce_address": bounce_address,
             },
             allow_system=True,
         )
@@ -198,8 +214,16 @@ def transport_list(workspace_name: WorkspaceOpt = "default") -> None:
     with mg.sessions() as session:
         ws = tenancy.workspace_by_name(session, workspace_name)
         for r in tsvc.visible(session, ws.id):
-            table.add_row(r.id, r.name, r.kind, r.scope, "yes" if r.is_default else "",
-                          r.mode, "yes" if r.enabled else "no", r.sender or "")
+            table.add_row(
+                r.id,
+                r.name,
+                r.kind,
+                r.scope,
+                "yes" if r.is_default else "",
+                r.mode,
+                "yes" if r.enabled else "no",
+                r.sender or "",
+            )
     console.print(table)
 
 
@@ -252,13 +276,26 @@ def send(
     attachments = []
     for path in attach or []:
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        attachments.append({"filename": path.name, "content_type": ctype,
-                            "content_base64": base64.b64encode(path.read_bytes()).decode()})
+        attachments.append(
+            {
+                "filename": path.name,
+                "content_type": ctype,
+                "content_base64": base64.b64encode(path.read_bytes()).decode(),
+            }
+        )
     mg = open_app()
     with mg.sessions() as session:
         ws = tenancy.workspace_by_name(session, workspace_name)
-    req = msvc.SendRequest(to=to, subject=subject, text=text, html=html, from_=from_,
-                           transport=transport_id, attachments=attachments, mode=mode)
+    req = msvc.SendRequest(
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        from_=from_,
+        transport=transport_id,
+        attachments=attachments,
+        mode=mode,
+    )
 
     async def run() -> Any:
         try:
@@ -301,8 +338,15 @@ def journal(
         ws = tenancy.workspace_by_name(session, workspace_name)
         rows, _ = msvc.journal(session, ws.id, status=status, limit=limit)
         for r in rows:
-            table.add_row(r.id, r.status, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                          r.from_addr, r.subject[:40], str(r.attempts), (r.last_error or "")[:60])
+            table.add_row(
+                r.id,
+                r.status,
+                r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.from_addr,
+                r.subject[:40],
+                str(r.attempts),
+                (r.last_error or "")[:60],
+            )
     console.print(table)
 
 

@@ -108,9 +108,7 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
     return out
 
 
-def prepare(
-    session: Session, app: Mailgate, workspace: Workspace, req: SendRequest
-) -> Prepared:
+def prepare(session: Session, app: Mailgate, workspace: Workspace, req: SendRequest) -> Prepared:
     """Validate and compose one message; raises InvalidInput naming the field."""
     if req.mode not in (None, "immediate", "queued"):
         raise InvalidInput("mode must be 'immediate', 'queued' or null", field="mode")
@@ -202,7 +200,9 @@ def prepare(
                 else {}
             ),
         },
-        recipients=[(a.address, f) for f, lst in (("to", to), ("cc", cc), ("bcc", bcc)) for a in lst],
+        recipients=[
+            (a.address, f) for f, lst in (("to", to), ("cc", cc), ("bcc", bcc)) for a in lst
+        ],
         raw=composed.raw,
         mode=mode,
     )
@@ -256,6 +256,7 @@ class Accepted:
     id: str | None = None
     status: str | None = None
     error: MailgateError | None = None
+    delivered_now: bool = False  # immediate mode: status is the delivery's outcome
 
 
 async def accept(
@@ -272,7 +273,7 @@ async def accept(
             status = {mid: st for mid, st in session.execute(q)}
         for a in answers:
             if a.id in status:
-                a.status = status[a.id]
+                a.status, a.delivered_now = status[a.id], True
     return answers
 
 
@@ -375,7 +376,9 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
         "subject": row.subject,
         "size": row.size,
         "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at) if row.status in ("queued", "deferred") else None,
+        "next_attempt_at": _iso(row.next_attempt_at)
+        if row.status in ("queued", "deferred")
+        else None,
         "last_error": row.last_error,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
@@ -476,4 +479,3 @@ def retry(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
 
 def raw(session: Session, app: Mailgate, row: MessageRow) -> bytes:
     return app.blobs.get(session, row.blob_key)
-

@@ -147,7 +147,9 @@ def _apply(
     if "sender_policy" in data or creating:
         policy = data.get("sender_policy") or "as_is"
         if policy not in POLICIES:
-            raise InvalidInput(f"sender_policy must be one of {', '.join(POLICIES)}", "sender_policy")
+            raise InvalidInput(
+                f"sender_policy must be one of {', '.join(POLICIES)}", "sender_policy"
+            )
         row.sender_policy = policy
     for key in ("sender", "bounce_address"):
         if key in data:
@@ -225,7 +227,7 @@ def choose(
             return by_key[key]
     raise Conflict(
         "no default transport is enabled for this workspace: create one with "
-        "POST /v1/transports (\"default\": true) or name one in \"transport\"",
+        'POST /v1/transports ("default": true) or name one in "transport"',
         field="transport",
     )
 
