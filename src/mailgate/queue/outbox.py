@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from mailgate.outbound.base import RecipientResult
 from mailgate.queue.backoff import next_attempt
-from mailgate.store.models import Attempt, Event, MessageRow, Recipient, new_id, utcnow
+from mailgate.store.eventlog import emit_many, event
+from mailgate.store.models import Attempt, MessageRow, Recipient, utcnow
 
 #: Message statuses a worker may pick up (``sending`` only once its lease ran out).
 DUE = ("queued", "deferred", "sending")
@@ -193,12 +194,10 @@ def record(
             }
         )
         events.append(
-            {
-                "id": new_id("ev"),
-                "workspace_id": msg.workspace_id,
-                "type": f"message.{status}",
-                "message_pk": msg.id,
-                "payload": {
+            event(
+                msg.workspace_id,
+                f"message.{status}",
+                {
                     "message": msg.id,
                     "status": status,
                     "recipients": [
@@ -213,12 +212,13 @@ def record(
                         for r in outcome.results
                     ],
                 },
-                "created_at": now,
-            }
+                message_pk=msg.id,
+                now=now,
+            )
         )
     if message_updates:
         session.execute(update(MessageRow), message_updates)
-        session.execute(insert(Event), events)
+        emit_many(session, events)
     return statuses
 
 
