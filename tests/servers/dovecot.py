@@ -21,10 +21,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.servers.tls import TlsCert
+if TYPE_CHECKING:  # a runtime import would load tls.py before pytest registers it
+    from tests.servers.tls import TlsCert
 
 DOVECOT = "/usr/sbin/dovecot"
 

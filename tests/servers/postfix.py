@@ -16,6 +16,7 @@ Postfix refuses to run as a normal user: the fixture skips then.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -148,10 +149,8 @@ def _stop(config_dir: Path, queue_dir: Path) -> None:
             return
         time.sleep(0.02)
     # The master runs its own session: its process group holds every child.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture
