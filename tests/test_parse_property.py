@@ -1,0 +1,133 @@
+"""parse_message never raises and always answers with the contract, whatever the bytes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailgate.core.parse import JSON_KEYS, parse_message
+
+SEED = (
+    b"From: =?utf-8?B?5byg5LiJ?= <zhang@example.cn>\r\n"
+    b'To: a@example.com, "Doe, J" <j@example.org>\r\n'
+    b"Subject: =?gb2312?B?suLK1A==?= re: hi\r\n"
+    b"Date: Tue, 01 Aug 2023 10:00:00 +0800\r\n"
+    b"Message-ID: <m1@example.cn>\r\nReferences: <a@x> <b@x>\r\n"
+    b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n'
+    b'--BB\r\nContent-Type: multipart/alternative; boundary="AA"\r\n\r\n'
+    b"--AA\r\nContent-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.b64encode("你好，世界".encode("gbk"))
+    + b"\r\n--AA\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi <a href='http://x'>x</a>"
+    b"\r\n--AA--\r\n--BB\r\nContent-Type: application/pdf\r\n"
+    b"Content-Disposition: attachment; filename*=utf-8''%E6%96%87.pdf\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+    b"--BB\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody\r\n"
+    b"--BB\r\nContent-Type: text/plain\r\n\r\nbegin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n"
+    b'--BB\r\nContent-Type: application/ms-tnef\r\n\r\nx\x9f>"\x01\x00\r\n--BB--\r\n'
+)
+CHARSETS = [
+    "utf-8", "gb2312", "gbk", "big5", "iso-2022-jp", "koi8-r", "windows-1251", "unknown-8bit",
+    "x-user-defined", "utf-16", "utf-7", "rot13", "base64", "idna", "", '"', "utf-8*en", "\xff",
+]  # fmt: skip
+PIECES = [
+    b"\r\n", b"\n", b"\r", b"\r\r\n", b"--BB", b"--AA--", b"=?", b"?=", b"=?utf-8?B?", b"=?x?Q?=",
+    b"\xff\xfe", b"\x00", b":", b";", b'"', b"boundary=", b"begin 644 ", b"end", b"<", b">",
+    b"Content-Type: multipart/mixed\r\n", b"Content-Transfer-Encoding: base64\r\n",
+    b"charset*=", b"filename*0*=", b"%", b"\xe4\xbd", b"\t", b" ",
+]  # fmt: skip
+
+
+def assert_contract(out: dict[str, Any]) -> None:
+    """The object has exactly the contract keys with the contract's types."""
+    json.dumps(out)
+    assert tuple(out) == JSON_KEYS
+    for key in ("message_id", "in_reply_to", "date", "html"):
+        assert out[key] is None or isinstance(out[key], str)
+    for key in ("subject", "text", "reply_text", "kind"):
+        assert isinstance(out[key], str)
+    assert out["kind"] in {"normal", "auto_reply", "bounce", "complaint"}
+    assert isinstance(out["references"], list)
+    assert all(isinstance(r, str) for r in out["references"])
+    for key in ("from", "sender", "reply_to", "to", "cc"):
+        for addr in out[key]:
+            assert set(addr) == {"name", "address"}
+            assert isinstance(addr["name"], str) and isinstance(addr["address"], str)
+    for att in out["attachments"]:
+        assert set(att) == {"filename", "content_type", "size", "content_id", "inline"}
+        assert isinstance(att["filename"], str) and isinstance(att["content_type"], str)
+        assert isinstance(att["size"], int) and isinstance(att["inline"], bool)
+        assert att["content_id"] is None or isinstance(att["content_id"], str)
+    assert out["bounce"] is None or isinstance(out["bounce"], dict)
+    assert all(isinstance(e, str) for e in out["errors"])
+
+
+@st.composite
+def mangled(draw: st.DrawFn) -> bytes:
+    """The seed message cut, spliced with junk and tricky pieces, its charsets relabelled."""
+    raw = SEED
+    for label in ("gbk", "utf-8", "gb2312"):
+        raw = raw.replace(label.encode(), draw(st.sampled_from(CHARSETS)).encode("latin-1"), 1)
+    for _ in range(draw(st.integers(0, 6))):
+        at = draw(st.integers(0, len(raw)))
+        op = draw(st.sampled_from(["insert", "delete", "junk"]))
+        if op == "insert":
+            raw = raw[:at] + draw(st.sampled_from(PIECES)) + raw[at:]
+        elif op == "delete":
+            raw = raw[:at] + raw[at + draw(st.integers(1, 40)) :]
+        else:
+            raw = raw[:at] + draw(st.binary(max_size=20)) + raw[at:]
+    if draw(st.booleans()):
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    if draw(st.booleans()):
+        raw = raw.replace(b"\r\n", draw(st.sampled_from([b"\n", b"\r", b"\n\r"])))
+    return raw
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_mangled_messages_never_raise(raw: bytes) -> None:
+    """Cut, spliced and relabelled messages still give a contract object."""
+    assert_contract(parse_message(raw).to_json())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_raise(raw: bytes) -> None:
+    """Any bytes at all give a contract object."""
+    assert_contract(parse_message(raw).to_json())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Subject", "From", "To", "Cc", "Date", "Message-ID", "References",
+                             "Content-Type", "Content-Disposition", "Content-Transfer-Encoding"]),
+            st.text(max_size=60),
+        ),
+        max_size=8,
+    ),
+    st.binary(max_size=300),
+)  # fmt: skip
+def test_random_header_values_never_raise(headers: list[tuple[str, str]], body: bytes) -> None:
+    """Arbitrary text (any Unicode, encoded as UTF-8 or surrogates) in key headers is survived."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    raw = head.encode("utf-8", "surrogatepass") + b"\r\n" + body
+    assert_contract(parse_message(raw).to_json())
+
+
+def test_seed_parses_cleanly() -> None:
+    """The unmangled seed is a sane message, so the mangling starts from real structure."""
+    out = parse_message(SEED).to_json()
+    assert out["subject"] == "测试 re: hi"
+    assert out["text"].startswith("你好，世界")
+    assert [a["filename"] for a in out["attachments"]] == [
+        "文.pdf",
+        "inner.eml",
+        "a.bin",
+        "attachment-4.dat",
+    ]
