@@ -248,12 +248,15 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_ws_updated", "workspace_id", "updated_at"),
         Index("ix_conversations_reference", "workspace_id", "reference_type", "reference_id"),
+        UniqueConstraint("tag", name="uq_conversations_tag"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     address_id: Mapped[str | None] = mapped_column(ForeignKey("addresses.id", ondelete="SET NULL"))
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     subject: Mapped[str] = mapped_column(Text, default="")
+    # Short random handle for reply addresses and subject tags ("[#k3j9x2m4qz]").
+    tag: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open")
     reference_type: Mapped[str | None] = mapped_column(String(60))
     reference_id: Mapped[str | None] = mapped_column(String(200))

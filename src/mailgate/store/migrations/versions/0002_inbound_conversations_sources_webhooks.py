@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("address_id", sa.String(length=40), nullable=True),
         sa.Column("team_id", sa.String(length=40), nullable=True),
         sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("tag", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reference_type", sa.String(length=60), nullable=True),
         sa.Column("reference_id", sa.String(length=200), nullable=True),
@@ -115,6 +116,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["team_id"], ["teams.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("tag", name="uq_conversations_tag"),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
