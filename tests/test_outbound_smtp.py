@@ -12,6 +12,7 @@ from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope
 from mailgate.outbound.smtp import SmtpConfig, SmtpTransport
 from mailgate.outbound.smtp_errors import enhanced_status, is_permanent
 from mailgate.testing import ScriptedSMTPServer
+from tests.servers.postfix import PostfixSubmission
 from tests.servers.smtpsink import SmtpSink, free_port
 
 T = TypeVar("T")
@@ -344,3 +345,93 @@ def test_smtputf8_missing_is_permanent() -> None:
     (r,) = result.recipients
     assert (r.accepted, r.permanent, r.enhanced_status) == (False, True, "5.6.7")
     assert server.messages == []
+
+
+# -- a private Postfix submission service (root only) -----------------------------------
+
+
+def submission(pf: PostfixSubmission, **settings: Any) -> SmtpTransport:
+    base: dict[str, Any] = {
+        "security": "starttls",
+        "username": pf.dovecot.user,
+        "password": pf.dovecot.password,
+        "ca_file": str(pf.dovecot.tls.ca_file),
+    }
+    return transport(pf.port, **{**base, **settings})
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mechanism", ["plain", "login"])
+def test_submission_with_starttls_and_auth_lands_in_the_maildir(
+    postfix_submission: PostfixSubmission, mechanism: str
+) -> None:
+    """STARTTLS + AUTH against real Postfix/Dovecot; the message is read back from the Maildir."""
+    pf = postfix_submission
+    t = submission(pf, auth=mechanism)
+    result = run(deliver_and_close(t, Envelope("app@sender.test", (pf.dovecot.user,))))
+
+    (r,) = result.recipients
+    assert (r.accepted, r.code, r.enhanced_status) == (True, 250, "2.0.0"), pf.log()
+    (stored,) = pf.dovecot.messages(expect=1)
+    assert b"Subject: Your ticket #42" in stored
+    assert b"\n.a line starting with a dot" in stored
+    assert f"sasl_method={mechanism.upper()}" in pf.log()
+
+
+@pytest.mark.root
+def test_submission_check_succeeds(postfix_submission: PostfixSubmission) -> None:
+    """check() negotiates STARTTLS, authenticates and quits."""
+    assert run(check(submission(postfix_submission))) == CheckResult(True, "connect success")
+
+
+@pytest.mark.root
+def test_submission_wrong_password_fails_at_auth(postfix_submission: PostfixSubmission) -> None:
+    """A wrong password gives stage auth with Postfix's own reply text."""
+    result = run(check(submission(postfix_submission, password="wrong")))
+    assert (result.ok, result.stage) == (False, "auth")
+    assert result.message.startswith("535 5.7.8 ")
+    assert "authentication failed" in result.message
+
+
+@pytest.mark.root
+def test_submission_relay_to_elsewhere_is_refused(postfix_submission: PostfixSubmission) -> None:
+    """Without authentication Postfix refuses the recipient: a permanent per-recipient 5xx."""
+    t = submission(postfix_submission, username=None, password=None)
+    result = run(deliver_and_close(t, Envelope("app@sender.test", ("someone@elsewhere.test",))))
+    (r,) = result.recipients
+    assert (r.accepted, r.permanent) == (False, True)
+    assert r.code == 554 and r.enhanced_status == "5.7.1"
+
+
+@pytest.mark.root
+def test_self_signed_certificate_fails_verification(postfix_submission: PostfixSubmission) -> None:
+    """Without the CA file the test certificate is not trusted: stage tls."""
+    result = run(check(submission(postfix_submission, ca_file=None)))
+    assert (result.ok, result.stage) == (False, "tls")
+    assert result.message.startswith("TLS certificate verify failed: ")
+
+
+@pytest.mark.root
+def test_verify_tls_off_accepts_the_certificate(postfix_submission: PostfixSubmission) -> None:
+    """verify_tls=False skips certificate checks (an administrator's explicit choice)."""
+    result = run(check(submission(postfix_submission, ca_file=None, verify_tls=False)))
+    assert result == CheckResult(True, "connect success")
+
+
+@pytest.mark.root
+def test_submission_refuses_auth_before_starttls(postfix_submission: PostfixSubmission) -> None:
+    """security=none against a TLS-only submission port fails at stage auth, saying why."""
+    result = run(check(submission(postfix_submission, security="none")))
+    assert (result.ok, result.stage) == (False, "auth")
+    assert "(before TLS)" in result.message
+
+
+@pytest.mark.root
+def test_implicit_tls_submission(postfix_submission: PostfixSubmission) -> None:
+    """security=tls (implicit TLS, RFC 8314) delivers through the submissions port."""
+    pf = postfix_submission
+    t = submission(pf, security="tls")
+    t.config.port = pf.smtps_port
+    result = run(deliver_and_close(t, Envelope("app@sender.test", (pf.dovecot.user,))))
+    assert result.recipients[0].accepted, pf.log()
+    assert len(pf.dovecot.messages(expect=1)) == 1

@@ -4,7 +4,8 @@
 directories, listening only on 127.0.0.1:
 
 * a submission port (free port) that requires STARTTLS (``tls_cert``) and SASL
-  authentication through the Dovecot auth socket before it relays anything;
+  authentication through the Dovecot auth socket before it relays anything, and
+  an implicit-TLS port (``smtps_port``, RFC 8314 "submissions") with the same rules;
 * local delivery for ``example.test``: Postfix's ``virtual`` agent writes into the
   Dovecot user's Maildir, so a test reads the message back with
   :meth:`Dovecot.messages` (or over IMAP/POP3);
@@ -42,6 +43,7 @@ class PostfixSubmission:
 
     host: str
     port: int
+    smtps_port: int
     config_dir: Path
     queue_dir: Path
     log_file: Path
@@ -104,6 +106,10 @@ _MASTER_CF = """\
 {port} inet n - n - - smtpd
   -o syslog_name=postfix/submission
   -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+{smtps_port} inet n - n - - smtpd
+  -o syslog_name=postfix/submissions
+  -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
@@ -170,9 +176,9 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
             (d / sub).mkdir()
         postfix_user = pwd.getpwnam("postfix")
         os.chown(d / "data", postfix_user.pw_uid, postfix_user.pw_gid)
-        port = free_port()
+        port, smtps_port = free_port(), free_port()
         (config_dir / "main.cf").write_text(_main_cf(d, port, dovecot))
-        (config_dir / "master.cf").write_text(_MASTER_CF.format(port=port))
+        (config_dir / "master.cf").write_text(_MASTER_CF.format(port=port, smtps_port=smtps_port))
         # master waits ~2 s for configuration files modified in the last seconds.
         old = time.time() - 60
         for name in ("main.cf", "master.cf"):
@@ -182,7 +188,13 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
         check = _run(POSTFIX, "-c", str(config_dir), "check")
         start = _run(POSTFIX, "-c", str(config_dir), "start")
         server = PostfixSubmission(
-            "127.0.0.1", port, config_dir, queue_dir, d / "log" / "maillog", dovecot
+            host="127.0.0.1",
+            port=port,
+            smtps_port=smtps_port,
+            config_dir=config_dir,
+            queue_dir=queue_dir,
+            log_file=d / "log" / "maillog",
+            dovecot=dovecot,
         )
         try:
             if start.returncode != 0:
@@ -190,6 +202,7 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
                     f"postfix start failed: {check.stderr}{start.stderr}{server.log()}"
                 )
             wait_for_port(port)
+            wait_for_port(smtps_port)
             yield server
         finally:
             _stop(config_dir, queue_dir)
