@@ -21,8 +21,10 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
 from mailgate.core import charsets
+from mailgate.core.classify import Classification, classify
 from mailgate.core.htmltext import html_to_text
 from mailgate.core.message import Address, Attachment
+from mailgate.core.quotes import extract_reply
 from mailgate.core.tnef import tnef_files
 
 JSON_KEYS = (
@@ -97,6 +99,8 @@ class ParsedMessage:
     auto_submitted: str | None = None
     list_headers: dict[str, str] = field(default_factory=dict)
     header_charset: str | None = None  # codec tried for raw 8-bit headers after UTF-8
+    #: What classify found beyond ``kind``/``bounce``: complaint, original Message-ID, loops.
+    classification: Classification = field(default_factory=Classification)
     _decoded: dict[str, str | None] = field(default_factory=dict, repr=False)
     _index: dict[str, list[str]] | None = field(default=None, repr=False)
 
@@ -610,27 +614,15 @@ def _extract_uuencoded(body: _Body, text: str) -> str:
 
 
 def _classify(p: ParsedMessage) -> None:
-    try:
-        from mailgate.core.classify import classify
-    except ModuleNotFoundError as exc:
-        if exc.name != "mailgate.core.classify":
-            raise
+    result = classify(p.raw, text=p.text, subject=p.subject)
+    p.classification = result
+    p.errors.extend(str(e) for e in result.errors)
+    if result.kind in KINDS:
+        p.kind = result.kind
     else:
-        result = classify(p.raw, text=p.text, subject=p.subject)
-        p.errors.extend(str(e) for e in result.errors)
-        if result.kind in KINDS:
-            p.kind = result.kind
-        else:
-            p.errors.append(f"classify gave an unknown kind {result.kind!r}")
-        p.bounce = result.bounce if isinstance(result.bounce, dict) else None
+        p.errors.append(f"classify gave an unknown kind {result.kind!r}")
+    p.bounce = result.bounce if isinstance(result.bounce, dict) else None
 
 
 def _reply(p: ParsedMessage) -> None:
-    p.reply_text = p.text
-    try:
-        from mailgate.core.quotes import extract_reply
-    except ModuleNotFoundError as exc:
-        if exc.name != "mailgate.core.quotes":
-            raise
-    else:
-        p.reply_text = extract_reply(p.text, p.html)
+    p.reply_text = extract_reply(p.text, p.html)

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from sqlalchemy.orm import Session
 
 from mailgate.bootstrap import Mailgate
-from mailgate.outbound.base import DeliveryResult, Envelope, RecipientResult
+from mailgate.events.delivery import WebhookDispatcher
+from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.queue import outbox
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.db import transaction
@@ -104,8 +105,11 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.app.wakers.append(self.wake)
+        webhooks = WebhookDispatcher(self.app, idle_seconds=self.idle_seconds)
         try:
-            await asyncio.gather(*(self._lane(stop) for _ in range(self.lanes)))
+            outbound = [self._lane(stop, self.run_once) for _ in range(self.lanes)]
+            inbound = self._lane(stop, self.process_inbound)
+            await asyncio.gather(*outbound, inbound, webhooks.run(stop))
         finally:
             self.app.wakers.remove(self.wake)
 
@@ -119,15 +123,24 @@ class Worker:
         await asyncio.to_thread(record, self.app, outcomes)
         return len(claimed)
 
+    async def process_inbound(self) -> int:
+        """Parse and route one batch of received mail; returns how many."""
+        from mailgate.inbound import processor
+
+        ids = await asyncio.to_thread(processor.claim, self.app, self.owner, 50)
+        for message_pk in ids:
+            await asyncio.to_thread(processor.process, self.app, message_pk)
+        return len(ids)
+
     async def drain(self) -> None:
-        """Deliver until nothing is due now (tests and `mailgate worker --once`)."""
-        while await self.run_once():
+        """Work until nothing is due now (tests and `mailgate worker --once`)."""
+        while await self.run_once() + await self.process_inbound():
             pass
 
-    async def _lane(self, stop: asyncio.Event) -> None:
+    async def _lane(self, stop: asyncio.Event, step: Callable[[], Awaitable[int]]) -> None:
         while not stop.is_set():
             try:
-                handled = await self.run_once()
+                handled = await step()
             except Exception:
                 log.exception("worker lane failed; retrying shortly")
                 handled = 0
