@@ -16,6 +16,8 @@ recipient row holds), otherwise the Final-Recipient.
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -68,18 +70,54 @@ def header_blocks(part: Message) -> list[Message]:
     """
     payload = part.get_payload()
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if isinstance(payload, list) and cte in ("", "7bit", "8bit", "binary"):
+    plain = cte in ("", "7bit", "8bit", "binary")
+    if isinstance(payload, list) and plain and part.get_content_type() == "message/delivery-status":
         return [b for b in payload if isinstance(b, Message)]
-    raw = part.get_payload(decode=True)
-    if isinstance(raw, bytes):
-        text = raw.decode("utf-8", "replace")
+    if isinstance(payload, list) and not plain:
+        # compat32 splits message/* bodies before undoing the transfer encoding
+        # (RFC 2046 §5.2 forbids encoding them, some appliances do anyway).
+        encoded = "\n".join(b.as_string() for b in payload if isinstance(b, Message))
+        if cte == "base64":
+            data = binascii.a2b_base64("".join(encoded.split()) + "==")
+        else:
+            data = quopri.decodestring(encoded.encode("ascii", "replace"))
+        text = data.decode("utf-8", "replace")
     elif isinstance(payload, list):
-        text = "\n\n".join(str(b) for b in payload)
+        # Other message/* types were parsed as one message: its headers are the
+        # first block and its body holds the rest.
+        text = "\n\n".join(_block_text(b) for b in payload if isinstance(b, Message))
     else:
-        text = str(payload)
+        raw = part.get_payload(decode=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
     text = text.replace("\r\n", "\n")
     parser = HeaderParser()
     return [parser.parsestr(chunk.strip() + "\n") for chunk in re.split(r"\n\s*\n", text)]
+
+
+def field_value(block: Message, name: str) -> str | None:
+    """A field's value as text; raw UTF-8 (RFC 6533 global reports) decoded, not mangled.
+
+    compat32 hands 8-bit values back as ``Header`` objects that lose the bytes,
+    so the stored value is read and its surrogate-escaped bytes decoded.
+    """
+    for key, value in block.raw_items():
+        if key.lower() == name.lower():
+            return _unescape(str(value))
+    return None
+
+
+def _unescape(value: str) -> str:
+    try:
+        return value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return value
+
+
+def _block_text(block: Message) -> str:
+    head = "".join(f"{k}: {_unescape(str(v))}\n" for k, v in block.raw_items())
+    # decode=True returns the raw bytes; plain get_payload() would replace 8-bit ones.
+    body = block.get_payload(decode=True)
+    return head + "\n" + (body.decode("utf-8", "replace") if isinstance(body, bytes) else "")
 
 
 def _typed_value(value: str | None) -> str:
@@ -129,17 +167,19 @@ def parse_report(report: Message, errors: list[str]) -> list[Recipient]:
     # Final-Recipient is per-recipient. Some MTAs omit the per-message block,
     # so test each block for Final-Recipient instead of skipping the first.
     for block in blocks:
-        final = _typed_value(block.get("Final-Recipient"))
+        final = _typed_value(field_value(block, "Final-Recipient"))
         if not final:
             continue
-        original = _typed_value(block.get("Original-Recipient"))
+        original = _typed_value(field_value(block, "Original-Recipient"))
         action = (
-            _typed_value(block.get("Action")).lower().split(" ")[0] if block.get("Action") else ""
+            _typed_value(field_value(block, "Action")).lower().split(" ")[0]
+            if field_value(block, "Action")
+            else ""
         )
         if action not in _ACTIONS:
             errors.append(f"delivery-status: unknown action {action!r} for {final}")
-        diagnostic = _typed_value(block.get("Diagnostic-Code"))
-        status = find_status(str(block.get("Status", ""))) or find_status(diagnostic)
+        diagnostic = _typed_value(field_value(block, "Diagnostic-Code"))
+        status = find_status(field_value(block, "Status") or "") or find_status(diagnostic)
         if status is None:
             status = {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")
         recipients.append(
@@ -258,8 +298,9 @@ def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
     vendor = next((name for name, rx in _VENDORS if rx.search(text)), None)
     if vendor is None and not (sender_hint(msg) and _SUBJECT_HINT_RE.search(subject)):
         return None
-    if vendor in (None, "generic") and not (sender_hint(msg) or _SUBJECT_HINT_RE.search(subject)):
-        # Generic wording alone ("投递失败") also appears in ordinary mail about a bounce.
+    if vendor == "generic" and not sender_hint(msg):
+        # Generic wording ("投递失败", "Mail delivery failed") also appears in
+        # ordinary mail about a bounce; only a daemon or null sender confirms it.
         return None
     copy = _COPY_RE.search(text)
     report = text[: copy.start()] if copy else text

@@ -49,7 +49,7 @@ _HEADER_OTHER_RE = re.compile(
 _SIGNATURE_RE = re.compile(
     r"^\s*(?:Sent from my \w+|Sent from (?:Mail|Outlook|Yahoo Mail)\b|Get Outlook for \w+"
     r"|Sent from my mobile device|发自我的\s*\S+|发自网易邮箱大师|来自网易邮箱大师|发自\s*网易邮箱"
-    r"|从我的\s*\S+\s*发送|发自(?:QQ|企业微信|钉钉)\S*|Von meinem \S+ gesendet)\s*\S*\s*$",
+    r"|从我的\s*\S+\s*发送|发自(?:QQ|企业微信|钉钉)\S*|Von meinem \S+ gesendet)[^\n]{0,40}$",
     re.I,
 )
 _HTML_MARKERS = (
