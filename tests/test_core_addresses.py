@@ -119,3 +119,9 @@ def test_envelope_address() -> None:
     assert envelope_address("a@例子.中国") == "a@xn--fsqu00a.xn--fiqs8s"
     assert envelope_address("用户@例子.中国") == "用户@xn--fsqu00a.xn--fiqs8s"
     assert envelope_address("a@example.com") == "a@example.com"
+
+
+def test_format_name_looking_like_encoded_word() -> None:
+    """A name containing '=?' is encoded so no reader decodes it by mistake."""
+    name = "=?utf-8?q?Admin?="
+    assert _read_back(format_address(Address(name, "a@example.com"))) == (name, "a@example.com")

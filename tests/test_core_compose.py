@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import re
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -270,7 +271,7 @@ _names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc"]
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     subject=_texts,
-    name=_names,
+    name=st.one_of(_names, st.sampled_from(["=?utf-8?q?x?=", 'a "b" \\ c', "Lee, Ann"])),
     text=st.text(alphabet=st.characters(codec="utf-8"), max_size=2000),
     html=st.one_of(st.none(), st.text(max_size=500)),
     filename=_texts.filter(lambda s: s.strip() != ""),
@@ -290,6 +291,8 @@ def test_round_trip_property(
     )
     c = compose(d, domain="example.com", date=WHEN)
     _lines_ok(c.raw)
+    words = re.findall(rb"=\?utf-8\?[bq]\?[^?]*\?=", c.raw)
+    assert all(len(w) <= 75 for w in words)  # RFC 2047 §2
     msg = _parse(c)
     assert msg["Subject"] == subject
     if sum(t.startswith("=?") for t in address_tokens(Address(name, "x@y.z"))) <= 1:
@@ -305,5 +308,6 @@ def test_round_trip_property(
     if html is not None:
         assert _nl(_body(msg, "html")) == _nl(html)
     (att,) = msg.iter_attachments()
-    assert att.get_filename() == filename.strip()
+    # get_filename() strips whitespace and a pair of surrounding quotes or angle brackets.
+    assert att.get_filename() == email.utils.unquote(filename).strip()
     assert att.get_content() == data

@@ -112,9 +112,11 @@ def address_tokens(a: Address) -> list[str]:
     name = a.name
     if not name:
         return [addr]
-    if _ATOMS.match(name):
+    # "=?" would read as an encoded word (RFC 2047 §6.1) whether bare or quoted.
+    literal = "=?" not in name
+    if literal and _ATOMS.match(name):
         return [*name.split(" "), f"<{addr}>"]
-    if name.isascii() and name.isprintable() and len(name) <= LINE - 12:
+    if literal and name.isascii() and name.isprintable() and len(name) <= LINE - 12:
         # RFC 5322 §3.2.4: quote names with specials; escape quote and backslash.
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return [f'"{quoted}"', f"<{addr}>"]
