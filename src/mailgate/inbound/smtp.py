@@ -1,0 +1,264 @@
+"""The SMTP and LMTP listener: accept mail for known recipients, answer after commit.
+
+Built on aiosmtpd: :class:`InboundHandler` implements only the hooks it needs
+and returns reply strings. The rules:
+
+* ``RCPT`` is accepted only when :func:`mailgate.inbound.recipients.workspace_for`
+  finds a workspace (``550 5.1.1`` otherwise); the answer is cached briefly.
+* At end of data, one :class:`Incoming` is built per distinct workspace among the
+  accepted recipients (each holding only that workspace's recipients), and all of
+  them go through the :class:`GroupCommitter` as one unit: stored together or not
+  at all. ``250`` only after that commit; ``451 4.3.0`` when it fails.
+* LMTP (RFC 2033 §4.2) answers once per accepted recipient, after the commit.
+* The size limit is aiosmtpd's ``data_size_limit`` (advertised as ``SIZE``,
+  RFC 1870), answered ``552 5.3.4``. STARTTLS is offered when a certificate is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailgate.bootstrap import Mailgate
+from mailgate.errors import ConfigurationError
+from mailgate.inbound.groupcommit import GroupCommitter
+from mailgate.inbound.pipeline import Incoming
+from mailgate.inbound.recipients import workspace_for
+
+log = logging.getLogger(__name__)
+
+TOO_BIG = "552 5.3.4 message too big"
+# aiosmtpd's own texts for an over-size SIZE= parameter and for too much DATA.
+_REWRITE = {
+    "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
+    "552 Error: Too much mail data": TOO_BIG,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSettings:
+    """Listener settings not (yet) in :class:`mailgate.config.Settings`.
+
+    ``MAILGATE_SMTP_TLS_CERT`` / ``MAILGATE_SMTP_TLS_KEY``: PEM files; when both are
+    set, STARTTLS is offered. ``MAILGATE_SMTP_PROTOCOL``: ``smtp`` (default) or ``lmtp``.
+    """
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    lmtp: bool = False
+
+    @classmethod
+    def from_env(
+        cls, extra: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    ) -> ListenerSettings:
+        """Read ``Settings.extra`` first, then the environment."""
+        source = {**(os.environ if env is None else env), **(extra or {})}
+        cert = source.get("MAILGATE_SMTP_TLS_CERT") or None
+        key = source.get("MAILGATE_SMTP_TLS_KEY") or None
+        if bool(cert) != bool(key):
+            missing = "MAILGATE_SMTP_TLS_KEY" if cert else "MAILGATE_SMTP_TLS_CERT"
+            raise ConfigurationError(missing, "set both the certificate and its key, or neither")
+        protocol = source.get("MAILGATE_SMTP_PROTOCOL", "smtp").lower()
+        if protocol not in ("smtp", "lmtp"):
+            raise ConfigurationError("MAILGATE_SMTP_PROTOCOL", "must be 'smtp' or 'lmtp'")
+        return cls(
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            lmtp=protocol == "lmtp",
+        )
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return server_tls_context(self.tls_cert, self.tls_key)
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context for STARTTLS from PEM files, naming the setting when they fail."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigurationError("MAILGATE_SMTP_TLS_CERT", f"cannot load {cert}: {e}") from None
+    return context
+
+
+class RecipientCache:
+    """``workspace_for`` answers kept for ``ttl`` seconds (a busy sender repeats recipients)."""
+
+    def __init__(self, app: Mailgate, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.app = app
+        self.ttl = ttl
+        self.size = size
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    async def workspace(self, address: str) -> str | None:
+        key = address.strip().strip("<>").lower()
+        hit = self._known.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        ws = await asyncio.to_thread(self._lookup, key)
+        if len(self._known) >= self.size:
+            self._known.clear()
+        self._known[key] = (ws, now + self.ttl)
+        return ws
+
+    def _lookup(self, address: str) -> str | None:
+        with self.app.sessions() as session:
+            return workspace_for(session, self.app.secrets, address)
+
+
+class _Envelope(Envelope):
+    """aiosmtpd's envelope, plus the workspace chosen for each accepted recipient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workspaces: dict[str, str] = {}
+
+
+class _Replies:
+    """Our reply texts where aiosmtpd answers by itself, and our envelope type."""
+
+    def _create_envelope(self) -> Envelope:
+        return _Envelope()
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            status = _REWRITE.get(status, status)
+        await super().push(status)  # type: ignore[misc]
+
+
+class _SMTP(_Replies, SMTP):
+    pass
+
+
+class _LMTP(_Replies, LMTP):
+    pass
+
+
+class InboundHandler:
+    """The aiosmtpd handler: RCPT decides, DATA stores and answers after commit."""
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        recipients: RecipientCache,
+        *,
+        lmtp: bool = False,
+    ) -> None:
+        self.committer = committer
+        self.recipients = recipients
+        self.lmtp = lmtp
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        try:
+            ws = await self.recipients.workspace(address)
+        except Exception:
+            log.exception("recipient lookup failed for %s", address)
+            return "451 4.3.0 temporary failure looking up the recipient; try again later"
+        if ws is None:
+            return f"550 5.1.1 <{address}>: no such mailbox here"
+        assert isinstance(envelope, _Envelope)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.workspaces[address] = ws
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope, _Envelope)
+        raw = envelope.original_content or b""
+        by_workspace: dict[str, list[str]] = defaultdict(list)
+        for rcpt in envelope.rcpt_tos:
+            by_workspace[envelope.workspaces[rcpt]].append(rcpt)
+        source = "lmtp" if self.lmtp else "smtp"
+        items = [
+            Incoming(ws, raw, source, mail_from=envelope.mail_from or "", rcpt_to=rcpts)
+            for ws, rcpts in by_workspace.items()
+        ]
+        try:
+            stored = await self.committer.submit(items)
+        except Exception:
+            log.exception("storing a message from %s failed", session.peer)
+            return self._reply(envelope, "451 4.3.0 message not stored; try again later")
+        ids = " ".join(r.id for r in stored)
+        return self._reply(envelope, f"250 2.0.0 OK stored as {ids}")
+
+    def _reply(self, envelope: Envelope, status: str) -> str:
+        if not self.lmtp:
+            return status
+        # RFC 2033 §4.2: one reply per successful RCPT, in order.
+        code, _, text = status.partition(" ")
+        return "\r\n".join(f"{code} {text} <{r}>" for r in envelope.rcpt_tos)
+
+
+@dataclass
+class Listener:
+    """A running listener; ``await stop()`` closes the socket and drains the committer."""
+
+    host: str
+    port: int
+    lmtp: bool
+    committer: GroupCommitter
+    server: asyncio.base_events.Server
+    _stopped: bool = field(default=False, repr=False)
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.close()
+        await self.server.wait_closed()
+        await self.committer.aclose()
+
+
+async def start_listener(
+    app: Mailgate,
+    host: str,
+    port: int,
+    *,
+    lmtp: bool = False,
+    tls: ssl.SSLContext | None = None,
+    committer: GroupCommitter | None = None,
+) -> Listener:
+    """Listen for SMTP (or LMTP) on ``host:port`` in the running event loop.
+
+    ``port=0`` picks a free port (see ``Listener.port``). ``tls`` enables STARTTLS.
+    """
+    loop = asyncio.get_running_loop()
+    committer = committer or GroupCommitter(app)
+    await committer.start()
+    handler = InboundHandler(committer, RecipientCache(app), lmtp=lmtp)
+    protocol = _LMTP if lmtp else _SMTP
+
+    def factory() -> SMTP:
+        return protocol(
+            handler,
+            data_size_limit=app.settings.max_message_bytes,  # read per connection
+            hostname=app.settings.hostname,
+            ident="mailgate",
+            tls_context=tls,
+            loop=loop,
+        )
+
+    server = await loop.create_server(factory, host, port)
+    bound = server.sockets[0].getsockname()[1]
+    return Listener(host, int(bound), lmtp, committer, server)

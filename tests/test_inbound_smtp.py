@@ -1,0 +1,199 @@
+"""The SMTP/LMTP listener against real smtplib clients, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+
+import pytest
+
+from mailgate.inbound.smtp import server_tls_context
+from mailgate.store.db import transaction
+from mailgate.store.models import Workspace
+from tests.servers.listener import RunningListener
+from tests.servers.tls import TlsCert
+
+
+def message(to: str, subject: str = "hello", body: str = "Hi there.\n") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "customer@client.example.org"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{subject.replace(' ', '.')}@client.example.org>"
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)  # CRLF: smtplib sends bytes unchanged
+
+
+def test_stored_before_250(smtp_listener: RunningListener) -> None:
+    """The row and its raw bytes are committed by the time the client sees 250."""
+    raw = message("support@acme.example.com")
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        refused = client.sendmail("customer@client.example.org", ["support@acme.example.com"], raw)
+        rows = smtp_listener.inbound()  # read right after 250, before anything else
+    assert refused == {}
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.workspace_id == smtp_listener.workspace_id
+    assert row.source == "smtp"
+    assert row.mail_from == "customer@client.example.org"
+    assert row.rcpt_to == ["support@acme.example.com"]
+    assert smtp_listener.raw(row) == raw
+
+
+def test_reply_names_the_stored_message(smtp_listener: RunningListener) -> None:
+    """The 250 after DATA carries the id of the stored row."""
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        client.mail("customer@client.example.org")
+        assert client.rcpt("support@acme.example.com")[0] == 250
+        code, text = client.data(message("support@acme.example.com"))
+    assert code == 250
+    (row,) = smtp_listener.inbound()
+    assert row.id in text.decode()
+
+
+def test_unknown_recipient_550(smtp_listener: RunningListener) -> None:
+    """An address the workspace does not own on a domain nobody owns is refused at RCPT."""
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        client.mail("customer@client.example.org")
+        code, text = client.rcpt("someone@elsewhere.example.net")
+    assert code == 550
+    assert text.decode() == "5.1.1 <someone@elsewhere.example.net>: no such mailbox here"
+    assert smtp_listener.inbound() == []
+
+
+def test_other_domain_refused_known_domain_catch_all(smtp_listener: RunningListener) -> None:
+    """Another domain is refused; the support address's own domain is a catch-all."""
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail("a@client.example.org", ["support@other.example.com"], b"x\r\n")
+        assert refused.value.recipients["support@other.example.com"][0] == 550
+        client.sendmail("a@client.example.org", ["sales@acme.example.com"], b"Subject: x\r\n\r\n")
+    (row,) = smtp_listener.inbound()
+    assert row.workspace_id == smtp_listener.workspace_id
+
+
+def test_partial_refusal_stores_for_accepted(smtp_listener: RunningListener) -> None:
+    """One refused recipient does not stop delivery to the accepted one."""
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        refused = client.sendmail(
+            "a@client.example.org",
+            ["support@acme.example.com", "nobody@nowhere.example.net"],
+            message("support@acme.example.com"),
+        )
+    assert refused["nobody@nowhere.example.net"][0] == 550
+    (row,) = smtp_listener.inbound()
+    assert row.rcpt_to == ["support@acme.example.com"]
+
+
+def test_oversize_552(smtp_listener: RunningListener) -> None:
+    """Over max_message_bytes: refused at MAIL with SIZE=, and at end of DATA without it."""
+    limit = 2048
+    smtp_listener.app.settings.max_message_bytes = limit
+    # The setting is read when a connection opens: these connections see the new limit.
+    big = message("support@acme.example.com", body=("x" * 70 + "\n") * 40)
+    assert len(big) > limit
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        assert client.has_extn("size")
+        code, text = client.mail("a@client.example.org", [f"SIZE={len(big)}"])
+        assert (code, text) == (552, b"5.3.4 message too big")
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        client.mail("a@client.example.org")
+        client.rcpt("support@acme.example.com")
+        code, text = client.data(big)
+        assert (code, text) == (552, b"5.3.4 message too big")
+    assert smtp_listener.inbound() == []
+
+
+def test_starttls(listener_factory: Callable[..., RunningListener], tls_cert: TlsCert) -> None:
+    """STARTTLS is offered with a certificate; mail sent over it is stored."""
+    running = listener_factory(tls=server_tls_context(tls_cert.cert_file, tls_cert.key_file))
+    context = ssl.create_default_context(cafile=str(tls_cert.ca_file))
+    with smtplib.SMTP("127.0.0.1", running.port) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        client.starttls(context=context)
+        client.ehlo()
+        assert not client.has_extn("starttls")
+        client.sendmail("a@client.example.org", ["support@acme.example.com"], message("x"))
+    assert len(running.inbound()) == 1
+
+
+def test_no_starttls_without_certificate(smtp_listener: RunningListener) -> None:
+    """Without a certificate STARTTLS is not advertised."""
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        assert not client.has_extn("starttls")
+
+
+def test_two_workspaces_two_copies(smtp_listener: RunningListener) -> None:
+    """Recipients in two workspaces: one stored copy each, each in its own workspace only."""
+    other = smtp_listener.new_workspace("globex", "help@globex.example.com")
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.sendmail(
+            "a@client.example.org",
+            ["support@acme.example.com", "help@globex.example.com", "sales@acme.example.com"],
+            message("both"),
+        )
+    rows = {r.workspace_id: r for r in smtp_listener.inbound()}
+    assert set(rows) == {smtp_listener.workspace_id, other}
+    assert rows[smtp_listener.workspace_id].rcpt_to == [
+        "support@acme.example.com",
+        "sales@acme.example.com",
+    ]
+    assert rows[other].rcpt_to == ["help@globex.example.com"]
+    assert rows[other].blob_key == rows[smtp_listener.workspace_id].blob_key
+
+
+def test_lmtp_per_recipient(listener_factory: Callable[..., RunningListener]) -> None:
+    """LMTP answers once per accepted recipient after the commit (RFC 2033 §4.2)."""
+    running = listener_factory(lmtp=True)
+    running.new_workspace("globex", "help@globex.example.com")
+    client = smtplib.LMTP("127.0.0.1", running.port)
+    try:
+        client.ehlo()  # smtplib.LMTP sends LHLO
+        client.mail("a@client.example.org")
+        assert client.rcpt("support@acme.example.com")[0] == 250
+        assert client.rcpt("nobody@nowhere.example.net")[0] == 550
+        assert client.rcpt("help@globex.example.com")[0] == 250
+        client.putcmd("data")
+        assert client.getreply()[0] == 354
+        client.send(message("lmtp") + b".\r\n")
+        replies = [client.getreply() for _ in range(2)]
+        rows = running.inbound()  # right after the last per-recipient reply
+    finally:
+        client.close()
+    assert [code for code, _ in replies] == [250, 250]
+    assert replies[0][1].decode().endswith("<support@acme.example.com>")
+    assert replies[1][1].decode().endswith("<help@globex.example.com>")
+    assert [r.source for r in rows] == ["lmtp", "lmtp"]
+
+
+def test_lmtp_refuses_helo(listener_factory: Callable[..., RunningListener]) -> None:
+    """LMTP speaks LHLO only."""
+    running = listener_factory(lmtp=True)
+    with smtplib.SMTP("127.0.0.1", running.port) as client:
+        assert client.helo()[0] == 500
+
+
+def test_store_failure_451(smtp_listener: RunningListener) -> None:
+    """A failed commit answers 451 4.3.0 (the client keeps the mail) and stores nothing."""
+    ghost = smtp_listener.new_workspace("ghost", "help@ghost.example.com")
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        client.ehlo()
+        client.mail("a@client.example.org")
+        assert client.rcpt("help@ghost.example.com")[0] == 250
+        # The workspace the recipient was accepted for is deleted before DATA ends:
+        # the database refuses the row (foreign key) and the transaction rolls back.
+        with transaction(smtp_listener.app.sessions) as session:
+            session.delete(session.get(Workspace, ghost))
+        code, text = client.data(message("help@ghost.example.com"))
+    assert code == 451
+    assert text.startswith(b"4.3.0 ")
+    assert smtp_listener.inbound() == []
