@@ -1,0 +1,334 @@
+"""Deliver webhook rows from the durable queue: claim with a lease, POST, record.
+
+The rows are written by :mod:`mailgate.store.eventlog` in the same transaction as
+the event. This module follows :mod:`mailgate.queue.outbox`: a claim moves due
+rows to ``sending`` under a lease; a worker killed mid-delivery leaves the lease
+to run out and the row is claimed again (a receiver may see a delivery twice, so
+it should de-duplicate on ``X-Mailgate-Delivery``; it never misses one).
+
+Statuses: ``pending`` → ``sending`` → ``delivered`` | ``retrying`` | ``failed``.
+A 2xx answer is delivered; any other answer, a timeout or a connection error is
+retried with exponential backoff and jitter until ``max_attempts`` or the message
+lifetime, then failed with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.bootstrap import Mailgate
+from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
+from mailgate.queue.backoff import next_attempt
+from mailgate.store.db import transaction
+from mailgate.store.models import Event, WebhookDelivery, WebhookSubscription, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 12
+TIMEOUT_SECONDS = 10.0
+#: How much of a receiver's answer is kept in ``last_error``.
+ERROR_BODY_BYTES = 300
+USER_AGENT = "mailgate-webhooks/1"
+
+
+@dataclass(slots=True)
+class Job:
+    """A delivery a dispatcher holds the lease on, with everything the POST needs."""
+
+    id: str
+    event_type: str
+    url: str
+    secret: str
+    body: bytes
+    attempts: int
+    created_at: datetime
+    enabled: bool
+
+
+@dataclass(slots=True)
+class Result:
+    """What one attempt produced: a 2xx, or the code and/or error to keep."""
+
+    job: Job
+    ok: bool
+    code: int | None
+    error: str | None
+
+
+def claim(
+    session: Session, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[str]:
+    """Take up to ``limit`` due deliveries under a lease; returns their ids."""
+    now = now or utcnow()
+    due = (
+        select(WebhookDelivery.id)
+        .where(
+            or_(
+                and_(
+                    WebhookDelivery.status.in_(("pending", "retrying")),
+                    WebhookDelivery.next_attempt_at <= now,
+                ),
+                and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_until < now),
+            )
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return list(
+        session.scalars(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+            .values(
+                status="sending",
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            .returning(WebhookDelivery.id)
+        )
+    )
+
+
+def load_jobs(app: Mailgate, session: Session, ids: list[str]) -> list[Job]:
+    """Join claimed rows with their event and subscription; the secret decrypted."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(WebhookDelivery, Event, WebhookSubscription)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookDelivery.id.in_(ids))
+    ).all()
+    return [
+        Job(
+            id=d.id,
+            event_type=ev.type,
+            url=sub.url,
+            secret=secret_of(app.secrets, sub),
+            body=payload(ev),
+            attempts=d.attempts,
+            created_at=d.created_at,
+            enabled=sub.enabled,
+        )
+        for d, ev, sub in rows
+    ]
+
+
+def record(
+    session: Session,
+    owner: str,
+    results: list[Result],
+    *,
+    retry_base: float,
+    retry_cap: float,
+    max_attempts: int,
+    lifetime_seconds: float,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Write each attempt's outcome on its row; returns delivery id → new status.
+
+    Only rows this owner still leases are written: if a lease ran out and another
+    worker took the row over, that worker's result is the one that counts.
+    """
+    now = now or utcnow()
+    statuses: dict[str, str] = {}
+    for res in results:
+        job = res.job
+        count = job.attempts + 1
+        expires = job.created_at + timedelta(seconds=lifetime_seconds)
+        nxt: datetime | None = None
+        error = res.error
+        if res.ok:
+            status, error = "delivered", None
+        elif not job.enabled:
+            status = "failed"
+        elif count >= max_attempts:
+            status, error = "failed", f"gave up after {count} attempts; last: {res.error}"
+        elif expires <= now:
+            status, error = "failed", f"expired after {count} attempts; last: {res.error}"
+        else:
+            status = "retrying"
+            nxt = min(next_attempt(now, count, base=retry_base, cap=retry_cap), expires)
+        done = session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == job.id, WebhookDelivery.lease_owner == owner)
+            .values(
+                status=status,
+                attempts=count,
+                last_code=res.code,
+                last_error=error,
+                next_attempt_at=nxt,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        if done.rowcount:  # type: ignore[attr-defined]
+            statuses[job.id] = status
+    return statuses
+
+
+async def post(client: httpx.AsyncClient, job: Job) -> Result:
+    """One signed POST. httpx errors are mapped into a Result here and nowhere else."""
+    if not job.enabled:
+        return Result(job, False, None, "the webhook is disabled")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Mailgate-Event": job.event_type,
+        "X-Mailgate-Delivery": job.id,
+        SIGNATURE_HEADER: sign(job.secret, job.body),
+    }
+    try:
+        request = client.build_request("POST", job.url, content=job.body, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            head = b""
+            async for chunk in response.aiter_bytes():
+                head += chunk
+                if len(head) >= ERROR_BODY_BYTES:
+                    break
+        finally:
+            await response.aclose()
+    except httpx.TimeoutException:
+        return Result(job, False, None, f"timed out after {TIMEOUT_SECONDS:g} s")
+    except httpx.HTTPError as e:
+        return Result(job, False, None, f"{type(e).__name__}: {e}".rstrip(": "))
+    code = response.status_code
+    if 200 <= code < 300:
+        return Result(job, True, code, None)
+    text = head[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+    reason = f"HTTP {code} {response.reason_phrase}".strip()
+    if 300 <= code < 400:
+        reason += " (redirects are not followed)"
+    return Result(job, False, code, f"{reason}: {text}" if text else reason)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:50]}:{os.getpid()}:wh"
+
+
+class WebhookDispatcher:
+    """Runs webhook lanes until ``stop`` is set; ``wake()`` cuts the idle wait short.
+
+    ``max_attempts`` defaults to ``settings.extra["webhook_max_attempts"]`` (read at
+    every batch, so a test or an operator can change it live), else 12.
+    """
+
+    def __init__(
+        self,
+        app: Mailgate,
+        *,
+        lanes: int = 2,
+        idle_seconds: float = 1.0,
+        batch: int = 50,
+        max_attempts: int | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.app = app
+        self.owner = owner or _owner()
+        self.lanes = lanes
+        self.idle_seconds = idle_seconds
+        self.batch = batch
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        if self._max_attempts is not None:
+            return self._max_attempts
+        raw = self.app.settings.extra.get("webhook_max_attempts")
+        return int(raw) if raw else DEFAULT_MAX_ATTEMPTS
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=TIMEOUT_SECONDS,
+                follow_redirects=False,
+                # Never route a business app's webhooks through an ambient proxy.
+                trust_env=False,
+                limits=httpx.Limits(max_connections=self.app.settings.worker_concurrency),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.app.wakers.append(self.wake)
+        try:
+            await asyncio.gather(*(self._lane(stop) for _ in range(self.lanes)))
+        finally:
+            self.app.wakers.remove(self.wake)
+            await self.aclose()
+
+    async def run_once(self) -> int:
+        """Claim, deliver and record one batch; returns how many deliveries it handled."""
+        # A lease owner per batch: a lane whose lease ran out cannot overwrite the
+        # result of whichever lane (of this process or another) took the row over.
+        owner = f"{self.owner}/{secrets.token_hex(4)}"
+        jobs = await asyncio.to_thread(self._claim, owner)
+        if not jobs:
+            return 0
+        client = self._http()
+        results = await asyncio.gather(*(post(client, job) for job in jobs))
+        await asyncio.to_thread(self._record, owner, list(results))
+        return len(jobs)
+
+    async def drain(self) -> None:
+        """Deliver until nothing is due now."""
+        while await self.run_once():
+            pass
+
+    def _claim(self, owner: str) -> list[Job]:
+        with transaction(self.app.sessions) as session:
+            ids = claim(
+                session, owner, limit=self.batch, lease_seconds=self.app.settings.lease_seconds
+            )
+            return load_jobs(self.app, session, ids)
+
+    def _record(self, owner: str, results: list[Result]) -> dict[str, str]:
+        s = self.app.settings
+        with transaction(self.app.sessions) as session:
+            return record(
+                session,
+                owner,
+                results,
+                retry_base=s.retry_base_seconds,
+                retry_cap=s.retry_max_seconds,
+                max_attempts=self.max_attempts,
+                lifetime_seconds=s.message_lifetime_seconds,
+            )
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("webhook lane failed; retrying shortly")
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=self.idle_seconds, return_when="FIRST_COMPLETED")
+            for w in waiters:
+                w.cancel()
