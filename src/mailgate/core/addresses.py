@@ -60,7 +60,11 @@ def parse_address(value: str, *, field: str) -> Address:
     if not addr:
         raise InvalidAddress("address is empty", field=field)
     try:
-        checked = validate_email(addr, check_deliverability=False, allow_smtputf8=True)
+        # test_environment: RFC 6761 reserves .test for testing, and a self-hosted gateway
+        # is where people test; example.*, real domains and IDNs are unaffected.
+        checked = validate_email(
+            addr, check_deliverability=False, allow_smtputf8=True, test_environment=True
+        )
     except EmailNotValidError as exc:
         raise InvalidAddress(f"{addr!r} is not a valid address: {exc}", field=field) from None
     name = " ".join(_decode_name(name, field).split())

@@ -148,7 +148,7 @@ def _apply(
         policy = data.get("sender_policy") or "as_is"
         if policy not in POLICIES:
             raise InvalidInput(
-                f"sender_policy must be one of {', '.join(POLICIES)}", "sender_policy"
+                f"sender_policy must be one of {', '.join(POLICIES)}", field="sender_policy"
             )
         row.sender_policy = policy
     for key in ("sender", "bounce_address"):

@@ -1,0 +1,311 @@
+"""Conversations: read them, start one from the business app, answer one.
+
+Every answer carries In-Reply-To and References to the last message and a signed
+Reply-To (``reply+TAG.SIG@domain``), so the customer's next mail lands in the same
+conversation whatever client they use.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from mailgate.bootstrap import Mailgate
+from mailgate.core.addresses import parse_address
+from mailgate.core.parse import parse_message
+from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.inbound import tokens
+from mailgate.inbound.routing import new_tag
+from mailgate.services import messages as message_service
+from mailgate.store.db import transaction
+from mailgate.store.eventlog import emit
+from mailgate.store.models import (
+    Conversation,
+    MessageRow,
+    SupportAddress,
+    Workspace,
+    new_id,
+    utcnow,
+)
+
+STATUSES = ("open", "pending", "closed")
+MAX_REFERENCES = 20
+
+
+def get(session: Session, workspace_id: str, conversation_id: str) -> Conversation:
+    conv = session.get(Conversation, conversation_id)
+    if conv is None or conv.workspace_id != workspace_id:
+        raise NotFound(f"no conversation {conversation_id}", field="id")
+    return conv
+
+
+def public(session: Session, conv: Conversation) -> dict[str, Any]:
+    address = session.get(SupportAddress, conv.address_id) if conv.address_id else None
+    return {
+        "id": conv.id,
+        "subject": conv.subject,
+        "status": conv.status,
+        "address": address.address if address else None,
+        "team": conv.team_id,
+        "reference": (
+            {"type": conv.reference_type, "id": conv.reference_id}
+            if conv.reference_type and conv.reference_id
+            else None
+        ),
+        "participants": conv.participants,
+        "message_count": conv.message_count,
+        "created_at": conv.created_at.isoformat(),
+        "updated_at": conv.updated_at.isoformat(),
+    }
+
+
+def listing(
+    session: Session,
+    workspace_id: str,
+    *,
+    status: str | None = None,
+    address: str | None = None,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Conversation], str | None]:
+    """Newest activity first; ``cursor`` is the ``next`` of the previous page."""
+    q = select(Conversation).where(Conversation.workspace_id == workspace_id)
+    if status:
+        if status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+        q = q.where(Conversation.status == status)
+    if address:
+        q = q.join(SupportAddress, SupportAddress.id == Conversation.address_id).where(
+            SupportAddress.address == address.lower()
+        )
+    if reference_type:
+        q = q.where(Conversation.reference_type == reference_type)
+    if reference_id:
+        q = q.where(Conversation.reference_id == reference_id)
+    if updated_since:
+        q = q.where(Conversation.updated_at >= updated_since)
+    if cursor:
+        stamp, _, cid = cursor.partition("|")
+        try:
+            at = datetime.fromisoformat(stamp)
+        except ValueError:
+            raise InvalidInput("not a cursor this API gave out", field="next") from None
+        q = q.where(
+            or_(
+                Conversation.updated_at < at,
+                and_(Conversation.updated_at == at, Conversation.id < cid),
+            )
+        )
+    rows = list(
+        session.scalars(
+            q.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
+        )
+    )
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = f"{last.updated_at.isoformat()}|{last.id}"
+    return rows[:limit], nxt
+
+
+def message_view(session: Session, app: Mailgate, row: MessageRow) -> dict[str, Any]:
+    """A message as the conversation API shows it (parsed from the stored bytes if needed)."""
+    summary = (
+        row.summary if row.direction == "in" and row.summary.get("subject") is not None else None
+    )
+    if summary is None:
+        summary = parse_message(app.blobs.get(session, row.blob_key)).to_json()
+    return {
+        "id": row.id,
+        "direction": row.direction,
+        "kind": row.kind,
+        "status": row.status,
+        "from": summary.get("from", []),
+        "to": summary.get("to", []),
+        "cc": summary.get("cc", []),
+        "subject": summary.get("subject", row.subject),
+        "text": summary.get("text", ""),
+        "html": summary.get("html"),
+        "reply_text": summary.get("reply_text", ""),
+        "message_id": row.message_id,
+        "attachments": [
+            {
+                "id": str(i),
+                "filename": a["filename"],
+                "content_type": a["content_type"],
+                "size": a["size"],
+                "url": f"/v1/messages/{row.id}/attachments/{i}",
+            }
+            for i, a in enumerate(summary.get("attachments", []))
+        ],
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def detail(session: Session, app: Mailgate, conv: Conversation) -> dict[str, Any]:
+    rows = session.scalars(
+        select(MessageRow)
+        .where(MessageRow.conversation_id == conv.id, MessageRow.workspace_id == conv.workspace_id)
+        .order_by(MessageRow.created_at, MessageRow.id)
+    ).all()
+    return {**public(session, conv), "messages": [message_view(session, app, r) for r in rows]}
+
+
+def update(session: Session, conv: Conversation, data: dict[str, Any]) -> None:
+    if "status" in data:
+        if data["status"] not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+        conv.status = data["status"]
+    if "reference" in data:
+        ref = data["reference"] or {}
+        conv.reference_type, conv.reference_id = ref.get("type"), ref.get("id")
+    if "team" in data:
+        conv.team_id = data["team"]
+    conv.updated_at = utcnow()
+
+
+def _address(session: Session, workspace_id: str, value: str | None) -> SupportAddress | None:
+    if not value:
+        return session.scalar(
+            select(SupportAddress)
+            .where(SupportAddress.workspace_id == workspace_id)
+            .order_by(SupportAddress.created_at)
+            .limit(1)
+        )
+    found = session.scalar(
+        select(SupportAddress).where(
+            SupportAddress.workspace_id == workspace_id,
+            or_(SupportAddress.id == value, SupportAddress.address == value.lower()),
+        )
+    )
+    if found is None:
+        raise NotFound(f"no support address {value!r} in this workspace", field="address")
+    return found
+
+
+def _subject(subject: str) -> str:
+    return (
+        subject
+        if subject.lower().startswith(("re:", "回复：", "回复:", "答复:"))
+        else f"Re: {subject}"
+    )
+
+
+async def start(
+    app: Mailgate, workspace: Workspace, body: dict[str, Any]
+) -> tuple[str, message_service.Accepted]:
+    """Open a conversation from the business app (e.g. about ticket 42) and send its first mail."""
+    to = body.get("to") or []
+    if not to:
+        raise InvalidInput("a conversation needs someone to write to", field="to")
+    recipients = [parse_address(a, field=f"to[{i}]") for i, a in enumerate(to)]
+    ref = body.get("reference") or {}
+    with transaction(app.sessions) as session:
+        address = _address(session, workspace.id, body.get("address"))
+        now = utcnow()
+        conv = Conversation(
+            id=new_id("cv"),
+            workspace_id=workspace.id,
+            address_id=address.id if address else None,
+            team_id=body.get("team") or (address.team_id if address else None),
+            subject=body.get("subject") or "",
+            tag=new_tag(),
+            status="open",
+            reference_type=ref.get("type"),
+            reference_id=None if ref.get("id") is None else str(ref.get("id")),
+            participants=[{"name": a.name, "address": a.address} for a in recipients],
+            message_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(conv)
+        session.flush()
+        emit(
+            session,
+            workspace.id,
+            "conversation.created",
+            {"conversation": conv.id, "subject": conv.subject, "reference": ref or None},
+            conversation_id=conv.id,
+        )
+        conv_id = conv.id
+    answer = await reply(
+        app, workspace, conv_id, {**body, "subject": body.get("subject") or ""}, first=True
+    )
+    return conv_id, answer
+
+
+async def reply(
+    app: Mailgate,
+    workspace: Workspace,
+    conversation_id: str,
+    body: dict[str, Any],
+    *,
+    first: bool = False,
+) -> message_service.Accepted:
+    """Send an agent's or the app's answer into a conversation."""
+    with app.sessions() as session:
+        conv = get(session, workspace.id, conversation_id)
+        address = session.get(SupportAddress, conv.address_id) if conv.address_id else None
+        last = session.scalars(
+            select(MessageRow)
+            .where(
+                MessageRow.conversation_id == conv.id,
+                MessageRow.workspace_id == workspace.id,
+                MessageRow.message_id.is_not(None),
+            )
+            .order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
+            .limit(1)
+        ).first()
+    to = [p["address"] for p in conv.participants[:1]]
+    cc = [p["address"] for p in conv.participants[1:]]
+    if not to:
+        raise Conflict("this conversation has nobody to answer", field="id")
+    author = (body.get("author") or "").strip()
+    from_ = None
+    reply_to: list[str] = []
+    if address is not None:
+        from_ = f'"{author}" <{address.address}>' if author else address.address
+        domain = address.address.rpartition("@")[2]
+        reply_to = [tokens.reply_address(app.secrets, conv.tag, domain)]
+    references: list[str] = []
+    in_reply_to = None
+    if last is not None and last.message_id:
+        in_reply_to = last.message_id
+        references = [*(last.references or []), last.message_id][-MAX_REFERENCES:]
+    req = message_service.SendRequest(
+        to=to,
+        cc=cc,
+        from_=from_,
+        reply_to=reply_to,
+        subject=str(body.get("subject") or "") if first else _subject(conv.subject),
+        text=body.get("text"),
+        html=body.get("html"),
+        attachments=body.get("attachments") or [],
+        transport=address.transport_id if address and address.transport_id else None,
+        team=conv.team_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        conversation_id=conv.id,
+        idempotency_key=body.get("idempotency_key"),
+    )
+    [answer] = await message_service.accept(app, workspace, [req])
+    if answer.error is not None:
+        raise answer.error
+    with transaction(app.sessions) as session:
+        conv = get(session, workspace.id, conversation_id)
+        conv.message_count += 1
+        conv.updated_at = utcnow()
+        if conv.status == "closed":
+            conv.status = "open"
+    return answer
+
+
+def new_verify_token() -> str:
+    return secrets.token_urlsafe(24)
