@@ -33,7 +33,7 @@ def init(
         str, typer.Option("--workspace", help="First workspace.")
     ] = "default",
 ) -> None:
-    """Create the data directory, secret key and schema; a first workspace with a capture transport."""
+    """Create the data directory, key and schema, and a first workspace (capture transport)."""
     from mailgate.services import tenancy
     from mailgate.services import transports as tsvc
 
@@ -64,6 +64,7 @@ def init(
 @clean_errors
 def serve(
     workers: Annotated[bool, typer.Option(help="Run delivery workers in this process.")] = True,
+    smtp: Annotated[bool, typer.Option(help="Run the SMTP/LMTP listener (MAILGATE_SMTP).")] = True,
 ) -> None:
     """Run the HTTP API and console, with delivery workers, in one process."""
     import uvicorn
@@ -83,9 +84,22 @@ def serve(
         tasks = [asyncio.create_task(server.serve())]
         if workers:
             tasks.append(asyncio.create_task(Worker(mg).run(stop)))
+        listener = None
+        if smtp:
+            from mailgate.inbound.smtp import ListenerSettings, start_listener
+
+            ls = ListenerSettings.from_env(mg.settings.extra)
+            listener = await start_listener(
+                mg, *mg.settings.smtp, lmtp=ls.lmtp, tls=ls.tls_context()
+            )
+            console.print(
+                f"{'LMTP' if ls.lmtp else 'SMTP'} on [bold]{listener.host}:{listener.port}[/bold]"
+            )
         console.print(f"mailgate listening on [bold]http://{host}:{port}[/bold]")
         console.print("get an API key: [bold]mailgate apikey create --workspace default[/bold]")
         await tasks[0]  # uvicorn handles SIGINT/SIGTERM and returns
+        if listener is not None:
+            await listener.stop()
         stop.set()
         await asyncio.gather(*tasks[1:])
         await mg.aclose()

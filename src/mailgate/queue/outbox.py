@@ -131,9 +131,7 @@ def record(
                 continue
             if res.accepted:
                 status = "sent"
-            elif res.permanent:
-                status = "failed"
-            elif expired:
+            elif res.permanent or expired:
                 status = "failed"
             else:
                 status, deferred_any = "deferred", True
