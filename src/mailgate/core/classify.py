@@ -197,6 +197,7 @@ _SUBJECT_PREFIX_RE = re.compile(
 _SUBJECT_ANYWHERE_RE = re.compile(
     r"\bout of (?:the )?office\b|\bon vacation\b|自动回复|自動回覆|不在办公室|休假中", re.I
 )
+_HUMAN_PREFIX_RE = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|vs|回复|答复|转发|回覆|轉寄)\s*[:：]", re.I)
 _BODY_OOO_RE = re.compile(
     r"\bout of (?:the )?office\b|\bon (?:vacation|holiday|leave|annual leave)\b"
     r"|away from (?:the|my) (?:office|desk)|limited access to (?:my )?e-?mail"
@@ -230,7 +231,10 @@ def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
         _BODY_OOO_RE.search(subject) or _BODY_OOO_RE.search(text[:2000])
     ):
         return True
-    if _SUBJECT_PREFIX_RE.search(subject) or _SUBJECT_ANYWHERE_RE.search(subject):
+    if _SUBJECT_PREFIX_RE.search(subject):
+        return True
+    # "Re: Out of Office …" is a person answering an auto-reply, not one.
+    if not _HUMAN_PREFIX_RE.match(subject) and _SUBJECT_ANYWHERE_RE.search(subject):
         return True
     return bool(_VENDOR_BODY_RE.search(text[:2000]))
 

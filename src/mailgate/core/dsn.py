@@ -276,6 +276,7 @@ _COPY_RE = re.compile(
     r"|^Received: |^Return-Path: |原邮件信息|原始邮件头).*$",
     re.I | re.M,
 )
+_FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|转发|轉寄)\s*[:：]", re.I)
 _SENDER_HINT_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 _SUBJECT_HINT_RE = re.compile(
     r"undeliver|delivery status notification|returned mail|mail delivery fail|failure notice"
@@ -295,6 +296,9 @@ def sender_hint(msg: Message) -> bool:
 
 def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
     """Recognise a bounce written as prose; None when nothing says it is one."""
+    if _FORWARD_RE.match(subject) and not sender_hint(msg):
+        # A person forwarding a bounce to us ("FW: Undeliverable: …") is not one.
+        return None
     vendor = next((name for name, rx in _VENDORS if rx.search(text)), None)
     if vendor is None and not (sender_hint(msg) and _SUBJECT_HINT_RE.search(subject)):
         return None
