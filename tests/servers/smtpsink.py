@@ -53,11 +53,11 @@ def wait_for_port(
             time.sleep(0.02)
 
 
-def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group started with ``start_new_session``; SIGKILL if it lingers."""
+def stop_process_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the process group started with ``start_new_session``; SIGKILL if it lingers."""
     if proc.poll() is None:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, sig)
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
