@@ -547,5 +547,49 @@ def loop_cases() -> list[tuple[str, bytes, dict[str, object]]]:
     return out
 
 
+def mdn_case() -> tuple[str, bytes, dict[str, object]]:
+    """An Outlook read receipt (RFC 8098 message disposition notification)."""
+    notice = text_part(
+        "Your message\n\n  To: Emma Wilson\n  Subject: Your ticket #1042\n  Sent: Friday, March"
+        " 1, 2024 10:00:00 AM (UTC+00:00)\n\nwas read on Friday, March 1, 2024 10:12:00 AM"
+        " (UTC+00:00).\n",
+        "utf-8",
+        "quoted-printable",
+    )
+    mdn = raw_part(
+        "message/disposition-notification",
+        b"Reporting-UA: contoso.com; Microsoft Outlook 16.0\r\n"
+        b"Final-Recipient: rfc822;emma.wilson@contoso.com\r\n"
+        b"Original-Message-ID: <" + OURS.encode() + b">\r\n"
+        b"Disposition: manual-action/MDN-sent-manually; displayed\r\n",
+    )
+    body = multipart(
+        "report",
+        "----=_mdn_0001",
+        [notice, mdn],
+        params="; report-type=disposition-notification",
+        preamble="",
+    )
+    top: list[tuple[str, str | bytes]] = [
+        ("Date", "Fri, 01 Mar 2024 10:12:00 +0000"),
+        ("From", '"Emma Wilson" <emma.wilson@contoso.com>'),
+        ("To", f"<{US}>"),
+        ("Subject", "Read: Your ticket #1042"),
+        ("Message-ID", "<mdn-0001@contoso.com>"),
+        ("X-Mailer", "Microsoft Outlook 16.0"),
+    ]
+    return (
+        "mdn-read-receipt-outlook",
+        message(top, body),
+        {
+            "description": "read receipt (RFC 8098 MDN): automatic, never answered, no bounce",
+            "kind": "auto_reply",
+            "subject": "Read: Your ticket #1042",
+            "from": [{"name": "Emma Wilson", "address": "emma.wilson@contoso.com"}],
+            "bounce": None,
+        },
+    )
+
+
 def cases() -> list[tuple[str, bytes, dict[str, object]]]:
-    return [*auto_cases(), *arf_cases(), *loop_cases()]
+    return [*auto_cases(), mdn_case(), *arf_cases(), *loop_cases()]

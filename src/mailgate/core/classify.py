@@ -8,8 +8,9 @@ Order, exact first and heuristic second (STYLE.md practice 7):
    non-standard bounces (``dsn.text_bounce``: qmail, Exim, Postfix, Exchange,
    Gmail, QQ Mail, NetEase). A null sender or a MAILER-DAEMON/postmaster From
    only helps a weak text match along; on its own it proves nothing.
-3. **auto_reply** — RFC 3834 ``Auto-Submitted`` other than "no", the vendor
-   headers, then out-of-office wording in the subject.
+3. **auto_reply** — an RFC 8098 read receipt (report-type=disposition-notification),
+   RFC 3834 ``Auto-Submitted`` other than "no", the vendor headers, then
+   out-of-office wording in the subject and the fixed sentences of QQ/NetEase.
 
 How delivery reports map to ``kind``. ``kind`` is "bounce" only when at least
 one recipient has Action "failed". A report whose recipients are all "delayed"
@@ -106,6 +107,11 @@ def _kind(
             errors.append(f"{found.vendor} bounce: no recipient address found in the text")
             return "bounce", {"recipients": []}, None, original
         return _report_kind(found.recipients), {"recipients": found.recipients}, None, original
+
+    # RFC 8098 read receipts are machine-written answers: never answer them back.
+    if dsn.find_report(msg, "disposition-notification") is not None:
+        original, _ = dsn.attached_original(msg)
+        return "auto_reply", None, None, original
 
     if is_auto_reply(msg, text, subject):
         return "auto_reply", None, None, None
