@@ -320,7 +320,8 @@ def test_arf_complaint_fields() -> None:
     assert result.complaint["feedback_type"] == "abuse"
     assert result.complaint["user_agent"] == "ExampleFBL/1.0"
     assert result.complaint["original_mail_from"] == "bounce@help.example.com"
-    assert result.complaint["original_rcpt_to"] == ["reader@example.net"]
+    assert result.complaint["original_rcpt_to"] == "reader@example.net"
+    assert result.complaint["original_rcpt_to_all"] == ["reader@example.net"]
     assert result.complaint["arrival_date"] == "Fri, 01 Mar 2024 08:00:00 +0000"
     assert result.original_message_id == "camp-1@help.example.com"
 
@@ -329,7 +330,7 @@ def test_arf_redacted_recipient_falls_back_to_original_to() -> None:
     """Without Original-Rcpt-To, the returned copy's To names the complaining recipient."""
     result = _arf("")
     assert result.complaint is not None
-    assert result.complaint["original_rcpt_to"] == ["reader@example.net"]
+    assert result.complaint["original_rcpt_to"] == "reader@example.net"
     assert result.complaint["original_mail_from"] == "news@help.example.com"
 
 

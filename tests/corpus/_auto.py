@@ -365,7 +365,11 @@ def _arf(
         "bounce": None,
         "classify": {
             "original_message_id": mid,
-            "complaint": {"feedback_type": feedback["Feedback-Type"].lower()},
+            "complaint": {
+                "feedback_type": feedback["Feedback-Type"].lower(),
+                # Redacted or absent Original-Rcpt-To: the returned copy's To names them.
+                "original_rcpt_to": feedback.get("Original-Rcpt-To", rcpt).strip("<>"),
+            },
         },
     }
     e.update(more)

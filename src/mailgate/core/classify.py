@@ -161,7 +161,10 @@ def _complaint(report: Message, errors: list[str]) -> dict[str, Any]:
         "user_agent": one("User-Agent"),
         "version": one("Version"),
         "original_mail_from": mail_from.strip("<>") if mail_from else None,
-        "original_rcpt_to": rcpt_to,
+        # One address is the common case and what the pipeline suppresses;
+        # RFC 5965 §3.2 lets the field repeat, so every one is kept as well.
+        "original_rcpt_to": rcpt_to[0] if rcpt_to else None,
+        "original_rcpt_to_all": rcpt_to,
         "arrival_date": one("Arrival-Date") or one("Received-Date"),
         "source_ip": one("Source-IP"),
         "reported_domain": one("Reported-Domain"),
