@@ -377,3 +377,17 @@ def test_person_forwarding_a_bounce_is_normal() -> None:
 def test_person_answering_an_out_of_office_is_normal() -> None:
     """'Re: Out of Office' is a person replying to an auto-reply."""
     assert _run(BASE, subject="Re: Out of Office: Your ticket").kind == "normal"
+
+
+def test_text_success_notice_is_auto_reply() -> None:
+    """A prose success notice from Postfix is automatic mail, not a failure."""
+    body = (
+        "This is the mail system at host mx.example.com.\n\nYour message was successfully"
+        " delivered to the destination(s)\nlisted below.\n\n<ok@example.org>: delivery via"
+        " mx.example.org: 250 2.0.0 Ok\n"
+    )
+    result = _run("From: MAILER-DAEMON@mx.example.com\nTo: support@help.example.com", body)
+    assert result.kind == "auto_reply"
+    assert result.bounce is not None
+    assert result.bounce["recipients"][0]["action"] == "delivered"
+    assert result.bounce["recipients"][0]["status"] == "2.0.0"

@@ -269,6 +269,12 @@ _DELAY_RE = re.compile(
     r"|will (?:continue to )?(?:be )?retr|Delivery attempts will continue|延迟投递|仍在重试",
     re.I,
 )
+# Success notices written as prose (RFC 3461 NOTIFY=SUCCESS without a report part).
+_SUCCESS_RE = re.compile(
+    r"successfully delivered|delivery to the following recipients? (?:was )?(?:completed|succeeded)"
+    r"|已成功投递|投递成功",
+    re.I,
+)
 # Where the returned copy of the original starts: addresses below it are not recipients.
 _COPY_RE = re.compile(
     r"^.*(?:Below this line is a copy of the message|This is a copy of the message"
@@ -308,7 +314,12 @@ def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
         return None
     copy = _COPY_RE.search(text)
     report = text[: copy.start()] if copy else text
-    action = "delayed" if _DELAY_RE.search(report) else "failed"
+    if _SUCCESS_RE.search(report):
+        action = "delivered"
+    elif _DELAY_RE.search(report):
+        action = "delayed"
+    else:
+        action = "failed"
     own = {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("From", [])])}
     own |= {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])}
     result = TextBounce(vendor=vendor or "generic")
@@ -338,7 +349,7 @@ def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
             rcpt["status"] = find_status(report) or ""
             rcpt["diagnostic"] = rcpt["diagnostic"] or _diagnostic(lines)
         if not rcpt["status"]:
-            rcpt["status"] = "4.0.0" if action == "delayed" else "5.0.0"
+            rcpt["status"] = {"delayed": "4.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
     if copy:
         result.original_message_id = headers_message_id(text[copy.start() :])
     return result
