@@ -187,6 +187,21 @@ def test_a_failing_receiver_ends_failed_after_the_attempt_cap(
     assert len(receiver.requests) == 3
 
 
+def test_a_delivery_older_than_the_message_lifetime_fails(
+    server: Server, receiver: Receiver
+) -> None:
+    """Past the message lifetime a failed attempt is final, whatever the attempt cap."""
+    server.app.settings.message_lifetime_seconds = 0
+    receiver.default = 500
+    with server.client() as c:
+        hook = subscribe(c, receiver.url, ["*"], secret=SECRET)
+        c.post(f"/v1/webhooks/{hook['id']}/test")
+        logged = wait_delivery(c, hook["id"], "failed")
+    assert (logged["attempts"], logged["last_code"]) == (1, 500)
+    assert logged["last_error"].startswith("expired after 1 attempts")
+    assert len(receiver.requests) == 1
+
+
 def test_connection_errors_and_redirects_are_failures(server: Server, receiver: Receiver) -> None:
     """Nobody listening, or a 3xx (never followed): not delivered, with the reason kept."""
     server.app.settings.extra["webhook_max_attempts"] = "1"
@@ -232,9 +247,9 @@ def test_the_secret_is_write_only(server: Server, receiver: Receiver) -> None:
     with server.app.sessions() as session:
         rows = session.scalars(select(WebhookSubscription)).all()
         assert all(secret not in r.secret and SECRET not in r.secret for r in rows)
-        assert server.app.secrets.decrypt(session.get(WebhookSubscription, hid).secret) == {  # type: ignore[union-attr]
-            "secret": secret
-        }
+        stored = session.get(WebhookSubscription, hid)
+        assert stored is not None
+        assert server.app.secrets.decrypt(stored.secret) == {"secret": secret}
 
 
 def test_rotating_the_secret_signs_with_the_new_one(server: Server, receiver: Receiver) -> None:

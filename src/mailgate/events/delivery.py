@@ -175,6 +175,7 @@ def record(
                 updated_at=now,
             )
         )
+        # Session.execute is typed as Result; an UPDATE gives a CursorResult with rowcount.
         if done.rowcount:  # type: ignore[attr-defined]
             statuses[job.id] = status
     return statuses
