@@ -364,5 +364,25 @@ def journal(
     console.print(table)
 
 
+@app.command()
+def parse(
+    files: Annotated[list[Path], typer.Argument(help="Message files (.eml); '-' reads stdin.")],
+) -> None:
+    """Print one JSON object per message (JSON Lines), as DESIGN.md's contract says."""
+    from mailgate.core.parse import parse_message
+
+    failed = False
+    for path in files:
+        try:
+            raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        except OSError as e:
+            err.print(f"[red]{path}:[/red] {e.strerror}")
+            failed = True
+            continue
+        sys.stdout.write(json.dumps(parse_message(raw).to_json(), ensure_ascii=False) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

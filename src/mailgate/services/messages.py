@@ -35,6 +35,7 @@ from mailgate.store.models import (
     MessageRow,
     Recipient,
     Suppression,
+    TransportRow,
     Workspace,
     new_id,
     utcnow,
@@ -109,8 +110,17 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
     return out
 
 
-def prepare(session: Session, app: Mailgate, workspace: Workspace, req: SendRequest) -> Prepared:
-    """Validate and compose one message; raises InvalidInput naming the field."""
+def prepare(
+    session: Session,
+    app: Mailgate,
+    workspace: Workspace,
+    req: SendRequest,
+    chosen: dict[tuple[str | None, str | None], TransportRow] | None = None,
+) -> Prepared:
+    """Validate and compose one message; raises InvalidInput naming the field.
+
+    ``chosen`` caches the transport choice across a batch (one query, not one each).
+    """
     if req.mode not in (None, "immediate", "queued"):
         raise InvalidInput("mode must be 'immediate', 'queued' or null", field="mode")
     to = parse_address_list(req.to, field="to")
@@ -126,9 +136,12 @@ def prepare(session: Session, app: Mailgate, workspace: Workspace, req: SendRequ
     pk = new_id("msg")
     # Marks mail as ours: if it ever comes back in, classify sees a loop (DESIGN: loops).
     headers[OWN_HEADER] = pk
-    row = transport_service.choose(
+    key = (req.transport, req.team)
+    row = (chosen or {}).get(key) or transport_service.choose(
         session, workspace.id, transport_id=req.transport, team_id=req.team
     )
+    if chosen is not None:
+        chosen[key] = row
     account = parse_address(row.sender, field="transport.sender") if row.sender else None
     auto = req.auto or req.from_ is None
     if req.from_ is not None:
@@ -291,13 +304,14 @@ def _accept_sync(
     try:
         with transaction(app.sessions) as session:
             prepared: list[Prepared] = []
+            chosen: dict[tuple[str | None, str | None], TransportRow] = {}
             for req in requests:
                 existing = _idempotent(session, workspace.id, req.idempotency_key)
                 if existing is not None:
                     answers.append(Accepted(existing.id, existing.status))
                     continue
                 try:
-                    p = prepare(session, app, workspace, req)
+                    p = prepare(session, app, workspace, req, chosen)
                 except MailgateError as e:
                     answers.append(Accepted(error=e))
                     continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+import weakref
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "mailgate_write"
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str) -> Engine:
@@ -35,10 +39,13 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can
-        # fail with SQLITE_BUSY instead of waiting, under concurrent writers.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that later
+        # writes can fail with SQLITE_BUSY instead of waiting. Readers never block
+        # anyone in WAL mode, so they begin deferred.
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+    _WRITE_LOCKS[engine] = threading.Lock()
     return engine
 
 
@@ -57,6 +64,19 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on error."""
-    with factory() as session, session.begin():
-        yield session
+    """A write session: committed on success, rolled back on error.
+
+    On SQLite, writers of this process also queue on a lock first: SQLite's own
+    busy handler sleeps in growing steps (up to 100 ms) while it waits, which
+    wastes most of the time when the API, the workers and the listener all write.
+    """
+    engine = factory.kw["bind"]
+    lock = _WRITE_LOCKS.get(engine)
+    with lock or nullcontext(), factory() as session:
+        session.connection(execution_options={_WRITE: True})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

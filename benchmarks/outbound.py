@@ -1,0 +1,169 @@
+"""Outbound throughput, end to end, against Postfix's smtp-source into the same smtp-sink.
+
+    .venv/bin/python benchmarks/outbound.py                 # SQLite, `mailgate serve`
+    .venv/bin/python benchmarks/outbound.py --postgres --workers 2
+
+20,000 messages of about 5 KB are accepted through the API (batches of 1,000) and
+delivered by mailgate into a local smtp-sink; the clock runs from the first POST
+to the last delivery recorded. In the same run, smtp-source sends the same count
+of 5 KB messages into the same sink at concurrency 10. Prints both rates and the
+ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers.postgres import free_port  # noqa: E402
+from tests.servers.smtpsink import SMTP_SINK, stop_process_group, wait_for_port  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+
+
+def start_sink() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [SMTP_SINK, *user, f"127.0.0.1:{port}", "256"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for_port(port, proc)
+    return proc, port
+
+
+def reference(port: int, count: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [SMTP_SOURCE, "-s", "10", "-m", str(count), "-l", "5120", "-f", "bench@acme.example.com",
+         "-t", "sink@example.net", f"127.0.0.1:{port}"],
+        check=True,
+    )
+    return count / (time.perf_counter() - start)
+
+
+def body_text(i: int) -> str:
+    line = "The quick brown fox jumps over the lazy dog; invoice and order details follow.\n"
+    return f"Hello customer {i},\n\n" + line * 64  # ~5 KB
+
+
+def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[str, float]]:
+    tmp = Path(tempfile.mkdtemp(prefix="mg-bench-"))
+    env = {
+        **os.environ,
+        "MAILGATE_DATA_DIR": str(tmp),
+        "MAILGATE_HTTP": f"127.0.0.1:{free_port()}",
+        "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
+    }
+    pg = None
+    if args.postgres:
+        import tests.servers.postgres as pgmod
+
+        gen = pgmod.postgres.__wrapped__()  # type: ignore[attr-defined]
+        pg = (gen, next(gen))
+        env["MAILGATE_DATABASE_URL"] = pg[1].create_database()
+    mg = str(BIN / "mailgate")
+    subprocess.run([mg, "init"], env=env, check=True, capture_output=True)
+    key = subprocess.run(
+        [mg, "apikey", "create", "--workspace", "default"], env=env, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]
+    procs = []
+    serve = [mg, "serve"] + (["--no-workers"] if args.workers else [])
+    procs.append(subprocess.Popen(serve, env=env, start_new_session=True))
+    for _ in range(args.workers):
+        procs.append(subprocess.Popen([mg, "worker"], env=env, start_new_session=True))
+    url = "http://" + env["MAILGATE_HTTP"]
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                client.get("/healthz")
+                break
+            except httpx.HTTPError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        t = client.post(
+            "/v1/transports",
+            json={"name": "sink", "kind": "smtp", "default": False, "mode": "queued",
+                  "sender": "bench@acme.example.com",
+                  "config": {"host": "127.0.0.1", "port": sink_port, "max_connections": 10}},
+        ).json()
+        batches = [
+            [{"from": "Bench <bench@acme.example.com>", "to": [f"user{i}@example.net"],
+              "subject": f"Your order {i}", "text": body_text(i), "transport": t["id"]}
+             for i in range(b, min(b + 1000, args.count))]
+            for b in range(0, args.count, 1000)
+        ]
+        start = time.perf_counter()
+        accepted_at = 0.0
+
+        def post(batch: list[dict[str, object]]) -> None:
+            r = client.post("/v1/messages/batch", json={"messages": batch})
+            r.raise_for_status()
+            errors = [x for x in r.json()["items"] if "error" in x]
+            assert not errors, errors[:3]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(post, batches))
+        accepted_at = time.perf_counter() - start
+        while True:
+            pending = client.get("/v1/messages", params={"status": "pending", "limit": 1}).json()
+            if not pending["items"]:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        failed = client.get("/v1/messages", params={"status": "failed", "limit": 1}).json()
+        assert not failed["items"], failed
+        return args.count / elapsed, {"accepted_per_s": args.count / accepted_at}
+    finally:
+        client.close()
+        for p in procs:
+            stop_process_group(p)
+        if pg is not None:
+            try:
+                next(pg[0])
+            except StopIteration:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=20_000)
+    ap.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
+    ap.add_argument("--workers", type=int, default=0, help="separate `mailgate worker` processes")
+    args = ap.parse_args()
+    sink, port = start_sink()
+    try:
+        ref = reference(port, args.count)
+        rate, extra = mailgate_run(args, port)
+    finally:
+        stop_process_group(sink)
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    print(json.dumps({"store": store, "workers": args.workers, "messages": args.count,
+                      "mailgate_msgs_per_s": round(rate, 1),
+                      "accepted_msgs_per_s": round(extra["accepted_per_s"], 1),
+                      "smtp_source_msgs_per_s": round(ref, 1), "ratio": round(rate / ref, 3)}))
+
+
+if __name__ == "__main__":
+    main()
