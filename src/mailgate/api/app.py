@@ -8,7 +8,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from mailgate import __version__
-from mailgate.api import conversations, errors, inbound, messages, transports, webhooks
+from mailgate.api import (
+    conversations,
+    errors,
+    inbound,
+    messages,
+    sources,
+    transports,
+    webhooks,
+)
 from mailgate.api.deps import SessionDep, WorkspaceDep
 from mailgate.bootstrap import Mailgate
 from mailgate.services import messages as message_service
@@ -25,6 +33,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     errors.install(app)
     app.include_router(transports.router)
     app.include_router(messages.router)
+    app.include_router(sources.router)
+    app.include_router(sources.inbound_router)
     app.include_router(conversations.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)

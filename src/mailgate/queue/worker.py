@@ -109,7 +109,11 @@ class Worker:
         try:
             outbound = [self._lane(stop, self.run_once) for _ in range(self.lanes)]
             inbound = self._lane(stop, self.process_inbound)
-            await asyncio.gather(*outbound, inbound, webhooks.run(stop))
+            # Imported here: inbound sits beside queue, not below it (DESIGN.md layout).
+            from mailgate.inbound.pollers import PollerSupervisor
+
+            pollers = PollerSupervisor(self.app).run(stop)
+            await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers)
         finally:
             self.app.wakers.remove(self.wake)
 

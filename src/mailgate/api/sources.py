@@ -1,0 +1,104 @@
+"""``/v1/sources``: inbound mailboxes and routes; ``/v1/inbound/mailgun/{id}``: the route.
+
+The Mailgun endpoint takes no API key: Mailgun's signature authenticates it
+(:mod:`mailgate.inbound.mailgun`). It answers 200 only after the commit, 406 to
+what is not a genuine fresh request (Mailgun does not retry a 406), and 503 when
+storing failed, so that Mailgun tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+
+from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.errors import error_body
+from mailgate.api.schemas import Strict
+from mailgate.errors import MailgateError
+from mailgate.inbound import mailgun
+from mailgate.services import sources as svc
+from mailgate.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/sources", tags=["sources"])
+inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+
+
+class SourceIn(Strict):
+    name: str
+    kind: str
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SourcePatch(Strict):
+    name: str | None = None
+    kind: str | None = None
+    enabled: bool | None = None
+    config: dict[str, Any] | None = None
+
+
+@router.post("", status_code=201)
+def create(body: SourceIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    """Add an IMAP, POP3 or Mailgun source; the answer never contains the secrets."""
+    row = svc.save(app, ws.id, body.model_dump())
+    return svc.public(row, app.secrets)
+
+
+@router.get("")
+def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    return {"items": [svc.public(r, app.secrets) for r in svc.list_(session, ws.id)]}
+
+
+@router.get("/{source_id}")
+def get(source_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    return svc.public(svc.get(session, ws.id, source_id), app.secrets)
+
+
+@router.patch("/{source_id}")
+def patch(source_id: str, body: SourcePatch, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        row = svc.get(session, ws.id, source_id)
+        svc.update(app.secrets, row, body.model_dump(exclude_unset=True))
+    app.wake_workers()  # the poller supervisor restarts an edited source
+    return svc.public(row, app.secrets)
+
+
+@router.delete("/{source_id}", status_code=204)
+def delete(source_id: str, app: AppDep, ws: WorkspaceDep) -> Response:
+    with transaction(app.sessions) as session:
+        svc.remove(session, svc.get(session, ws.id, source_id))
+    app.wake_workers()
+    return Response(status_code=204)
+
+
+@router.post("/{source_id}/poll")
+def poll(source_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    """Poll an IMAP or POP3 source once now; says how many messages were taken."""
+    result = svc.poll_now(app, ws.id, source_id)
+    return {"taken": result.taken, "acknowledged": result.acknowledged, "seen": result.seen}
+
+
+@inbound_router.post("/mailgun/{source_id}")
+async def mailgun_route(source_id: str, request: Request, app: AppDep) -> JSONResponse:
+    """What a Mailgun route's ``forward()`` posts (parsed or raw MIME form)."""
+    body = await request.body()
+    if len(body) > 2 * app.settings.max_message_bytes:  # base64 and form overhead
+        err = error_body("too_large", "request body is over the size limit")
+        return JSONResponse(err, status_code=406)
+    content_type = request.headers.get("content-type", "")
+    try:
+        received = await run_in_threadpool(mailgun.accept, app, source_id, content_type, body)
+    except MailgateError as exc:
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+    except Exception:
+        log.exception("storing a Mailgun route message failed")
+        err = error_body("unavailable", "could not store the message; retry later")
+        return JSONResponse(err, status_code=503)
+    return JSONResponse({"id": received.id}, status_code=200)
