@@ -30,16 +30,17 @@ def apply_sender_policy(
     bounce_address: str | None,
     workspace_name: str,
 ) -> tuple[Draft, str]:
-    """Return a new draft with the policy applied, and the envelope sender (MAIL FROM)."""
+    """The draft with the policy applied (never mutated: a changed one is a copy), and
+    the envelope sender (MAIL FROM)."""
     if policy == "as_is":
-        return replace(draft), bounce_address or draft.from_.address
+        return draft, bounce_address or draft.from_.address
     if policy == "on_behalf_of":
         sender = None if _same(account, draft.from_) else account
         return replace(draft, sender=sender), bounce_address or account.address
     if policy == "restrict_from":
         user = draft.from_
         if _same(account, user):
-            return replace(draft), account.address
+            return draft, account.address
         shown = f"{user.name or user.address} via {workspace_name}"
         reply_to = list(draft.reply_to) if draft.reply_to else [user]
         new = replace(

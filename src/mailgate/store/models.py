@@ -7,6 +7,7 @@ Outbound queue state lives in columns on ``messages`` (no join on the hot path).
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from datetime import UTC, datetime
@@ -34,17 +35,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_B32 = "0123456789abcdefghjkmnpqrstvwxyz"
+# RFC 4648 base32 symbols, mapped in order onto ASCII-ascending ones so ids sort by time.
+_SORTABLE = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789abcdefghjkmnpqrstvwxyz"
+)
 
 
 def new_id(prefix: str) -> str:
-    """A sortable id: prefix, 48-bit millisecond time, 64 random bits (Crockford base32)."""
-    n = (int(time.time() * 1000) << 64) | secrets.randbits(64)
-    chars = []
-    for _ in range(23):
-        n, r = divmod(n, 32)
-        chars.append(_B32[r])
-    return f"{prefix}_{''.join(reversed(chars))}"
+    """A sortable id: prefix, 48-bit millisecond time, 72 random bits, in base32."""
+    raw = int(time.time() * 1000).to_bytes(6, "big") + secrets.token_bytes(9)
+    return f"{prefix}_{base64.b32encode(raw).translate(_SORTABLE).decode()}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
