@@ -29,7 +29,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import MIMEPart
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
@@ -169,7 +169,8 @@ def mime_from_parsed(fields: dict[str, Part], files: list[Part]) -> bytes:
         headers = [[k.title(), fields[k].text] for k in ("from", "subject") if k in fields]
     text = fields["body-plain"].text if "body-plain" in fields else None
     html = fields["body-html"].text if "body-html" in fields else None
-    body = EmailMessage(policy=email.policy.SMTP)
+    # MIMEPart: no MIME-Version in every part; 7bit: non-ASCII bodies get QP or base64.
+    body = MIMEPart(policy=email.policy.SMTP.clone(cte_type="7bit"))
     if text is not None or html is None:
         body.set_content(text or "")
         if html is not None:
@@ -195,7 +196,8 @@ def mime_from_parsed(fields: dict[str, Part], files: list[Part]) -> bytes:
         name, value = str(pair[0]).strip(), str(pair[1])
         if _HEADER_NAME.match(name) and name.lower() not in _MIME_HEADERS:
             out += _header_line(name, value)
-    return bytes(out) + body.as_bytes(policy=email.policy.SMTP)
+    out += b"MIME-Version: 1.0\r\n"
+    return bytes(out) + body.as_bytes()
 
 
 def route_message(parts: list[Part]) -> tuple[bytes, str, list[str]]:
