@@ -86,8 +86,9 @@ def poll(source_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
 
 
 @inbound_router.post("/mailgun/{source_id}")
+@inbound_router.post("/mailgun/{source_id}/mime")
 async def mailgun_route(source_id: str, request: Request, app: AppDep) -> JSONResponse:
-    """What a Mailgun route's ``forward()`` posts (parsed or raw MIME form)."""
+    """What a Mailgun route's ``forward()`` posts (parsed form; raw MIME for ``…/mime``)."""
     body = await request.body()
     if len(body) > 2 * app.settings.max_message_bytes:  # base64 and form overhead
         err = error_body("too_large", "request body is over the size limit")
