@@ -6,10 +6,15 @@ import base64
 import binascii
 import json
 import struct
+from email.header import Header
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from typing import Any
 
 import pytest
 
-from mailgate.core import charsets
+from mailgate.core import charsets, mime
 from mailgate.core.htmltext import html_to_text
 from mailgate.core.parse import JSON_KEYS, parse_message
 
@@ -473,3 +478,276 @@ def test_deep_nesting_is_cut() -> None:
     raw = eml('Content-Type: multipart/mixed; boundary="b0"', body + "--b60\r\n\r\nx\r\n")
     out = parse_message(raw).to_json()
     assert any("nested deeper" in e for e in out["errors"])
+
+
+# --- the MIME splitter (core/mime.py) against the stdlib feed parser -----------
+
+
+def tree(msg: Message) -> tuple[Any, ...]:
+    """Everything the feed parser decides about a message, recursively."""
+    payload = msg._payload  # type: ignore[attr-defined]
+    return (
+        msg.get_unixfrom(),
+        list(msg.raw_items()),
+        msg.get_default_type(),
+        msg.preamble,
+        msg.epilogue,
+        [(type(d).__name__, str(d)) for d in msg.defects],
+        [tree(p) for p in payload] if isinstance(payload, list) else payload,
+    )
+
+
+def same_tree(raw: bytes) -> mime.Part:
+    """mime.parse_bytes gives exactly the stdlib's compat32 tree; return it."""
+    ours = mime.parse_bytes(raw)
+    assert tree(ours) == tree(BytesParser(policy=compat32).parsebytes(raw))
+    return ours
+
+
+def mp(boundary: str, *parts: str, close: bool = True, pre: str = "", post: str = "") -> str:
+    """A multipart body: preamble, parts on their boundary, the close line, epilogue."""
+    body = pre + "".join(f"--{boundary}\r\n{p}\r\n" for p in parts)
+    return body + (f"--{boundary}--\r\n{post}" if close else "")
+
+
+TEXT = "Content-Type: text/plain\r\n\r\nhello\r\nworld"
+B64 = base64.encodebytes(b"--OUTER\r\n--INNER--\r\n" * 40).decode().replace("\n", "\r\n")
+SPLITTER_CASES = {
+    "plain": (eml("Subject: x", "just text\r\n"), True),
+    "no body": (b"Subject: x\r\nTo: a@b\r\n", True),
+    "no headers": (b"\r\nbody only\r\n", True),
+    "empty": (b"", True),
+    "folded headers": (
+        b"Subject: a\r\n b\r\n\tc\r\nX-Empty:\r\nX-Blank:   \r\n  tail\r\n\r\nx",
+        True,
+    ),
+    "header without space": (b"Subject:x\r\nX-Y:  y  \r\n\r\nx", True),
+    "preamble and epilogue": (
+        eml(
+            'Content-Type: multipart/mixed; boundary="OUTER"',
+            mp("OUTER", TEXT, pre="pre\r\n", post="epi\r\n"),
+        ),
+        True,
+    ),
+    "boundary first line": (
+        eml("Content-Type: multipart/mixed; boundary=OUTER", mp("OUTER", TEXT, TEXT)),
+        True,
+    ),
+    "boundary mid-line and as prefix": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp("OUTER", TEXT + "\r\nsee --OUTER here\r\n--OUTERX\r\n--OUTER-x\r\n --OUTER", TEXT),
+        ),
+        True,
+    ),
+    "boundary with trailing blanks": (
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B \t\r\n"
+        + TEXT.encode()
+        + b"\r\n--B--  \r\n",
+        True,
+    ),
+    "close boundary without line end": (
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n" + TEXT.encode() + b"\r\n--B--",
+        True,
+    ),
+    "missing close boundary": (
+        eml("Content-Type: multipart/mixed; boundary=B", mp("B", TEXT, TEXT, close=False)),
+        True,
+    ),
+    "nested, inner close missing": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp(
+                "OUTER",
+                "Content-Type: multipart/alternative; boundary=INNER\r\n\r\n"
+                + mp("INNER", TEXT, close=False),
+                TEXT,
+            ),
+        ),
+        True,
+    ),
+    "nested, outer boundary inside inner": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp(
+                "OUTER",
+                "Content-Type: multipart/alternative; boundary=INNER\r\n\r\n--INNER\r\n"
+                + TEXT
+                + "\r\n--OUTER\r\n"
+                + TEXT
+                + "\r\n--INNER--\r\n",
+                TEXT,
+            ),
+        ),
+        True,
+    ),
+    "nested multipart last": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp(
+                "OUTER",
+                TEXT,
+                "Content-Type: multipart/related; boundary=I\r\n\r\n"
+                + mp("I", TEXT, post="inner epilogue\r\n"),
+            ),
+        ),
+        True,
+    ),
+    "nested multipart without epilogue": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp("OUTER", "Content-Type: multipart/related; boundary=I\r\n\r\n" + mp("I", TEXT)),
+        ),
+        True,
+    ),
+    "bare LF": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=B",
+            mp("B", TEXT, TEXT).replace("\r\n", "\n"),
+            nl="\n",
+        ),
+        True,
+    ),
+    "mixed LF and CRLF": (
+        b"Subject: x\nContent-Type: multipart/mixed; boundary=B\r\n\n--B\nContent-Type: text/plain"
+        b"\r\n\r\nx\n--B\r\n\nno headers\r\n--B--\n",
+        True,
+    ),
+    "boundary text inside base64 and quoted-printable": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=OUTER",
+            mp(
+                "OUTER",
+                "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + B64,
+                "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                "=2D-OUTER\r\n--OUTER=\r\n=\r\n--OUTER-- soft",
+            ),
+        ),
+        True,
+    ),
+    "message/rfc822 last": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=B",
+            mp(
+                "B",
+                TEXT,
+                "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n",
+            ),
+        ),
+        True,
+    ),
+    "forwarded multipart": (
+        eml(
+            "Content-Type: message/rfc822",
+            "Subject: inner\r\nContent-Type: multipart/mixed; boundary=I\r\n\r\n" + mp("I", TEXT),
+        ),
+        True,
+    ),
+    "digest defaults": (
+        eml(
+            "Content-Type: multipart/digest; boundary=D",
+            mp("D", "\r\nSubject: one\r\n\r\n1", "Subject: no separator\r\nbody", TEXT),
+        ),
+        True,
+    ),
+    "encoded multipart": (
+        eml(
+            "Content-Type: multipart/mixed; boundary=B\nContent-Transfer-Encoding: base64",
+            mp("B", TEXT),
+        ),
+        True,
+    ),
+    "header line without colon": (b"Subject: x\r\nnot a header\r\n\r\nbody", True),
+    "header name with a space": (b"Subject: x\r\nNot A: header\r\nX: y\r\n", True),
+    "8-bit headers and body": (
+        "Subject: café\r\nX: 中文\r\n\r\nnaïve\xff".encode("utf-8", "surrogateescape"),
+        True,
+    ),
+    "delivery-status": (
+        eml(
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=R",
+            mp(
+                "R",
+                TEXT,
+                "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+                "Final-Recipient: rfc822; a@b\r\nAction: failed\r\n",
+            ),
+        ),
+        True,
+    ),
+    # What the fast path hands to the stdlib parser, whole:
+    "bare CR": (b"Subject: x\rTo: y\r\r\nbody\rmore", False),
+    "no boundary parameter": (eml("Content-Type: multipart/mixed", mp("B", TEXT)), False),
+    "start boundary missing": (
+        eml("Content-Type: multipart/mixed; boundary=X", mp("B", TEXT)),
+        False,
+    ),
+    "only the close boundary": (
+        eml("Content-Type: multipart/mixed; boundary=B", "pre\r\n--B--\r\n"),
+        False,
+    ),
+    "two boundaries in a row": (
+        eml("Content-Type: multipart/mixed; boundary=B", "--B\r\n--B\r\n" + TEXT + "\r\n--B--\r\n"),
+        False,
+    ),
+    "boundary at the very end": (
+        eml("Content-Type: multipart/mixed; boundary=B", "--B\r\nx\r\n--B"),
+        False,
+    ),
+    "mbox From line": (b"From someone Tue Aug  1 10:00:00 2023\r\nSubject: x\r\n\r\nbody", False),
+    "leading continuation": (b" folded\r\nSubject: x\r\n\r\nbody", False),
+    "empty header name": (b"Subject: x\r\n: y\r\n\r\nbody", False),
+}
+
+
+@pytest.mark.parametrize("case", list(SPLITTER_CASES))
+def test_splitter_matches_feedparser(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte splitter builds the stdlib's tree; clean mail never needs the stdlib parser."""
+    raw, fast = SPLITTER_CASES[case]
+    used = []
+    stdlib = mime._stdlib
+    monkeypatch.setattr(mime, "_stdlib", lambda text: used.append(text) or stdlib(text))
+    same_tree(raw)
+    whole = raw.decode("ascii", "surrogateescape")
+    assert (whole in used) is not fast, case
+
+
+def test_splitter_keeps_base64_with_boundary_text_whole() -> None:
+    """A boundary string inside base64 data does not cut the attachment."""
+    raw = SPLITTER_CASES["boundary text inside base64 and quoted-printable"][0]
+    out = parse_message(raw)
+    assert out.attachments[0].data == b"--OUTER\r\n--INNER--\r\n" * 40
+    assert "--OUTER" in out.text
+
+
+def test_part_index_follows_changes() -> None:
+    """Header lookups see changes made through any Message method."""
+    part = same_tree(eml('Content-Type: text/plain; charset="ascii"\nX-A: 1', "x"))
+    assert part.get_content_type() == "text/plain" and part.get_content_charset() == "ascii"
+    part.set_param("charset", "utf-8")
+    part.replace_header("X-A", "2")
+    part.add_header("X-B", "3", name="n")
+    assert part.get_content_charset() == "utf-8" and part["x-a"] == "2"
+    assert part.get_all("X-B") == ['3; name="n"'] and "x-b" in part and len(part) == 3
+    part.set_type("text/html")
+    assert part.get_content_type() == "text/html"
+    del part["content-type"]
+    part.set_default_type("message/rfc822")
+    assert part.get_content_type() == "message/rfc822" and part.get_param("charset") is None
+    assert part.keys() == list(part) == ["X-A", "X-B", "MIME-Version"]
+
+
+def test_part_returns_header_objects_for_8bit_values() -> None:
+    """Like compat32, a field with raw 8-bit bytes comes back as a Header object."""
+    raw = "Subject: café\r\n\r\nx".encode()
+    ours, theirs = mime.parse_bytes(raw), BytesParser(policy=compat32).parsebytes(raw)
+    assert type(ours["subject"]) is type(theirs["subject"]) is Header
+    assert str(ours["subject"]) == str(theirs["subject"])
+
+
+def test_truncated_base64_is_decoded_as_far_as_it_goes() -> None:
+    """A base64 body cut to 4n+1 characters still gives its text, with the defect reported."""
+    body = base64.b64encode(b"This base64 body is cut short").decode()[:37]
+    out = parse_message(eml("Content-Type: text/plain\nContent-Transfer-Encoding: base64", body))
+    assert out.text.startswith("This base64 body is cut sho")
+    assert any("InvalidBase64LengthDefect" in e for e in out.errors)

@@ -9,7 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailgate.core import mime
 from mailgate.core.parse import JSON_KEYS, parse_message
+from tests.test_parse import same_tree
 
 SEED = (
     b"From: =?utf-8?B?5byg5LiJ?= <zhang@example.cn>\r\n"
@@ -92,6 +94,41 @@ def mangled(draw: st.DrawFn) -> bytes:
 def test_mangled_messages_never_raise(raw: bytes) -> None:
     """Cut, spliced and relabelled messages still give a contract object."""
     assert_contract(parse_message(raw).to_json())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_mangled_messages_split_like_the_stdlib(raw: bytes) -> None:
+    """The byte splitter builds the feed parser's tree for cut and spliced messages too."""
+    same_tree(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([
+            "--BB", "--BB--", "--BB  ", "--BBx", "--AA", "--AA--", "", " x", "X-A: 1", "x",
+            "From x",
+            "Content-Type: multipart/mixed; boundary=AA", "Content-Type: message/rfc822",
+            "Content-Type: multipart/digest; boundary=AA", "Content-Transfer-Encoding: base64",
+            "Content-Type: message/delivery-status",
+        ]),
+        max_size=30,
+    ),
+    st.sampled_from(["\r\n", "\n"]),
+    st.booleans(),
+)  # fmt: skip
+def test_boundary_soup_splits_like_the_stdlib(lines: list[str], nl: str, end: bool) -> None:
+    """Boundary lines, headers and nested types in any order: the same tree as the stdlib."""
+    head = 'Content-Type: multipart/mixed; boundary="BB"' + nl + nl
+    same_tree((head + nl.join(lines) + (nl if end else "")).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=500))
+def test_random_bytes_split_like_the_stdlib(raw: bytes) -> None:
+    """Any bytes at all: the splitter (or its fallback) gives the stdlib's tree."""
+    assert isinstance(same_tree(raw), mime.Part)
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,13 +14,14 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import InvalidBase64LengthDefect
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from mailgate.core import charsets
+from mailgate.core import charsets, mime
 from mailgate.core.classify import Classification, classify
 from mailgate.core.htmltext import html_to_text
 from mailgate.core.message import Address, Attachment
@@ -49,6 +50,7 @@ _SIMPLE_MAILBOX = re.compile(
     )[ \t]*(?:,|$)""",
     re.X,
 )
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 _EXT_TYPES = {
@@ -178,10 +180,11 @@ def _addresses_json(addresses: list[Address]) -> list[dict[str, str]]:
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message from its bytes; never raises (trouble goes to ``errors``)."""
     errors: list[str] = []
+    msg: Message
     try:
         if not isinstance(raw, bytes):
             raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
-        msg = _PARSER.parsebytes(raw)
+        msg = mime.parse_bytes(raw)
     except Exception as exc:  # the feed parser is lenient; this is a last line of defence
         errors.append(f"unparseable message: {type(exc).__name__}: {exc}")
         msg = Message()
@@ -436,7 +439,26 @@ def _safe_name(name: str) -> str | None:
 def _payload(body: _Body, part: Message, ctype: str) -> bytes:
     data = part.get_payload(decode=True)
     _defects(body, part, ctype)
+    if any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+        data = _salvage_base64(part.get_payload())
     return data if isinstance(data, bytes) else b""
+
+
+def _salvage_base64(payload: object) -> bytes:
+    """Decode a truncated base64 body as far as it goes (compat32 returns it undecoded).
+
+    A length of 4n+1 alphabet characters cannot be valid (RFC 4648 §4): the last one
+    is a fragment of a cut-off quantum and carries no whole byte, so it is dropped.
+    """
+    if not isinstance(payload, str):
+        return b""
+    data = _NOT_BASE64.sub(b"", payload.encode("ascii", "replace"))
+    if len(data) % 4 == 1:
+        data = data[:-1]
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except binascii.Error:
+        return b""
 
 
 def _add_text(body: _Body, part: Message, ctype: str) -> None:
