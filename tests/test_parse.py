@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mailgate.core import charsets, mime
+from mailgate.core import charsets, dsn, mime
 from mailgate.core.htmltext import html_to_text
 from mailgate.core.parse import JSON_KEYS, parse_message
 
@@ -751,3 +751,10 @@ def test_truncated_base64_is_decoded_as_far_as_it_goes() -> None:
     out = parse_message(eml("Content-Type: text/plain\nContent-Transfer-Encoding: base64", body))
     assert out.text.startswith("This base64 body is cut sho")
     assert any("InvalidBase64LengthDefect" in e for e in out.errors)
+
+
+def test_vendor_bounce_prefilter_keeps_case_insensitive_matches() -> None:
+    """Vendor wording is still found in any case, also with characters re.I takes for ASCII."""
+    for text in ("Thİs is the qmaıl-ſend program", "DELIVERY TO THE FOLLOWING RECIPIENT FAILED"):
+        assert dsn.text_bounce(Message(), text, "x") is not None, text
+    assert dsn.text_bounce(Message(), "nothing to see", "x") is None

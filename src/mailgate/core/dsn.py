@@ -17,6 +17,7 @@ recipient row holds), otherwise the Final-Recipient.
 from __future__ import annotations
 
 import binascii
+import functools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -291,6 +292,38 @@ _SUBJECT_HINT_RE = re.compile(
 )
 
 
+# Speed only: a case-insensitive vendor pattern can match only where its leading words
+# are in the lower-cased text. These are the non-ASCII characters re.IGNORECASE takes
+# for ASCII letters, so lower-casing after this mapping misses no match.
+_FOLD_TO_ASCII = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
+_LITERAL = re.compile(r"[A-Za-z0-9 ',:-]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _needle(rx: re.Pattern[str]) -> str:
+    """The literal words every match of ``rx`` starts with, lower-cased ("" if none)."""
+    pattern = rx.pattern
+    if rx.flags & re.X or not rx.flags & re.I or "[" in pattern or "\\\\" in pattern:
+        return ""  # only plain patterns, where counting parentheses finds the groups
+    depth = 0
+    for i, char in enumerate(pattern):
+        if i and pattern[i - 1] == "\\":
+            continue
+        depth += (char == "(") - (char == ")")
+        if char == "|" and depth == 0:
+            return ""  # alternatives at the top: no common start
+    words = _LITERAL.match(rx.pattern)
+    literal = words.group(0) if words else ""
+    if rx.pattern[len(literal) : len(literal) + 1] in ("?", "*", "+", "{"):
+        literal = literal[:-1]  # the quantifier applies to the last character
+    return literal.lower() if len(literal) >= 4 else ""
+
+
+def _may_match(rx: re.Pattern[str], folded: str) -> bool:
+    needle = _needle(rx)
+    return not needle or needle in folded
+
+
 def sender_hint(msg: Message) -> bool:
     """Null reverse-path (RFC 5321 §4.5.5) or a daemon From: a hint, never proof."""
     return_path = str(msg.get("Return-Path", "")).strip()
@@ -305,8 +338,11 @@ def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
     if _FORWARD_RE.match(subject) and not sender_hint(msg):
         # A person forwarding a bounce to us ("FW: Undeliverable: …") is not one.
         return None
-    vendor = next((name for name, rx in _VENDORS if rx.search(text)), None)
-    if vendor is None and not (sender_hint(msg) and _SUBJECT_HINT_RE.search(subject)):
+    folded = (text if text.isascii() else text.translate(_FOLD_TO_ASCII)).lower()
+    vendor = next(
+        (name for name, rx in _VENDORS if _may_match(rx, folded) and rx.search(text)), None
+    )
+    if vendor is None and not (_SUBJECT_HINT_RE.search(subject) and sender_hint(msg)):
         return None
     if vendor == "generic" and not sender_hint(msg):
         # Generic wording ("投递失败", "Mail delivery failed") also appears in
