@@ -43,6 +43,9 @@ class PostfixSubmission:
     host: str
     port: int
     smtps_port: int
+    #: Submission that refuses a MAIL FROM other than the login, as QQ, 163 and Exchange
+    #: Online do ("553 ... not owned by user"): the case sender policies exist for.
+    strict_port: int
     config_dir: Path
     queue_dir: Path
     log_file: Path
@@ -97,6 +100,7 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = {dovecot.auth_socket}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+strict_login_maps = inline:{{ {dovecot.user}={dovecot.user} }}
 """
 
 
@@ -110,6 +114,12 @@ _MASTER_CF = """\
   -o syslog_name=postfix/submissions
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
+{strict_port} inet n - n - - smtpd
+  -o syslog_name=postfix/strict
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sender_login_maps=$strict_login_maps
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
@@ -179,9 +189,11 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
             (d / sub).mkdir()
         postfix_user = pwd.getpwnam("postfix")
         os.chown(d / "data", postfix_user.pw_uid, postfix_user.pw_gid)
-        port, smtps_port = free_port(), free_port()
+        port, smtps_port, strict_port = free_port(), free_port(), free_port()
         (config_dir / "main.cf").write_text(_main_cf(d, port, dovecot))
-        (config_dir / "master.cf").write_text(_MASTER_CF.format(port=port, smtps_port=smtps_port))
+        (config_dir / "master.cf").write_text(
+            _MASTER_CF.format(port=port, smtps_port=smtps_port, strict_port=strict_port)
+        )
         # master waits ~2 s for configuration files modified in the last seconds.
         old = time.time() - 60
         for name in ("main.cf", "master.cf"):
@@ -190,6 +202,7 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
             host="127.0.0.1",
             port=port,
             smtps_port=smtps_port,
+            strict_port=strict_port,
             config_dir=config_dir,
             queue_dir=queue_dir,
             log_file=d / "log" / "maillog",
@@ -204,6 +217,7 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
                 )
             wait_for_port(port)
             wait_for_port(smtps_port)
+            wait_for_port(strict_port)
             yield server
         finally:
             _stop(queue_dir)
