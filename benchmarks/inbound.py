@@ -1,0 +1,182 @@
+"""Inbound SMTP throughput: mailgate's listener (commit before 250) against Postfix's smtp-sink.
+
+One command: ``.venv/bin/python benchmarks/inbound.py`` (``--help`` for options).
+
+Postfix's ``smtp-source`` sends the same load (``-l 5120 -s 10 -m 5000``: 5 KB
+messages, 10 sessions in parallel) first into ``smtp-sink`` (accepts and forgets
+everything: the ceiling of the client and the loopback) and then into mailgate's
+listener, which stores every message in SQLite (WAL, ``synchronous=FULL``, in a
+temporary data directory) and answers ``250`` only after the commit. Prints
+messages/second for each and the ratio; ``--profile FILE`` writes a cProfile of
+the listener's event loop thread and prints its top entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+
+from mailgate.bootstrap import build
+from mailgate.config import Settings
+from mailgate.inbound.smtp import start_listener
+from mailgate.services import tenancy
+from mailgate.store.db import transaction
+from mailgate.store.models import MessageRow, SupportAddress, new_id
+
+T = TypeVar("T")
+ADDRESS = "support@acme.example.com"
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def smtp_source(port: int, args: argparse.Namespace) -> float:
+    """Run smtp-source against 127.0.0.1:port; returns messages per second."""
+    argv = [
+        SMTP_SOURCE,
+        *("-l", str(args.size), "-s", str(args.sessions), "-m", str(args.messages)),
+        *("-f", "bench@client.example.org", "-t", ADDRESS, "-M", "client.example.org"),
+        f"127.0.0.1:{port}",
+    ]
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, timeout=600)
+    return float(args.messages) / (time.perf_counter() - start)
+
+
+def run_sink(args: argparse.Namespace) -> float:
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    sink = subprocess.Popen(
+        [SMTP_SINK, *user, f"127.0.0.1:{port}", "256"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        return smtp_source(port, args)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(600)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def run_mailgate(args: argparse.Namespace, data_dir: Path) -> tuple[float, int, int]:
+    """Messages per second into the listener, with rows stored and group commits made."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'mailgate.db'}",
+        secret_key="benchmark",
+        hostname="mx.acme.example.com",
+    )
+    app = build(settings)
+    with transaction(app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+        session.add(SupportAddress(id=new_id("adr"), workspace_id=ws.id, address=ADDRESS))
+    loop = LoopThread()
+    listener = loop.run(start_listener(app, "127.0.0.1", 0))
+    profiler = cProfile.Profile() if args.profile else None
+
+    async def profile(on: bool) -> None:
+        if profiler is not None:
+            profiler.enable() if on else profiler.disable()
+
+    try:
+        loop.run(profile(True))
+        rate = smtp_source(listener.port, args)
+        loop.run(profile(False))
+    finally:
+        loop.run(listener.stop())
+        loop.close()
+    with app.sessions() as session:
+        stored = session.scalar(select(func.count()).where(MessageRow.direction == "in")) or 0
+    app.dispose()
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
+    return rate, stored, listener.committer.groups
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-m", "--messages", type=int, default=5000)
+    parser.add_argument("-s", "--sessions", type=int, default=10)
+    parser.add_argument("-l", "--size", type=int, default=5120)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the listener's loop thread")
+    args = parser.parse_args()
+    for tool in (SMTP_SOURCE, SMTP_SINK):
+        if not os.path.exists(tool):
+            print(f"{tool} is missing: install Postfix", file=sys.stderr)
+            return 2
+    load = f"{args.messages} messages of {args.size} bytes, {args.sessions} sessions"
+    print(f"smtp-source: {load}; best of {args.rounds} rounds (the machine may be shared)")
+    sinks, rates, stored, groups = [], [], 0, 0
+    for _ in range(args.rounds):
+        sinks.append(run_sink(args))
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            rate, stored, groups = run_mailgate(args, Path(tmp))
+        rates.append(rate)
+        if stored != args.messages:
+            print(f"ERROR: {args.messages} sent, {stored} stored", file=sys.stderr)
+            return 1
+    sink, rate = max(sinks), max(rates)
+    print(f"smtp-sink (no storage)          {sink:9.0f} msg/s   rounds: {_list(sinks)}")
+    print(f"mailgate listener (SQLite FULL) {rate:9.0f} msg/s   rounds: {_list(rates)}")
+    print(f"  last round: {stored} rows in {groups} group commits ({stored / groups:.1f}/commit)")
+    print(f"ratio mailgate/smtp-sink        {rate / sink:9.3f}")
+    return 0
+
+
+def _list(values: list[float]) -> str:
+    return " ".join(f"{v:.0f}" for v in values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
