@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import itertools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -300,28 +301,35 @@ _LITERAL = re.compile(r"[A-Za-z0-9 ',:-]*")
 
 
 @functools.lru_cache(maxsize=64)
-def _needle(rx: re.Pattern[str]) -> str:
-    """The literal words every match of ``rx`` starts with, lower-cased ("" if none)."""
+def _needles(rx: re.Pattern[str]) -> tuple[str, ...]:
+    """Lower-cased words one of which starts every match of ``rx``; () when unknown."""
     pattern = rx.pattern
     if rx.flags & re.X or not rx.flags & re.I or "[" in pattern or "\\\\" in pattern:
-        return ""  # only plain patterns, where counting parentheses finds the groups
-    depth = 0
+        return ()  # only plain patterns, where counting parentheses finds the groups
+    cuts, depth = [-1], 0
     for i, char in enumerate(pattern):
         if i and pattern[i - 1] == "\\":
             continue
         depth += (char == "(") - (char == ")")
         if char == "|" and depth == 0:
-            return ""  # alternatives at the top: no common start
-    words = _LITERAL.match(rx.pattern)
-    literal = words.group(0) if words else ""
-    if rx.pattern[len(literal) : len(literal) + 1] in ("?", "*", "+", "{"):
-        literal = literal[:-1]  # the quantifier applies to the last character
-    return literal.lower() if len(literal) >= 4 else ""
+            cuts.append(i)  # an alternative at the top: each has its own start
+    cuts.append(len(pattern))
+    needles = []
+    for begin, stop in itertools.pairwise(cuts):
+        branch = pattern[begin + 1 : stop]
+        words = _LITERAL.match(branch)
+        literal = words.group(0) if words else ""
+        if branch[len(literal) : len(literal) + 1] in ("?", "*", "+", "{"):
+            literal = literal[:-1]  # the quantifier applies to the last character
+        if len(literal) < 4:
+            return ()
+        needles.append(literal.lower())
+    return tuple(needles)
 
 
 def _may_match(rx: re.Pattern[str], folded: str) -> bool:
-    needle = _needle(rx)
-    return not needle or needle in folded
+    needles = _needles(rx)
+    return not needles or any(n in folded for n in needles)
 
 
 def sender_hint(msg: Message) -> bool:
