@@ -70,6 +70,7 @@ class Settings:
             max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
             retry_base_seconds=float(_int(env, "MAILGATE_RETRY_BASE", 60)),
+            lease_seconds=float(_int(env, "MAILGATE_LEASE_SECONDS", 300)),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
         )
