@@ -13,6 +13,7 @@ ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.postgres import free_port  # noqa: E402
+from tests.servers.postgres import free_port, running_postgres  # noqa: E402
 from tests.servers.smtpsink import SMTP_SINK, stop_process_group, wait_for_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -51,8 +52,20 @@ def start_sink() -> tuple[subprocess.Popen[bytes], int]:
 def reference(port: int, count: int) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [SMTP_SOURCE, "-s", "10", "-m", str(count), "-l", "5120", "-f", "bench@acme.example.com",
-         "-t", "sink@example.net", f"127.0.0.1:{port}"],
+        [
+            SMTP_SOURCE,
+            "-s",
+            "10",
+            "-m",
+            str(count),
+            "-l",
+            "5120",
+            "-f",
+            "bench@acme.example.com",
+            "-t",
+            "sink@example.net",
+            f"127.0.0.1:{port}",
+        ],
         check=True,
     )
     return count / (time.perf_counter() - start)
@@ -71,19 +84,23 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
         "MAILGATE_HTTP": f"127.0.0.1:{free_port()}",
         "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
     }
-    pg = None
+    stack = contextlib.ExitStack()
     if args.postgres:
-        import tests.servers.postgres as pgmod
-
-        gen = pgmod.postgres.__wrapped__()  # type: ignore[attr-defined]
-        pg = (gen, next(gen))
-        env["MAILGATE_DATABASE_URL"] = pg[1].create_database()
+        pg = stack.enter_context(running_postgres())
+        env["MAILGATE_DATABASE_URL"] = pg.create_database()
     mg = str(BIN / "mailgate")
     subprocess.run([mg, "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run(
-        [mg, "apikey", "create", "--workspace", "default"], env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    key = (
+        subprocess.run(
+            [mg, "apikey", "create", "--workspace", "default"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     procs = []
     serve = [mg, "serve"] + (["--no-workers"] if args.workers else [])
     procs.append(subprocess.Popen(serve, env=env, start_new_session=True))
@@ -103,14 +120,26 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
                 time.sleep(0.1)
         t = client.post(
             "/v1/transports",
-            json={"name": "sink", "kind": "smtp", "default": False, "mode": "queued",
-                  "sender": "bench@acme.example.com",
-                  "config": {"host": "127.0.0.1", "port": sink_port, "max_connections": 10}},
+            json={
+                "name": "sink",
+                "kind": "smtp",
+                "default": False,
+                "mode": "queued",
+                "sender": "bench@acme.example.com",
+                "config": {"host": "127.0.0.1", "port": sink_port, "max_connections": 10},
+            },
         ).json()
         batches = [
-            [{"from": "Bench <bench@acme.example.com>", "to": [f"user{i}@example.net"],
-              "subject": f"Your order {i}", "text": body_text(i), "transport": t["id"]}
-             for i in range(b, min(b + 1000, args.count))]
+            [
+                {
+                    "from": "Bench <bench@acme.example.com>",
+                    "to": [f"user{i}@example.net"],
+                    "subject": f"Your order {i}",
+                    "text": body_text(i),
+                    "transport": t["id"],
+                }
+                for i in range(b, min(b + 1000, args.count))
+            ]
             for b in range(0, args.count, 1000)
         ]
         start = time.perf_counter()
@@ -138,11 +167,7 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
         client.close()
         for p in procs:
             stop_process_group(p)
-        if pg is not None:
-            try:
-                next(pg[0])
-            except StopIteration:
-                pass
+        stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -159,10 +184,19 @@ def main() -> None:
     finally:
         stop_process_group(sink)
     store = "PostgreSQL" if args.postgres else "SQLite"
-    print(json.dumps({"store": store, "workers": args.workers, "messages": args.count,
-                      "mailgate_msgs_per_s": round(rate, 1),
-                      "accepted_msgs_per_s": round(extra["accepted_per_s"], 1),
-                      "smtp_source_msgs_per_s": round(ref, 1), "ratio": round(rate / ref, 3)}))
+    print(
+        json.dumps(
+            {
+                "store": store,
+                "workers": args.workers,
+                "messages": args.count,
+                "mailgate_msgs_per_s": round(rate, 1),
+                "accepted_msgs_per_s": round(extra["accepted_per_s"], 1),
+                "smtp_source_msgs_per_s": round(ref, 1),
+                "ratio": round(rate / ref, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

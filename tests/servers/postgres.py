@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,18 @@ class Postgres:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server for the whole run (about a second to start)."""
+    if _bindir() is None:
+        pytest.skip("PostgreSQL is not installed: apt-get install postgresql")
+    with running_postgres() as pg:
+        yield pg
+
+
+@contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """Start a private PostgreSQL in a temp dir; stopped and removed on exit."""
     bindir = _bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed: apt-get install postgresql")
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
     root = os.geteuid() == 0
     tmp = Path(tempfile.mkdtemp(prefix="mg-pg-"))
     tmp.chmod(0o755)
