@@ -160,7 +160,9 @@ class ImapPoller:
             batch = fresh[i : i + c.batch_size]
             with _mapped("fetch"):
                 fetched = client.fetch(batch, ["BODY.PEEK[]"])
-            got = [u for u in batch if u in fetched and b"BODY[]" in fetched[u]]
+            # A message expunged meanwhile (another client, a concurrent pass) comes back
+            # missing or as NIL: it is gone, nothing to take.
+            got = [u for u in batch if (fetched.get(u) or {}).get(b"BODY[]") is not None]
             items = [(keys[u], bytes(fetched[u][b"BODY[]"])) for u in got]
             result.taken += store_taken(
                 self.app,
