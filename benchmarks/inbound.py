@@ -18,6 +18,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import resource
 import shutil
 import socket
 import subprocess
@@ -107,8 +108,8 @@ class LoopThread:
         self.loop.close()
 
 
-def run_mailgate(args: argparse.Namespace, data_dir: Path) -> tuple[float, int, int]:
-    """Messages per second into the listener, with rows stored and group commits made."""
+def run_mailgate(args: argparse.Namespace, data_dir: Path) -> tuple[float, int, int, float]:
+    """Messages/second into the listener; rows stored; group commits; CPU ms per message."""
     settings = Settings(
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'mailgate.db'}",
@@ -129,7 +130,9 @@ def run_mailgate(args: argparse.Namespace, data_dir: Path) -> tuple[float, int, 
 
     try:
         loop.run(profile(True))
+        before = resource.getrusage(resource.RUSAGE_SELF)
         rate = smtp_source(listener.port, args)
+        after = resource.getrusage(resource.RUSAGE_SELF)
         loop.run(profile(False))
     finally:
         loop.run(listener.stop())
@@ -140,7 +143,8 @@ def run_mailgate(args: argparse.Namespace, data_dir: Path) -> tuple[float, int, 
     if profiler is not None:
         profiler.dump_stats(args.profile)
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
-    return rate, stored, listener.committer.groups
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rate, stored, listener.committer.groups, cpu * 1000 / args.messages
 
 
 def main() -> int:
@@ -157,12 +161,13 @@ def main() -> int:
             return 2
     load = f"{args.messages} messages of {args.size} bytes, {args.sessions} sessions"
     print(f"smtp-source: {load}; best of {args.rounds} rounds (the machine may be shared)")
-    sinks, rates, stored, groups = [], [], 0, 0
+    sinks, rates, cpus, stored, groups = [], [], [], 0, 0
     for _ in range(args.rounds):
         sinks.append(run_sink(args))
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            rate, stored, groups = run_mailgate(args, Path(tmp))
+            rate, stored, groups, cpu = run_mailgate(args, Path(tmp))
         rates.append(rate)
+        cpus.append(cpu)
         if stored != args.messages:
             print(f"ERROR: {args.messages} sent, {stored} stored", file=sys.stderr)
             return 1
@@ -170,6 +175,7 @@ def main() -> int:
     print(f"smtp-sink (no storage)          {sink:9.0f} msg/s   rounds: {_list(sinks)}")
     print(f"mailgate listener (SQLite FULL) {rate:9.0f} msg/s   rounds: {_list(rates)}")
     print(f"  last round: {stored} rows in {groups} group commits ({stored / groups:.1f}/commit)")
+    print(f"  mailgate process CPU per message: {min(cpus):.2f} ms (listener + commits)")
     print(f"ratio mailgate/smtp-sink        {rate / sink:9.3f}")
     return 0
 
