@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mailgate.bootstrap import Mailgate
 from mailgate.errors import MailgateError
@@ -175,7 +176,7 @@ def store_taken(
 
 
 def _link_known_bytes(
-    session: Any, ref: SourceRef, items: list[tuple[str, bytes]]
+    session: Session, ref: SourceRef, items: list[tuple[str, bytes]]
 ) -> list[tuple[str, bytes]]:
     by_hash = {blob_key(raw): key for key, raw in items}
     known = dict(
@@ -208,7 +209,7 @@ def _link_known_bytes(
     return [(key, raw) for key, raw in items if key not in linked]
 
 
-def _merge_state(session: Any, source_id: str, state: dict[str, Any]) -> None:
+def _merge_state(session: Session, source_id: str, state: dict[str, Any]) -> None:
     current = session.scalar(select(Source.state).where(Source.id == source_id).with_for_update())
     merged = dict(current or {})
     if "last_uid" in state and merged.get("uidvalidity") == state.get("uidvalidity"):
