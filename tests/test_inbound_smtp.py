@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -14,6 +15,7 @@ from mailgate.inbound.smtp import server_tls_context
 from mailgate.store.db import transaction
 from mailgate.store.models import Workspace
 from tests.servers.listener import RunningListener
+from tests.servers.postfix import PostfixSubmission
 from tests.servers.tls import TlsCert
 
 
@@ -121,7 +123,11 @@ def test_starttls(listener_factory: Callable[..., RunningListener], tls_cert: Tl
         client.starttls(context=context)
         client.ehlo()
         assert not client.has_extn("starttls")
-        client.sendmail("a@client.example.org", ["support@acme.example.com"], message("x"))
+        client.sendmail(
+            "a@client.example.org",
+            ["support@acme.example.com"],
+            message("support@acme.example.com"),
+        )
     assert len(running.inbound()) == 1
 
 
@@ -197,3 +203,35 @@ def test_store_failure_451(smtp_listener: RunningListener) -> None:
     assert code == 451
     assert text.startswith(b"4.3.0 ")
     assert smtp_listener.inbound() == []
+
+
+@pytest.fixture
+def postfix_routes(smtp_listener: RunningListener) -> dict[str, int]:
+    """The private Postfix relays acme.example.com to the listener."""
+    return {"acme.example.com": smtp_listener.port}
+
+
+def test_postfix_relays_into_the_listener(
+    smtp_listener: RunningListener, postfix_submission: PostfixSubmission
+) -> None:
+    """A real Postfix relaying acme.example.com to the listener: the message lands in the DB."""
+    pf = postfix_submission
+    context = ssl.create_default_context(cafile=str(pf.dovecot.tls.ca_file))
+    with smtplib.SMTP(pf.host, pf.port) as client:
+        client.starttls(context=context)
+        client.login(pf.dovecot.user, pf.dovecot.password)
+        client.sendmail(
+            "a@client.example.org",
+            ["support@acme.example.com"],
+            message("support@acme.example.com", "relayed"),
+        )
+    deadline = time.monotonic() + 30  # Postfix's queue manager delivers on its own time
+    while not (rows := smtp_listener.inbound()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(rows) == 1, pf.log()
+    assert rows[0].workspace_id == smtp_listener.workspace_id
+    assert rows[0].mail_from == "a@client.example.org"
+    assert rows[0].rcpt_to == ["support@acme.example.com"]
+    raw = smtp_listener.raw(rows[0])
+    assert raw.startswith(b"Received: ")  # Postfix's trace header: it really went through
+    assert b"<relayed@client.example.org>" in raw
