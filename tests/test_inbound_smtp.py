@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import smtplib
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
+from sqlalchemy import select
 
+from mailgate.bootstrap import Mailgate
+from mailgate.inbound.groupcommit import GroupCommitter
+from mailgate.inbound.pipeline import Incoming, Received
 from mailgate.inbound.smtp import server_tls_context
+from mailgate.services import tenancy
 from mailgate.store.db import transaction
-from mailgate.store.models import Workspace
+from mailgate.store.models import MessageRow, Workspace
 from tests.servers.listener import RunningListener
 from tests.servers.postfix import PostfixSubmission
 from tests.servers.tls import TlsCert
@@ -235,3 +243,71 @@ def test_postfix_relays_into_the_listener(
     raw = smtp_listener.raw(rows[0])
     assert raw.startswith(b"Received: ")  # Postfix's trace header: it really went through
     assert b"<relayed@client.example.org>" in raw
+
+
+def test_group_commit_one_transaction_for_concurrent_units(mailgate_app: Mailgate) -> None:
+    """Units submitted together are stored in one group; each caller gets its own answers."""
+    with transaction(mailgate_app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme").id
+
+    async def run() -> tuple[list[list[Received]], int]:
+        committer = GroupCommitter(mailgate_app)
+        await committer.start()
+        try:
+            units = [[Incoming(ws, f"Subject: {i}\r\n\r\n".encode(), "smtp")] for i in range(20)]
+            answers = await asyncio.gather(*(committer.submit(u) for u in units))
+        finally:
+            await committer.aclose()
+        return list(answers), committer.groups
+
+    answers, groups = asyncio.run(run())
+    assert groups == 1
+    ids = [a.id for unit in answers for a in unit]
+    assert len(set(ids)) == 20
+    with mailgate_app.sessions() as session:
+        for i, msg_id in enumerate(ids):
+            row = session.get(MessageRow, msg_id)
+            assert row is not None
+            assert mailgate_app.blobs.get(session, row.blob_key) == f"Subject: {i}\r\n\r\n".encode()
+
+
+def test_group_commit_failure_reaches_every_waiter(mailgate_app: Mailgate) -> None:
+    """One bad unit fails its whole group: every waiter hears of it, nothing is stored."""
+    with transaction(mailgate_app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme").id
+
+    async def run() -> tuple[list[object], list[Received]]:
+        committer = GroupCommitter(mailgate_app)
+        await committer.start()
+        try:
+            good = committer.submit([Incoming(ws, b"Subject: good\r\n\r\n", "smtp")])
+            bad = committer.submit([Incoming("ws_missing", b"Subject: bad\r\n\r\n", "smtp")])
+            results = await asyncio.gather(good, bad, return_exceptions=True)
+            later = await committer.submit([Incoming(ws, b"Subject: later\r\n\r\n", "smtp")])
+        finally:
+            await committer.aclose()
+        return list(results), later
+
+    results, later = asyncio.run(run())
+    assert all(isinstance(r, Exception) for r in results)
+    with mailgate_app.sessions() as session:
+        rows = session.scalars(select(MessageRow).where(MessageRow.direction == "in")).all()
+    assert [r.id for r in rows] == [later[0].id]  # the next group is not affected
+
+
+def test_concurrent_sessions_all_stored_once(smtp_listener: RunningListener) -> None:
+    """Many sessions at once: every message acknowledged is stored exactly once."""
+
+    def send(i: int) -> None:
+        with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+            client.sendmail(
+                "a@client.example.org",
+                ["support@acme.example.com"],
+                message("support@acme.example.com", f"concurrent {i}"),
+            )
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(send, range(64)))
+    rows = smtp_listener.inbound()
+    numbers = [re.search(rb"Subject: concurrent (\d+)", smtp_listener.raw(r)) for r in rows]
+    assert sorted(int(m[1]) for m in numbers if m) == list(range(64))
