@@ -62,9 +62,13 @@ class PostfixSubmission:
         return self.log_file.read_text() if self.log_file.exists() else ""
 
 
-def _main_cf(d: Path, port: int, dovecot: Dovecot) -> str:
+def _main_cf(d: Path, port: int, dovecot: Dovecot, routes: dict[str, int]) -> str:
     tls = dovecot.tls
     mailbox = dovecot.maildir.relative_to(dovecot.maildir.parent.parent)
+    # Domains relayed to a loopback port (mailgate's listener), everything else refused.
+    relay = " ".join(f"{dom}=smtp:[127.0.0.1]:{p}" for dom, p in routes.items())
+    relay_domains = " ".join(routes)
+    transport_maps = f"inline:{{ {relay} }}" if routes else ""
     return f"""\
 compatibility_level = 3.6
 queue_directory = {d}/queue
@@ -90,6 +94,8 @@ virtual_mailbox_maps = inline:{{ {dovecot.user}={mailbox}/ }}
 virtual_uid_maps = static:{dovecot.uid}
 virtual_gid_maps = static:{dovecot.gid}
 virtual_minimum_uid = 1
+relay_domains = {relay_domains}
+transport_maps = {transport_maps}
 default_transport = error:outside delivery is disabled in tests
 relay_transport = error:outside delivery is disabled in tests
 smtpd_tls_cert_file = {tls.cert_file}
@@ -173,7 +179,15 @@ def _stop(queue_dir: Path) -> None:
 
 
 @pytest.fixture
-def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
+def postfix_routes() -> dict[str, int]:
+    """Domains the private Postfix relays to a loopback port; override it in a test module."""
+    return {}
+
+
+@pytest.fixture
+def postfix_submission(
+    dovecot: Dovecot, postfix_routes: dict[str, int]
+) -> Iterator[PostfixSubmission]:
     """A private Postfix: STARTTLS + SASL submission on a free port, delivery to Dovecot."""
     if os.geteuid() != 0:
         pytest.skip("a private Postfix needs root (postfix refuses to run as a normal user)")
@@ -190,7 +204,7 @@ def postfix_submission(dovecot: Dovecot) -> Iterator[PostfixSubmission]:
         postfix_user = pwd.getpwnam("postfix")
         os.chown(d / "data", postfix_user.pw_uid, postfix_user.pw_gid)
         port, smtps_port, strict_port = free_port(), free_port(), free_port()
-        (config_dir / "main.cf").write_text(_main_cf(d, port, dovecot))
+        (config_dir / "main.cf").write_text(_main_cf(d, port, dovecot, postfix_routes))
         (config_dir / "master.cf").write_text(
             _MASTER_CF.format(port=port, smtps_port=smtps_port, strict_port=strict_port)
         )
