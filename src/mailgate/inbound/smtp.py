@@ -172,7 +172,8 @@ _NAMES: dict[type, list[str]] = {}
 def _command_names(cls: type) -> list[str]:
     names = _NAMES.get(cls)
     if names is None:
-        names = _NAMES[cls] = sorted(n for n in dir(cls) if n.startswith(("smtp_", "auth_")))
+        wanted = ("smtp_", "auth_", "handle_")
+        names = _NAMES[cls] = sorted(n for n in dir(cls) if n.startswith(wanted))
     return names
 
 
@@ -248,6 +249,10 @@ class InboundHandler:
         self.committer = committer
         self.recipients = recipients
         self.lmtp = lmtp
+
+    def __dir__(self) -> list[str]:
+        # Scanned by aiosmtpd on every connection, for handle_* and auth_* only.
+        return _command_names(type(self))
 
     async def handle_RCPT(
         self,
