@@ -46,6 +46,29 @@ class SecretBox:
                 "written with (set the old key as MAILGATE_OLD_SECRET_KEYS to rotate)",
             ) from None
 
+    def merge(
+        self, config: dict[str, Any], secret_names: set[str], old_token: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split a config into (plain, secrets), secrets merged over the stored ones.
+
+        PATCH semantics for write-only fields: a secret left out is kept, ``None``
+        clears it, a value replaces it.
+        """
+        secrets = self.decrypt(old_token)
+        plain: dict[str, Any] = {}
+        for key, value in config.items():
+            if key not in secret_names:
+                plain[key] = value
+            elif value is None:
+                secrets.pop(key, None)
+            else:
+                secrets[key] = value
+        return plain, secrets
+
+    def seal(self, secrets: dict[str, Any]) -> str | None:
+        """The encrypted token for a secrets dict, or None when there is nothing to keep."""
+        return self.encrypt(secrets) if secrets else None
+
     def rotate(self, token: str) -> str:
         return self._fernet.rotate(token.encode()).decode()
 

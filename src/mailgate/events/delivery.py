@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from mailgate.bootstrap import Mailgate
 from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
 from mailgate.queue.backoff import next_attempt
+from mailgate.queue.lanes import run_lane
 from mailgate.store.db import transaction
 from mailgate.store.models import Event, WebhookDelivery, WebhookSubscription, utcnow
 
@@ -320,16 +321,6 @@ class WebhookDispatcher:
             )
 
     async def _lane(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("webhook lane failed; retrying shortly")
-                handled = 0
-            if handled:
-                continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.idle_seconds, return_when="FIRST_COMPLETED")
-            for w in waiters:
-                w.cancel()
+        await run_lane(
+            stop, self._wake, self.run_once, idle_seconds=self.idle_seconds, name="webhook"
+        )

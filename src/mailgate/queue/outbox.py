@@ -10,8 +10,10 @@ other; SQLite serialises writers, so a plain UPDATE … RETURNING is enough.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -80,24 +82,33 @@ def claim(
             lease_until=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(
-            MessageRow.id,
-            MessageRow.workspace_id,
-            MessageRow.transport_id,
-            MessageRow.mail_from,
-            MessageRow.blob_key,
-            MessageRow.attempts,
-            MessageRow.expires_at,
-        )
+        .returning(*_CLAIMED)
     ).all()
+    return _with_recipients(session, rows)
+
+
+def held(session: Session, ids: list[str]) -> list[Claimed]:
+    """Messages this process already holds the lease on (immediate mode)."""
+    rows = session.execute(select(*_CLAIMED).where(MessageRow.id.in_(ids))).all()
+    return _with_recipients(session, rows)
+
+
+_CLAIMED = (
+    MessageRow.id,
+    MessageRow.workspace_id,
+    MessageRow.transport_id,
+    MessageRow.mail_from,
+    MessageRow.blob_key,
+    MessageRow.attempts,
+    MessageRow.expires_at,
+)
+
+
+def _with_recipients(session: Session, rows: Sequence[Any]) -> list[Claimed]:
+    """Claimed messages with the recipients still to deliver (not yet final)."""
     claimed = {r.id: Claimed(*r) for r in rows}
-    if claimed:
-        attach_recipients(session, claimed)
-    return list(claimed.values())
-
-
-def attach_recipients(session: Session, claimed: dict[str, Claimed]) -> None:
-    """Fill in the recipients still to deliver (not yet final)."""
+    if not claimed:
+        return []
     pending = session.execute(
         select(Recipient.message_pk, Recipient.address, Recipient.id).where(
             Recipient.message_pk.in_(claimed), Recipient.status.not_in(FINAL_RECIPIENT)
@@ -105,6 +116,7 @@ def attach_recipients(session: Session, claimed: dict[str, Claimed]) -> None:
     )
     for message_pk, address, rid in pending:
         claimed[message_pk].recipients[address] = rid
+    return list(claimed.values())
 
 
 def record(

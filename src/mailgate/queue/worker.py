@@ -19,6 +19,7 @@ from mailgate.bootstrap import Mailgate
 from mailgate.events.delivery import WebhookDispatcher
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.queue import outbox
+from mailgate.queue.lanes import run_lane
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.db import transaction
 from mailgate.store.models import TransportRow
@@ -142,16 +143,4 @@ class Worker:
             pass
 
     async def _lane(self, stop: asyncio.Event, step: Callable[[], Awaitable[int]]) -> None:
-        while not stop.is_set():
-            try:
-                handled = await step()
-            except Exception:
-                log.exception("worker lane failed; retrying shortly")
-                handled = 0
-            if handled:
-                continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.idle_seconds, return_when="FIRST_COMPLETED")
-            for w in waiters:
-                w.cancel()
+        await run_lane(stop, self._wake, step, idle_seconds=self.idle_seconds, name="worker")

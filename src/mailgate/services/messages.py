@@ -349,21 +349,9 @@ async def deliver_now(app: Mailgate, ids: list[str]) -> None:
 
 def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
     with app.sessions() as session:
-        rows = session.execute(
-            select(
-                MessageRow.id,
-                MessageRow.workspace_id,
-                MessageRow.transport_id,
-                MessageRow.mail_from,
-                MessageRow.blob_key,
-                MessageRow.attempts,
-                MessageRow.expires_at,
-            ).where(MessageRow.id.in_(ids))
-        ).all()
-        claimed = {r.id: outbox.Claimed(*r) for r in rows}
-        outbox.attach_recipients(session, claimed)
-        load_raw(app, session, list(claimed.values()))
-    return list(claimed.values())
+        claimed = outbox.held(session, ids)
+        load_raw(app, session, claimed)
+    return claimed
 
 
 def _record(app: Mailgate, outcomes: list[outbox.Outcome]) -> None:

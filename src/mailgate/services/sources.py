@@ -71,19 +71,9 @@ def _split_config(
     box: SecretBox, kind: str, config: dict[str, Any], old_token: str | None
 ) -> tuple[dict[str, Any], str | None]:
     """Validate a kind's config, keep secrets apart, encrypted; absent secrets are kept."""
-    names = secret_fields(kind)
-    secrets = box.decrypt(old_token)
-    plain: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in names:
-            if value is None:
-                secrets.pop(key, None)
-            else:
-                secrets[key] = value
-        else:
-            plain[key] = value
+    plain, secrets = box.merge(config, secret_fields(kind), old_token)
     _validate(config_model(kind), {**plain, **secrets})
-    return plain, (box.encrypt(secrets) if secrets else None)
+    return plain, box.seal(secrets)
 
 
 def create(session: Session, box: SecretBox, workspace_id: str, data: dict[str, Any]) -> Source:

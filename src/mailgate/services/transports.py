@@ -53,21 +53,9 @@ def _split_config(
     box: SecretBox, kind: str, config: dict[str, Any], old_secret_token: str | None
 ) -> tuple[dict[str, Any], str | None]:
     """Validate a kind's config, keep secrets apart, encrypted; absent secrets are kept."""
-    secret_names = secret_fields(kind)
-    secrets = box.decrypt(old_secret_token)
-    plain: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in secret_names:
-            if value is None:
-                secrets.pop(key, None)
-            else:
-                secrets[key] = value
-        else:
-            plain[key] = value
-    # Validate the whole (plain + secrets) with the kind's pydantic model.
-    build_transport(kind, {**plain, **secrets})
-    token = box.encrypt(secrets) if secrets else None
-    return plain, token
+    plain, secrets = box.merge(config, secret_fields(kind), old_secret_token)
+    build_transport(kind, {**plain, **secrets})  # validates the whole with the kind's model
+    return plain, box.seal(secrets)
 
 
 def _scope_key(scope: str, workspace_id: str | None, team_id: str | None) -> str:
