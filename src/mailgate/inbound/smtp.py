@@ -348,6 +348,8 @@ async def start_listener(
             hostname=app.settings.hostname,
             ident="mailgate",
             enable_SMTPUTF8=True,  # RFC 6531: internationalised addresses and headers
+            # An MX takes no logins: advertising AUTH only invites password guessing.
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
             tls_context=tls,
             loop=loop,
         )
