@@ -96,7 +96,6 @@ def server(mailgate_app: Mailgate) -> Iterator[Server]:
     uv = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    uv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     worker = Worker(mailgate_app, idle_seconds=0.05)
