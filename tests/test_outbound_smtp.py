@@ -7,6 +7,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope
 from mailgate.outbound.smtp import SmtpConfig, SmtpTransport
@@ -435,3 +437,17 @@ def test_implicit_tls_submission(postfix_submission: PostfixSubmission) -> None:
     result = run(deliver_and_close(t, Envelope("app@sender.test", (pf.dovecot.user,))))
     assert result.recipients[0].accepted, pf.log()
     assert len(pf.dovecot.messages(expect=1)) == 1
+
+
+@given(
+    st.binary(max_size=300)
+    | st.lists(st.sampled_from([b".", b"\r", b"\n", b"a", b"\r\n"])).map(b"".join)
+)
+def test_wire_format_matches_aiosmtplib(raw: bytes) -> None:
+    """Our byte-level dot-stuffing sends exactly what aiosmtplib's regular expressions would."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    from mailgate.outbound.smtp import wire_format
+
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw)) + b".\r\n"
+    assert wire_format(raw) == expected
