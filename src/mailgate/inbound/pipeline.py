@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.bootstrap import Mailgate
-from mailgate.store.db import transaction
+from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import MessageRow, SourceItem, new_id, utcnow
 
 
@@ -82,10 +82,8 @@ def store_many(session: Session, app: Mailgate, items: Sequence[Incoming]) -> li
         if it.item is not None:
             taken.append({"source_id": it.item[0], "item_key": it.item[1], "message_pk": mid})
         answers[i] = Received(mid)
-    if rows:
-        session.execute(insert(MessageRow), rows)
-    if taken:
-        session.execute(insert(SourceItem), [{**t, "taken_at": now} for t in taken])
+    insert_rows(session, MessageRow, rows)
+    insert_rows(session, SourceItem, [{**t, "taken_at": now} for t in taken])
     return [a for a in answers if a is not None]
 
 

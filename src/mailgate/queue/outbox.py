@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.outbound.base import RecipientResult
 from mailgate.queue.backoff import next_attempt
+from mailgate.store.db import insert_rows, update_rows
 from mailgate.store.eventlog import emit_many, event
 from mailgate.store.models import Attempt, MessageRow, Recipient, utcnow
 
@@ -173,9 +174,8 @@ def record(
         statuses[msg.id] = "deferred" if deferred_any else ""
         msg.attempts = count
     if attempts:
-        session.execute(insert(Attempt), attempts)
-        # ORM bulk UPDATE by primary key: one executemany for the whole batch.
-        session.execute(update(Recipient), recipient_updates)
+        insert_rows(session, Attempt, attempts)
+        update_rows(session, Recipient, recipient_updates)
     final = _final_statuses(session, [m for m, s in statuses.items() if not s])
     events: list[dict[str, object]] = []
     message_updates: list[dict[str, object]] = []
@@ -227,7 +227,7 @@ def record(
             )
         )
     if message_updates:
-        session.execute(update(MessageRow), message_updates)
+        update_rows(session, MessageRow, message_updates)
         emit_many(session, events)
     return statuses
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from mailgate.inbound import tokens
 from mailgate.queue import outbox
 from mailgate.queue.worker import deliver, load_raw
 from mailgate.services import transports as transport_service
-from mailgate.store.db import transaction
+from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import (
     Attempt,
     MessageRow,
@@ -211,13 +211,10 @@ def prepare(
             "expires_at": now + timedelta(seconds=app.settings.message_lifetime_seconds),
             "created_at": now,
             "updated_at": now,
-            **(
-                {
-                    "lease_owner": "immediate",
-                    "lease_until": now + timedelta(seconds=app.settings.lease_seconds),
-                }
-                if mode == "immediate"
-                else {}
+            # Immediate mode: this process holds the lease while it delivers.
+            "lease_owner": "immediate" if mode == "immediate" else None,
+            "lease_until": (
+                now + timedelta(seconds=app.settings.lease_seconds) if mode == "immediate" else None
             ),
         },
         recipients=[
@@ -255,8 +252,8 @@ def store(session: Session, app: Mailgate, prepared: list[Prepared]) -> None:
                     "updated_at": now,
                 }
             )
-    session.execute(insert(MessageRow), rows)
-    session.execute(insert(Recipient), recipients)
+    insert_rows(session, MessageRow, rows)
+    insert_rows(session, Recipient, recipients)
 
 
 def _suppressed(session: Session, workspace_id: str, addresses: set[str]) -> set[str]:

@@ -15,9 +15,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailgate.store.db import insert_rows
 from mailgate.store.models import Event, WebhookDelivery, WebhookSubscription, new_id, utcnow
 
 EVENT_TYPES = (
@@ -57,7 +58,7 @@ def emit_many(session: Session, events: list[dict[str, Any]]) -> None:
     """Insert events and one pending webhook delivery per matching subscription."""
     if not events:
         return
-    session.execute(insert(Event), events)
+    insert_rows(session, Event, events)
     workspaces = {e["workspace_id"] for e in events}
     subs: dict[str, list[tuple[str, list[Any]]]] = defaultdict(list)
     for sid, ws, types in session.execute(
@@ -82,7 +83,7 @@ def emit_many(session: Session, events: list[dict[str, Any]]) -> None:
         if "*" in types or e["type"] in types
     ]
     if deliveries:
-        session.execute(insert(WebhookDelivery), deliveries)
+        insert_rows(session, WebhookDelivery, deliveries)
 
 
 def emit(session: Session, workspace_id: str, type: str, payload: dict[str, Any], **kw: Any) -> str:
