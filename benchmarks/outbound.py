@@ -158,7 +158,7 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
             pending = client.get("/v1/messages", params={"status": "pending", "limit": 1}).json()
             if not pending["items"]:
                 break
-            time.sleep(0.05)
+            time.sleep(0.2)
         elapsed = time.perf_counter() - start
         failed = client.get("/v1/messages", params={"status": "failed", "limit": 1}).json()
         assert not failed["items"], failed

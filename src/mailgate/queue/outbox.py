@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailgate.outbound.base import RecipientResult
@@ -57,26 +57,12 @@ def claim(
 ) -> list[Claimed]:
     """Take up to ``limit`` due outbound messages under a lease."""
     now = now or utcnow()
-    due = (
-        select(MessageRow.id)
-        .where(
-            MessageRow.direction == "out",
-            or_(
-                and_(
-                    MessageRow.status.in_(("queued", "deferred")),
-                    MessageRow.next_attempt_at <= now,
-                ),
-                and_(MessageRow.status == "sending", MessageRow.lease_until < now),
-            ),
-        )
-        .order_by(MessageRow.next_attempt_at)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    ids = due_ids(session, now, limit)
+    if not ids:
+        return []
     rows = session.execute(
         update(MessageRow)
-        .where(MessageRow.id.in_(due.scalar_subquery()))
+        .where(MessageRow.id.in_(ids))
         .values(
             status="sending",
             lease_owner=owner,
@@ -86,6 +72,34 @@ def claim(
         .returning(*_CLAIMED)
     ).all()
     return _with_recipients(session, rows)
+
+
+def due_ids(session: Session, now: datetime, limit: int) -> list[str]:
+    """Ids of due messages: retries first, then new mail, then expired leases.
+
+    One query per status, each an ordered walk of ``ix_messages_due`` that stops at
+    ``limit``; a single OR over the statuses made SQLite sort every due row on
+    every claim (20,000 rows queued: most of a claim's time).
+    """
+    pg = session.get_bind().dialect.name == "postgresql"
+    ids: list[str] = []
+    for status, ready in (
+        ("deferred", MessageRow.next_attempt_at <= now),
+        ("queued", MessageRow.next_attempt_at <= now),
+        ("sending", MessageRow.lease_until < now),  # its worker died holding the lease
+    ):
+        if len(ids) >= limit:
+            break
+        q = (
+            select(MessageRow.id)
+            .where(MessageRow.status == status, ready, MessageRow.direction == "out")
+            .order_by(MessageRow.next_attempt_at)
+            .limit(limit - len(ids))
+        )
+        if pg:
+            q = q.with_for_update(skip_locked=True)
+        ids += session.scalars(q).all()
+    return ids
 
 
 def held(session: Session, ids: list[str]) -> list[Claimed]:
