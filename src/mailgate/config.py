@@ -37,7 +37,7 @@ class Settings:
     retry_max_seconds: float = 3600.0
     lease_seconds: float = 300.0
     worker_batch: int = 200
-    worker_concurrency: int = 16
+    worker_concurrency: int = 16  # webhook deliveries in flight
     hostname: str = "localhost"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -71,6 +71,7 @@ class Settings:
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
             retry_base_seconds=float(_int(env, "MAILGATE_RETRY_BASE", 60)),
             lease_seconds=float(_int(env, "MAILGATE_LEASE_SECONDS", 300)),
+            worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
         )
