@@ -19,7 +19,7 @@ from mailgate.api import (
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
 from mailgate.bootstrap import Mailgate
-from mailgate.services import messages as message_service
+from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
 
 
@@ -53,6 +53,6 @@ def create_app(mailgate: Mailgate) -> FastAPI:
             .order_by(MessageRow.id.desc())
             .limit(min(limit, 500))
         ).all()
-        return {"items": [message_service.public(session, r) for r in rows]}
+        return {"items": [journal.public(session, r) for r in rows]}
 
     return app

@@ -15,7 +15,7 @@ from mailgate.core.parse import parse_message
 from mailgate.errors import NotFound
 from mailgate.services import addresses as address_service
 from mailgate.services import conversations as svc
-from mailgate.services import messages as message_service
+from mailgate.services import journal
 from mailgate.store.db import transaction
 
 router = APIRouter(tags=["conversations"])
@@ -114,7 +114,7 @@ async def reply(
     answer = await svc.reply(app, ws, conversation_id, data)
     assert answer.id is not None
     with app.sessions() as session:
-        row = message_service.get(session, ws.id, answer.id)
+        row = journal.get(session, ws.id, answer.id)
         return {"message": {**svc.message_view(session, app, row), "status": row.status}}
 
 
@@ -122,7 +122,7 @@ async def reply(
 def attachment(
     message_id: str, index: int, app: AppDep, ws: WorkspaceDep, session: SessionDep
 ) -> Response:
-    row = message_service.get(session, ws.id, message_id)
+    row = journal.get(session, ws.id, message_id)
     parsed = parse_message(app.blobs.get(session, row.blob_key))
     if not 0 <= index < len(parsed.attachments):
         raise NotFound(f"message {message_id} has no attachment {index}", field="index")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
 from mailgate.api.schemas import BatchIn, MessageIn
+from mailgate.services import journal
 from mailgate.services import messages as svc
 from mailgate.store.db import transaction
 
@@ -55,7 +56,7 @@ async def send(
     if not answer.delivered_now:
         return JSONResponse({"id": answer.id, "status": answer.status}, status_code=202)
     with app.sessions() as session:
-        detail = svc.public(session, svc.get(session, ws.id, answer.id))
+        detail = journal.public(session, journal.get(session, ws.id, answer.id))
     return JSONResponse(detail, status_code=200)
 
 
@@ -72,7 +73,7 @@ async def send_batch(body: BatchIn, app: AppDep, ws: WorkspaceDep) -> dict[str, 
 
 
 @router.get("")
-def journal(
+def list_messages(
     ws: WorkspaceDep,
     session: SessionDep,
     status: str | None = None,
@@ -81,7 +82,7 @@ def journal(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: str | None = None,
 ) -> dict[str, Any]:
-    rows, nxt = svc.journal(
+    rows, nxt = journal.journal(
         session,
         ws.id,
         status=status,
@@ -90,23 +91,23 @@ def journal(
         limit=limit,
         before=before,
     )
-    return {"items": [svc.public(session, r, detail=False) for r in rows], "next": nxt}
+    return {"items": [journal.public(session, r, detail=False) for r in rows], "next": nxt}
 
 
 @router.get("/{message_id}")
 def get(message_id: str, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return svc.public(session, svc.get(session, ws.id, message_id))
+    return journal.public(session, journal.get(session, ws.id, message_id))
 
 
 @router.get("/{message_id}/raw", response_class=Response)
 def raw(message_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> Response:
-    row = svc.get(session, ws.id, message_id)
-    return Response(svc.raw(session, app, row), media_type="message/rfc822")
+    row = journal.get(session, ws.id, message_id)
+    return Response(journal.raw(session, app, row), media_type="message/rfc822")
 
 
 @router.post("/{message_id}/retry", status_code=202)
 def retry(message_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
     with transaction(app.sessions) as session:
-        row = svc.retry(session, ws.id, message_id)
+        row = journal.retry(session, ws.id, message_id)
     app.wake_workers()
     return {"id": row.id, "status": row.status}

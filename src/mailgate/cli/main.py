@@ -282,6 +282,7 @@ def send(
     import base64
     import mimetypes
 
+    from mailgate.services import journal as journal_service
     from mailgate.services import messages as msvc
     from mailgate.services import tenancy
 
@@ -321,7 +322,7 @@ def send(
     if answer.error is not None:
         raise answer.error
     with mg.sessions() as session:
-        detail = msvc.public(session, msvc.get(session, ws.id, answer.id))
+        detail = journal_service.public(session, journal_service.get(session, ws.id, answer.id))
     _print_message(detail)
     if detail["status"] == "failed":
         raise typer.Exit(1)
@@ -343,14 +344,14 @@ def journal(
     limit: Annotated[int, typer.Option()] = 20,
 ) -> None:
     """The journals: what was sent, what is still due, what failed."""
-    from mailgate.services import messages as msvc
+    from mailgate.services import journal as journal_service
     from mailgate.services import tenancy
 
     mg = open_app()
     table = Table("id", "status", "created", "from", "subject", "attempts", "last error")
     with mg.sessions() as session:
         ws = tenancy.workspace_by_name(session, workspace_name)
-        rows, _ = msvc.journal(session, ws.id, status=status, limit=limit)
+        rows, _ = journal_service.journal(session, ws.id, status=status, limit=limit)
         for r in rows:
             table.add_row(
                 r.id,

@@ -24,14 +24,13 @@ from mailgate.core.compose import compose
 from mailgate.core.headers import caller_headers, check_header
 from mailgate.core.message import Attachment, Draft
 from mailgate.core.sender_policy import apply_sender_policy
-from mailgate.errors import Conflict, InvalidInput, MailgateError, MessageTooLarge, NotFound
+from mailgate.errors import InvalidInput, MailgateError, MessageTooLarge
 from mailgate.inbound import tokens
 from mailgate.queue import outbox
-from mailgate.queue.worker import deliver, load_raw
+from mailgate.queue.worker import deliver, load_raw, record
 from mailgate.services import transports as transport_service
 from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import (
-    Attempt,
     MessageRow,
     Recipient,
     Suppression,
@@ -341,7 +340,7 @@ async def deliver_now(app: Mailgate, ids: list[str]) -> None:
     """Immediate mode: deliver messages this process already holds the lease on."""
     claimed = await asyncio.to_thread(_load_claimed, app, ids)
     outcomes = await deliver(app, claimed)
-    await asyncio.to_thread(_record, app, outcomes)
+    await asyncio.to_thread(record, app, outcomes)
 
 
 def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
@@ -349,139 +348,3 @@ def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
         claimed = outbox.held(session, ids)
         load_raw(app, session, claimed)
     return claimed
-
-
-def _record(app: Mailgate, outcomes: list[outbox.Outcome]) -> None:
-    with transaction(app.sessions) as session:
-        outbox.record(
-            session,
-            outcomes,
-            retry_base=app.settings.retry_base_seconds,
-            retry_cap=app.settings.retry_max_seconds,
-        )
-
-
-def get(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
-    row = session.get(MessageRow, message_pk)
-    if row is None or row.workspace_id != workspace_id:
-        raise NotFound(f"no message {message_pk}", field="id")
-    return row
-
-
-def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[str, Any]:
-    """The API view of a message; with ``detail``, recipients and their attempts."""
-    out: dict[str, Any] = {
-        "id": row.id,
-        "direction": row.direction,
-        "status": row.status,
-        "kind": row.kind,
-        "message_id": row.message_id,
-        "transport": row.transport_id,
-        "conversation": row.conversation_id,
-        "from": row.from_addr,
-        "subject": row.subject,
-        "size": row.size,
-        "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at)
-        if row.status in ("queued", "deferred")
-        else None,
-        "last_error": row.last_error,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-    }
-    if not detail:
-        return out
-    recipients = session.scalars(
-        select(Recipient).where(Recipient.message_pk == row.id).order_by(Recipient.id)
-    ).all()
-    attempts: dict[int, list[dict[str, Any]]] = {r.id: [] for r in recipients}
-    for a in session.scalars(
-        select(Attempt).where(Attempt.recipient_id.in_(attempts)).order_by(Attempt.id)
-    ):
-        attempts[a.recipient_id].append(
-            {
-                "at": _iso(a.at),
-                "code": a.code,
-                "enhanced_status": a.enhanced_status,
-                "text": a.text,
-                "transient": a.transient,
-            }
-        )
-    out["headers"] = row.headers
-    out["recipients"] = [
-        {
-            "address": r.address,
-            "field": r.field,
-            "status": r.status,
-            "code": r.code,
-            "enhanced_status": r.enhanced_status,
-            "text": r.text,
-            "attempts": attempts[r.id],
-        }
-        for r in recipients
-    ]
-    return out
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-JOURNALS = {
-    "sent": ("sent",),
-    "pending": ("queued", "sending", "deferred"),
-    "queued": ("queued",),
-    "sending": ("sending",),
-    "deferred": ("deferred",),
-    "failed": ("failed",),
-}
-
-
-def journal(
-    session: Session,
-    workspace_id: str,
-    *,
-    status: str | None,
-    direction: str | None = "out",
-    transport_id: str | None = None,
-    limit: int = 50,
-    before: str | None = None,
-) -> tuple[list[MessageRow], str | None]:
-    """A page of messages, newest first; ``before`` is the cursor (the last id seen)."""
-    q = select(MessageRow).where(MessageRow.workspace_id == workspace_id)
-    if status:
-        if status not in JOURNALS:
-            raise InvalidInput(f"status must be one of {', '.join(JOURNALS)}", field="status")
-        q = q.where(MessageRow.status.in_(JOURNALS[status]))
-    if direction:
-        q = q.where(MessageRow.direction == direction)
-    if transport_id:
-        q = q.where(MessageRow.transport_id == transport_id)
-    if before:
-        q = q.where(MessageRow.id < before)
-    rows = list(session.scalars(q.order_by(MessageRow.id.desc()).limit(limit + 1)))
-    nxt = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], nxt
-
-
-def retry(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
-    """Queue a failed message again: its failed recipients get a fresh lifetime."""
-    row = get(session, workspace_id, message_pk)
-    if row.direction != "out" or row.status != "failed":
-        raise Conflict(f"only failed outbound messages can be retried; this one is {row.status}")
-    failed = session.scalars(
-        select(Recipient).where(Recipient.message_pk == row.id, Recipient.status == "failed")
-    ).all()
-    for r in failed:
-        r.status = "pending"
-    now = utcnow()
-    row.status = "queued"
-    row.next_attempt_at = now
-    row.updated_at = now
-    lifetime = row.expires_at - row.created_at if row.expires_at else timedelta(days=5)
-    row.expires_at = now + lifetime
-    return row
-
-
-def raw(session: Session, app: Mailgate, row: MessageRow) -> bytes:
-    return app.blobs.get(session, row.blob_key)
