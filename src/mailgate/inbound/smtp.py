@@ -189,9 +189,18 @@ class _Protocol:
         # just those, found once per class.
         return _command_names(type(self))
 
+    _held: list[str] | None = None
+
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
             status = _REWRITE.get(status, status)
+            # A multi-line reply (EHLO's "250-" lines) leaves in one write with its
+            # last line: aiosmtpd writes and drains each line, a send() apiece.
+            if status[3:4] == "-":
+                self._held = [*(self._held or []), status]
+                return
+            if self._held:
+                status, self._held = "\r\n".join([*self._held, status]), None
         await super().push(status)  # type: ignore[misc]
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
