@@ -14,6 +14,7 @@ from mailgate.api import (
     inbound,
     messages,
     sources,
+    suppressions,
     transports,
     webhooks,
 )
@@ -36,6 +37,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(sources.inbound_router)
     app.include_router(conversations.router)
+    app.include_router(suppressions.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)
 

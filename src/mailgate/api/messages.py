@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
 from mailgate.api.schemas import BatchIn, MessageIn
+from mailgate.errors import Conflict
+from mailgate.inbound import processor
 from mailgate.services import journal
 from mailgate.services import messages as svc
 from mailgate.store.db import transaction
@@ -111,3 +114,21 @@ def retry(message_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
         row = journal.retry(session, ws.id, message_id)
     app.wake_workers()
     return {"id": row.id, "status": row.status}
+
+
+@router.post("/{message_id}/reprocess")
+async def reprocess(message_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    """Run a dead-lettered inbound message through the pipeline again (after a fix)."""
+
+    def run() -> str:
+        with app.sessions() as session:
+            row = journal.get(session, ws.id, message_id)
+            if row.direction != "in" or row.status != "dead":
+                raise Conflict(
+                    f"only dead-lettered inbound mail is reprocessed; this is {row.status}"
+                )
+        return processor.reprocess(app, message_id)
+
+    status = await asyncio.to_thread(run)
+    app.wake_workers()
+    return {"id": message_id, "status": status}

@@ -1,0 +1,45 @@
+"""``/v1/suppressions``: who sending skips, and lifting or adding an entry by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.schemas import Strict
+from mailgate.services import suppressions as svc
+from mailgate.store.db import transaction
+
+router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
+
+
+class SuppressionIn(Strict):
+    address: str
+    expires_at: datetime | None = None
+
+
+@router.get("")
+def list_(
+    ws: WorkspaceDep,
+    session: SessionDep,
+    reason: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: str | None = None,
+) -> dict[str, Any]:
+    rows, nxt = svc.listing(session, ws.id, reason=reason, limit=limit, after=after)
+    return {"items": [svc.public(r) for r in rows], "next": nxt}
+
+
+@router.post("", status_code=201)
+def add(body: SuppressionIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        return svc.public(svc.add(session, ws.id, body.address, expires_at=body.expires_at))
+
+
+@router.delete("/{address}", status_code=204)
+def remove(address: str, app: AppDep, ws: WorkspaceDep) -> Response:
+    with transaction(app.sessions) as session:
+        svc.remove(session, ws.id, address)
+    return Response(status_code=204)
