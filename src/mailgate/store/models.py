@@ -147,7 +147,7 @@ class MessageRow(Base):
         UniqueConstraint("workspace_id", "idempotency_key", name="uq_messages_idempotency"),
         Index("ix_messages_message_id", "message_id"),
         Index("ix_messages_due", "status", "next_attempt_at"),
-        Index("ix_messages_ws_status", "workspace_id", "status", "created_at"),
+        Index("ix_messages_ws_status", "workspace_id", "status", "id"),  # journals, newest first
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -150,7 +150,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_messages_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_messages_message_id", ["message_id"], unique=False)
         batch_op.create_index(
-            "ix_messages_ws_status", ["workspace_id", "status", "created_at"], unique=False
+            "ix_messages_ws_status", ["workspace_id", "status", "id"], unique=False
         )
 
     op.create_table(
