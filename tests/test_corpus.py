@@ -13,6 +13,7 @@ import email.policy
 import importlib
 import importlib.util
 import json
+import os
 import re
 import sys
 from email.header import decode_header, make_header
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from mailgate.core.classify import classify
+from mailgate.core.parse import parse_message
 from mailgate.core.quotes import extract_reply
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -222,3 +224,20 @@ def test_parse_contract_on_corpus(case: str) -> None:
         assert any(_matches(a, want) for a in out["attachments"]), (case, want)
     if expect.get("errors_nonempty"):
         assert out["errors"], case
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_full_parse_output_on_corpus(case: str) -> None:
+    """`mailgate parse` prints exactly the reviewed snapshot (NNN-name.parse.json).
+
+    The .expect.json files say what matters about each message, written from what
+    the message is; the snapshots pin the whole JSON, so any change in the parser's
+    output shows up here. After a deliberate change, review the diff of:
+    MAILGATE_UPDATE_SNAPSHOTS=1 pytest tests/test_corpus.py -k full_parse
+    """
+    raw, _ = _load(case)
+    got = json.loads(json.dumps(parse_message(raw).to_json(), ensure_ascii=False))
+    snapshot = CORPUS / f"{case}.parse.json"
+    if os.environ.get("MAILGATE_UPDATE_SNAPSHOTS"):
+        snapshot.write_text(json.dumps(got, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    assert got == json.loads(snapshot.read_text())

@@ -67,7 +67,14 @@ _EXT_TYPES = {
     "dat": "application/ms-tnef",
 }  # fmt: skip
 _TYPE_EXTS = {ctype: ext for ext, ctype in reversed(_EXT_TYPES.items())}
-_TYPE_EXTS["message/delivery-status"] = "txt"
+for _report in (
+    "delivery-status",
+    "global-delivery-status",
+    "disposition-notification",
+    "global-disposition-notification",
+    "feedback-report",
+):
+    _TYPE_EXTS[f"message/{_report}"] = "txt"
 _TYPE_EXTS["text/rfc822-headers"] = "txt"
 
 
@@ -438,6 +445,11 @@ def _safe_name(name: str) -> str | None:
 
 def _payload(body: _Body, part: Message, ctype: str) -> bytes:
     data = part.get_payload(decode=True)
+    entities = part.get_payload()
+    if data is None and isinstance(entities, list):
+        # message/delivery-status and its kin parse as a list of header blocks.
+        text = "\r\n".join(_serialize(e) for e in entities if isinstance(e, Message))
+        data = text.encode("utf-8", "surrogateescape")
     _defects(body, part, ctype)
     if any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
         data = _salvage_base64(part.get_payload())
