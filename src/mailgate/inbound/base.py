@@ -27,8 +27,9 @@ import ssl
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +40,22 @@ from mailgate.inbound.pipeline import Incoming, store_many
 from mailgate.store.blobs import blob_key
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Source, SourceItem, utcnow
+
+
+class MailboxConfig(BaseModel):
+    """What every mailbox poller (IMAP, POP3) needs to reach and log in to its server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="Server name or IP address")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Default: the protocol's")
+    security: Literal["none", "starttls", "tls"] = "tls"
+    username: str = Field(min_length=1)
+    password: str = Field(repr=False, json_schema_extra={"secret": True})
+    verify_tls: bool = Field(default=True, description="Check the server certificate and name")
+    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
+    poll_interval: float = Field(default=60, ge=0.05, description="Seconds between passes")
+    timeout: float = Field(default=60, gt=0, description="Seconds to wait for the server")
 
 
 class SourceError(MailgateError):

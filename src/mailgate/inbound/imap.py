@@ -33,10 +33,11 @@ from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient.imapclient import SEEN
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from mailgate.bootstrap import Mailgate
 from mailgate.inbound.base import (
+    MailboxConfig,
     PassHook,
     PollResult,
     SourceError,
@@ -51,27 +52,16 @@ from mailgate.inbound.base import (
 MAX_IDLE_SECONDS = 25 * 60
 
 
-class ImapConfig(BaseModel):
+class ImapConfig(MailboxConfig):
     """Settings of an IMAP source (the console renders its form from this model)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field(min_length=1, description="Server name or IP address")
-    port: int | None = Field(default=None, ge=1, le=65535, description="143, or 993 for tls")
-    security: Literal["none", "starttls", "tls"] = "tls"
-    username: str = Field(min_length=1)
-    password: str = Field(repr=False, json_schema_extra={"secret": True})
     folder: str = Field(default="INBOX", min_length=1)
-    verify_tls: bool = Field(default=True, description="Check the server certificate and name")
-    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
     after: Literal["flag", "move", "delete"] = Field(
         default="flag", description="What to do on the server once a message is stored"
     )
     move_to: str | None = Field(default=None, description="Folder for after=move")
     idle: bool = Field(default=True, description="Use IDLE when the server offers it")
-    poll_interval: float = Field(default=60, ge=0.05, description="Seconds between passes")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Messages per transaction")
-    timeout: float = Field(default=60, gt=0, description="Seconds to wait for the server")
 
     @model_validator(mode="after")
     def _move_needs_folder(self) -> ImapConfig:

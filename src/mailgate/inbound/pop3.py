@@ -16,12 +16,13 @@ import poplib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mailgate.bootstrap import Mailgate
 from mailgate.inbound.base import (
+    MailboxConfig,
     PassHook,
     PollResult,
     SourceError,
@@ -35,22 +36,11 @@ from mailgate.inbound.base import (
 MAX_LINE = 1024 * 1024
 
 
-class Pop3Config(BaseModel):
+class Pop3Config(MailboxConfig):
     """Settings of a POP3 source (the console renders its form from this model)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field(min_length=1, description="Server name or IP address")
-    port: int | None = Field(default=None, ge=1, le=65535, description="110, or 995 for tls")
-    security: Literal["none", "starttls", "tls"] = "tls"
-    username: str = Field(min_length=1)
-    password: str = Field(repr=False, json_schema_extra={"secret": True})
-    verify_tls: bool = Field(default=True, description="Check the server certificate and name")
-    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
     leave_on_server: bool = Field(default=False, description="Keep taken mail on the server")
-    poll_interval: float = Field(default=60, ge=0.05, description="Seconds between passes")
     batch_size: int = Field(default=20, ge=1, le=1000, description="Messages per transaction")
-    timeout: float = Field(default=60, gt=0, description="Seconds to wait for the server")
 
 
 class _LongLines:
