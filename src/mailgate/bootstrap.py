@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,14 +27,31 @@ class Mailgate:
     secrets: SecretBox
     transports: TransportInstances = field(init=False)
     #: Called after new mail is queued, so in-process workers start at once.
-    wakers: list[Callable[[], None]] = field(default_factory=list)
+    #: Register with :meth:`add_waker` from inside the worker's event loop.
+    wakers: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = field(
+        default_factory=list
+    )
 
     def __post_init__(self) -> None:
         self.transports = TransportInstances(self.secrets)
 
+    def add_waker(self, wake: Callable[[], None]) -> None:
+        self.wakers.append((asyncio.get_running_loop(), wake))
+
+    def remove_waker(self, wake: Callable[[], None]) -> None:
+        self.wakers = [(loop, w) for loop, w in self.wakers if w != wake]
+
     def wake_workers(self) -> None:
-        for wake in self.wakers:
-            wake()
+        """Wake the in-process workers; safe from any thread (asyncio events are not)."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, wake in list(self.wakers):
+            if loop is current:
+                wake()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(wake)
 
     async def aclose(self) -> None:
         await self.transports.close_all()

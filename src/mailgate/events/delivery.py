@@ -275,11 +275,11 @@ class WebhookDispatcher:
             await client.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.app.wakers.append(self.wake)
+        self.app.add_waker(self.wake)
         try:
             await asyncio.gather(*(self._lane(stop) for _ in range(self.lanes)))
         finally:
-            self.app.wakers.remove(self.wake)
+            self.app.remove_waker(self.wake)
             await self.aclose()
 
     async def run_once(self) -> int:

@@ -174,7 +174,7 @@ class PollerSupervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        self.app.wakers.append(self.wake)
+        self.app.add_waker(self.wake)
         try:
             while not stop.is_set():
                 try:
@@ -192,7 +192,7 @@ class PollerSupervisor:
                 for w in waiters:
                     w.cancel()
         finally:
-            self.app.wakers.remove(self.wake)
+            self.app.remove_waker(self.wake)
             self._loop = None
             await asyncio.to_thread(self.stop_all)
 

@@ -105,7 +105,7 @@ class Worker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.app.wakers.append(self.wake)
+        self.app.add_waker(self.wake)
         webhooks = WebhookDispatcher(self.app, idle_seconds=self.idle_seconds)
         try:
             outbound = [self._lane(stop, self.run_once) for _ in range(self.lanes)]
@@ -116,7 +116,7 @@ class Worker:
             pollers = PollerSupervisor(self.app).run(stop)
             await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers)
         finally:
-            self.app.wakers.remove(self.wake)
+            self.app.remove_waker(self.wake)
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; returns how many messages it handled."""
