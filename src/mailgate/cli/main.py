@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from mailgate.cli.common import clean_errors, console, err, open_app
+from mailgate.errors import ConfigurationError
 from mailgate.store.db import transaction
 
 app = typer.Typer(no_args_is_help=True, help="mailgate: a self-hosted email gateway.")
@@ -79,22 +81,35 @@ def serve(
         uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="off")
     )
 
+    try:
+        http_socket = socket.create_server((host, port))
+    except OSError as e:
+        raise ConfigurationError(
+            "MAILGATE_HTTP", f"cannot listen on {host}:{port}: {e.strerror}"
+        ) from None
+
     async def main() -> None:
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(server.serve())]
-        if workers:
-            tasks.append(asyncio.create_task(Worker(mg).run(stop)))
         listener = None
         if smtp:
             from mailgate.inbound.smtp import ListenerSettings, start_listener
 
             ls = ListenerSettings.from_env(mg.settings.extra)
-            listener = await start_listener(
-                mg, *mg.settings.smtp, lmtp=ls.lmtp, tls=ls.tls_context()
-            )
+            smtp_host, smtp_port = mg.settings.smtp
+            try:
+                listener = await start_listener(
+                    mg, smtp_host, smtp_port, lmtp=ls.lmtp, tls=ls.tls_context()
+                )
+            except OSError as e:
+                raise ConfigurationError(
+                    "MAILGATE_SMTP", f"cannot listen on {smtp_host}:{smtp_port}: {e.strerror}"
+                ) from None
             console.print(
                 f"{'LMTP' if ls.lmtp else 'SMTP'} on [bold]{listener.host}:{listener.port}[/bold]"
             )
+        tasks = [asyncio.create_task(server.serve(sockets=[http_socket]))]
+        if workers:
+            tasks.append(asyncio.create_task(Worker(mg).run(stop)))
         console.print(f"mailgate listening on [bold]http://{host}:{port}[/bold]")
         console.print("get an API key: [bold]mailgate apikey create --workspace default[/bold]")
         await tasks[0]  # uvicorn handles SIGINT/SIGTERM and returns
