@@ -156,3 +156,22 @@ def test_parse_prints_json_lines(run: Run, tmp_path: Path) -> None:
     }
     missing = run("parse", str(tmp_path / "nope.eml"))
     assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+def test_serve_on_a_busy_port_names_the_setting(run: Run, tmp_path: Path) -> None:
+    """A port already in use is a configuration error naming MAILGATE_HTTP, exit status 2."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        env = {
+            **os.environ,
+            "MAILGATE_DATA_DIR": str(tmp_path / "data"),
+            "MAILGATE_HTTP": f"127.0.0.1:{port}",
+            "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
+        }
+        done = subprocess.run(
+            [MAILGATE, "serve"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert "MAILGATE_HTTP" in done.stderr and "Traceback" not in done.stderr
