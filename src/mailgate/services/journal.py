@@ -99,19 +99,31 @@ def journal(
     limit: int = 50,
     before: str | None = None,
 ) -> tuple[list[MessageRow], str | None]:
-    """A page of messages, newest first; ``before`` is the cursor (the last id seen)."""
+    """A page of messages, newest first; ``before`` is the cursor (the last id seen).
+
+    A journal of several statuses (``pending``) is read one status at a time, each an
+    ordered walk of ``ix_messages_ws_status`` stopping at the page size, then merged:
+    one query with ``status IN (…)`` made SQLite sort the whole queue for every page.
+    """
+    if status and status not in JOURNALS:
+        raise InvalidInput(f"status must be one of {', '.join(JOURNALS)}", field="status")
     q = select(MessageRow).where(MessageRow.workspace_id == workspace_id)
-    if status:
-        if status not in JOURNALS:
-            raise InvalidInput(f"status must be one of {', '.join(JOURNALS)}", field="status")
-        q = q.where(MessageRow.status.in_(JOURNALS[status]))
     if direction:
         q = q.where(MessageRow.direction == direction)
     if transport_id:
         q = q.where(MessageRow.transport_id == transport_id)
     if before:
         q = q.where(MessageRow.id < before)
-    rows = list(session.scalars(q.order_by(MessageRow.id.desc()).limit(limit + 1)))
+    q = q.order_by(MessageRow.id.desc()).limit(limit + 1)
+    if status:
+        rows = [
+            row
+            for one in JOURNALS[status]
+            for row in session.scalars(q.where(MessageRow.status == one))
+        ]
+        rows = sorted(rows, key=lambda r: r.id, reverse=True)[: limit + 1]
+    else:
+        rows = list(session.scalars(q))
     nxt = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], nxt
 
