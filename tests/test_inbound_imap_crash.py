@@ -78,11 +78,12 @@ def taken_count(app: Mailgate, sid: str) -> int:
 
 def start_child(app: Mailgate, log: Path) -> subprocess.Popen[bytes]:
     s = app.settings
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(s.data_dir), s.database_url, s.secret_key],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(s.data_dir), s.database_url, s.secret_key],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:

@@ -11,15 +11,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import SMTP
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from mailgate.bootstrap import Mailgate
+from mailgate.config import Settings
 from mailgate.errors import ConfigurationError
 from mailgate.inbound.groupcommit import GroupCommitter
 from mailgate.inbound.pipeline import Incoming, Received
-from mailgate.inbound.smtp import ListenerSettings, server_tls_context
+from mailgate.inbound.smtp import server_tls_context
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Workspace
@@ -314,20 +316,21 @@ def test_concurrent_sessions_all_stored_once(smtp_listener: RunningListener) -> 
     assert sorted(int(m[1]) for m in numbers if m) == list(range(64))
 
 
-def test_listener_settings_from_env(tls_cert: TlsCert) -> None:
+def test_listener_settings_from_env(tls_cert: TlsCert, tmp_path: Path) -> None:
     """TLS needs both files; the protocol is smtp or lmtp; a bad value names the setting."""
     env = {
         "MAILGATE_SMTP_TLS_CERT": str(tls_cert.cert_file),
         "MAILGATE_SMTP_TLS_KEY": str(tls_cert.key_file),
         "MAILGATE_SMTP_PROTOCOL": "LMTP",
     }
-    settings = ListenerSettings.from_env(env=env)
-    assert settings.lmtp
-    assert settings.tls_context() is not None
-    assert ListenerSettings.from_env(env={}).tls_context() is None
+    base = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SECRET_KEY": "k"}
+    settings = Settings.from_env({**base, **env})
+    assert settings.smtp_lmtp and settings.smtp_tls is not None
+    assert server_tls_context(*settings.smtp_tls) is not None
+    assert Settings.from_env(base).smtp_tls is None
     with pytest.raises(ConfigurationError) as half:
-        ListenerSettings.from_env(env={"MAILGATE_SMTP_TLS_CERT": str(tls_cert.cert_file)})
+        Settings.from_env({**base, "MAILGATE_SMTP_TLS_CERT": str(tls_cert.cert_file)})
     assert half.value.setting == "MAILGATE_SMTP_TLS_KEY"
     with pytest.raises(ConfigurationError) as bad:
-        ListenerSettings.from_env({"MAILGATE_SMTP_PROTOCOL": "uucp"}, env={})
+        Settings.from_env({**base, "MAILGATE_SMTP_PROTOCOL": "uucp"})
     assert bad.value.setting == "MAILGATE_SMTP_PROTOCOL"

@@ -30,6 +30,9 @@ class Settings:
     secret_key: str
     http: tuple[str, int] = ("127.0.0.1", 8025)
     smtp: tuple[str, int] = ("127.0.0.1", 2525)
+    #: PEM certificate and key: the listener offers STARTTLS when both are set.
+    smtp_tls: tuple[Path, Path] | None = None
+    smtp_lmtp: bool = False  # MAILGATE_SMTP_PROTOCOL=lmtp: behind an MTA that speaks LMTP
     blob_store: str = "database"  # "database" | "files": see docs/storage.md
     max_message_bytes: int = 25 * 1024 * 1024
     message_lifetime_seconds: int = 5 * 24 * 3600
@@ -57,6 +60,14 @@ class Settings:
             # psycopg 3 is the driver we ship; spare operators the dialect+driver syntax.
             database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
         secret_key = env.get("MAILGATE_SECRET_KEY") or _key_file(data_dir, create)
+        cert = env.get("MAILGATE_SMTP_TLS_CERT") or None
+        key = env.get("MAILGATE_SMTP_TLS_KEY") or None
+        if bool(cert) != bool(key):
+            missing = "MAILGATE_SMTP_TLS_KEY" if cert else "MAILGATE_SMTP_TLS_CERT"
+            raise ConfigurationError(missing, "set both the certificate and its key, or neither")
+        protocol = env.get("MAILGATE_SMTP_PROTOCOL", "smtp").lower()
+        if protocol not in ("smtp", "lmtp"):
+            raise ConfigurationError("MAILGATE_SMTP_PROTOCOL", "must be 'smtp' or 'lmtp'")
         blob_store = env.get("MAILGATE_BLOB_STORE", "database")
         if blob_store not in ("database", "files"):
             raise ConfigurationError("MAILGATE_BLOB_STORE", "must be 'database' or 'files'")
@@ -66,6 +77,8 @@ class Settings:
             secret_key=secret_key,
             http=parse_listen(env.get("MAILGATE_HTTP", DEFAULT_HTTP), "MAILGATE_HTTP"),
             smtp=parse_listen(env.get("MAILGATE_SMTP", DEFAULT_SMTP), "MAILGATE_SMTP"),
+            smtp_tls=(Path(cert), Path(key)) if cert and key else None,
+            smtp_lmtp=protocol == "lmtp",
             blob_store=blob_store,
             max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),

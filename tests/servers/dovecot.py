@@ -171,12 +171,13 @@ def start_dovecot(d: Path, tls: TlsCert, *, user: str, password: str) -> Dovecot
     os.chmod(d, 0o755)
     os.chmod(d / "run", 0o755)
 
-    proc = subprocess.Popen(
-        [DOVECOT, "-F", "-c", str(config)],
-        stdout=(d / "dovecot.out").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (d / "dovecot.out").open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_port(imap_port, proc)
         wait_for_port(pop3_port, proc)

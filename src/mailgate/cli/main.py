@@ -92,21 +92,20 @@ def serve(
         stop = asyncio.Event()
         listener = None
         if smtp:
-            from mailgate.inbound.smtp import ListenerSettings, start_listener
+            from mailgate.inbound.smtp import server_tls_context, start_listener
 
-            ls = ListenerSettings.from_env(mg.settings.extra)
+            tls = server_tls_context(*mg.settings.smtp_tls) if mg.settings.smtp_tls else None
             smtp_host, smtp_port = mg.settings.smtp
             try:
                 listener = await start_listener(
-                    mg, smtp_host, smtp_port, lmtp=ls.lmtp, tls=ls.tls_context()
+                    mg, smtp_host, smtp_port, lmtp=mg.settings.smtp_lmtp, tls=tls
                 )
             except OSError as e:
                 raise ConfigurationError(
                     "MAILGATE_SMTP", f"cannot listen on {smtp_host}:{smtp_port}: {e.strerror}"
                 ) from None
-            console.print(
-                f"{'LMTP' if ls.lmtp else 'SMTP'} on [bold]{listener.host}:{listener.port}[/bold]"
-            )
+            protocol = "LMTP" if mg.settings.smtp_lmtp else "SMTP"
+            console.print(f"{protocol} on [bold]{listener.host}:{listener.port}[/bold]")
         tasks = [asyncio.create_task(server.serve(sockets=[http_socket]))]
         if workers:
             tasks.append(asyncio.create_task(Worker(mg).run(stop)))

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,44 +43,6 @@ _REWRITE = {
     "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
     "552 Error: Too much mail data": TOO_BIG,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ListenerSettings:
-    """Listener settings not (yet) in :class:`mailgate.config.Settings`.
-
-    ``MAILGATE_SMTP_TLS_CERT`` / ``MAILGATE_SMTP_TLS_KEY``: PEM files; when both are
-    set, STARTTLS is offered. ``MAILGATE_SMTP_PROTOCOL``: ``smtp`` (default) or ``lmtp``.
-    """
-
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    lmtp: bool = False
-
-    @classmethod
-    def from_env(
-        cls, extra: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
-    ) -> ListenerSettings:
-        """Read ``Settings.extra`` first, then the environment."""
-        source = {**(os.environ if env is None else env), **(extra or {})}
-        cert = source.get("MAILGATE_SMTP_TLS_CERT") or None
-        key = source.get("MAILGATE_SMTP_TLS_KEY") or None
-        if bool(cert) != bool(key):
-            missing = "MAILGATE_SMTP_TLS_KEY" if cert else "MAILGATE_SMTP_TLS_CERT"
-            raise ConfigurationError(missing, "set both the certificate and its key, or neither")
-        protocol = source.get("MAILGATE_SMTP_PROTOCOL", "smtp").lower()
-        if protocol not in ("smtp", "lmtp"):
-            raise ConfigurationError("MAILGATE_SMTP_PROTOCOL", "must be 'smtp' or 'lmtp'")
-        return cls(
-            tls_cert=Path(cert) if cert else None,
-            tls_key=Path(key) if key else None,
-            lmtp=protocol == "lmtp",
-        )
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        if self.tls_cert is None or self.tls_key is None:
-            return None
-        return server_tls_context(self.tls_cert, self.tls_key)
 
 
 def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
