@@ -343,3 +343,39 @@ def test_check_button(server: Server, smtp_sink: SmtpSink) -> None:
         bad = c.post("/v1/transports", json=smtp_transport(free_port(), name="b", default=False))
         result = c.post(f"/v1/transports/{bad.json()['id']}/check").json()
         assert result["ok"] is False and result["stage"] == "connect"
+
+
+def test_another_workspaces_team_transport_is_out_of_reach(
+    server: Server, smtp_sink_factory: Callable[..., SmtpSink]
+) -> None:
+    """Naming another workspace's team never borrows its default transport."""
+    from mailgate.services import tenancy
+    from mailgate.store.db import transaction
+
+    theirs = smtp_sink_factory()
+    other_ws, other_key = server.new_workspace("globex")
+    with transaction(server.app.sessions) as session:
+        team = tenancy.create_team(session, other_ws, "sales")
+    with server.client(other_key) as o:
+        r = o.post(
+            "/v1/transports",
+            json=smtp_transport(theirs.port, scope="team", team=team.id),
+        )
+        assert r.status_code == 201, r.text
+    with server.client() as c:
+        c.post(
+            "/v1/transports",
+            json={
+                "name": "cap",
+                "kind": "capture",
+                "default": True,
+                "mode": "immediate",
+                "sender": "noreply@acme.example.com",
+            },
+        )
+        r = c.post(
+            "/v1/messages",
+            json={"to": ["a@example.net"], "text": "x", "team": team.id},
+        )
+        assert r.status_code == 404 and r.json()["error"]["field"] == "team"
+    assert theirs.messages() == []

@@ -250,3 +250,20 @@ def test_start_a_conversation_with_a_reference(desk: Server, outbox: ScriptedSMT
     msg = email.message_from_bytes(sent.data, policy=email.policy.default)
     raw, _ = customer_mail("Re: Your ticket #42", "Thanks", in_reply_to=msg["Message-ID"])
     assert processed(desk, deliver_in(desk, raw))["conversation"] == conv["id"]
+
+
+def test_a_conversation_cannot_be_given_another_workspaces_team(desk: Server) -> None:
+    """Teams are checked against the workspace when a conversation is assigned."""
+    from mailgate.services import tenancy
+    from mailgate.store.db import transaction
+
+    other_ws, _ = desk.new_workspace("globex")
+    with transaction(desk.app.sessions) as session:
+        foreign = tenancy.create_team(session, other_ws, "sales")
+        mine = tenancy.create_team(session, desk.workspace_id, "support")
+    conv_id = processed(desk, deliver_in(desk, customer_mail("hello", "hi")[0]))["conversation"]
+    with desk.client() as c:
+        r = c.patch(f"/v1/conversations/{conv_id}", json={"team": foreign.id})
+        assert r.status_code == 404 and r.json()["error"]["field"] == "team"
+        r = c.patch(f"/v1/conversations/{conv_id}", json={"team": mine.id, "status": "pending"})
+        assert r.status_code == 200 and r.json()["team"] == mine.id

@@ -21,6 +21,7 @@ from mailgate.errors import Conflict, InvalidInput, NotFound
 from mailgate.inbound import tokens
 from mailgate.inbound.routing import new_tag
 from mailgate.services import messages as message_service
+from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit
 from mailgate.store.models import (
@@ -167,6 +168,8 @@ def update(session: Session, conv: Conversation, data: dict[str, Any]) -> None:
         ref = data["reference"] or {}
         conv.reference_type, conv.reference_id = ref.get("type"), ref.get("id")
     if "team" in data:
+        if data["team"]:
+            tenancy.get_team(session, conv.workspace_id, data["team"])
         conv.team_id = data["team"]
     conv.updated_at = utcnow()
 
@@ -209,6 +212,8 @@ async def start(
     ref = body.get("reference") or {}
     with transaction(app.sessions) as session:
         address = _address(session, workspace.id, body.get("address"))
+        if body.get("team"):
+            tenancy.get_team(session, workspace.id, body["team"])
         now = utcnow()
         conv = Conversation(
             id=new_id("cv"),

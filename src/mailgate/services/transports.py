@@ -201,12 +201,15 @@ def choose(
         if not row.enabled:
             raise TransportDisabled(f"transport {row.name!r} is disabled", field="transport")
         return row
+    if team_id:
+        get_team(session, workspace_id, team_id)  # another workspace's team is not found
     keys = [k for k in (team_id, workspace_id, "system") if k]
     rows = session.scalars(
         select(TransportRow).where(
             TransportRow.is_default.is_(True),
             TransportRow.enabled.is_(True),
             TransportRow.scope_key.in_(keys),
+            or_(TransportRow.workspace_id == workspace_id, TransportRow.scope == "system"),
         )
     ).all()
     by_key = {r.scope_key: r for r in rows}
