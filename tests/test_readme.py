@@ -62,10 +62,11 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
 def test_readme_first_mail_and_smtp_server(
     served: tuple[dict[str, str], int], tmp_path: Path
 ) -> None:
-    """Both README walk-throughs work: capture first, then a real SMTP server."""
+    """The README walk-throughs work: capture, a real SMTP server, receiving an answer."""
     env, port = served
-    first, _make, second = shell_blocks()[1], shell_blocks()[0], shell_blocks()[2]
+    _make, first, second, receiving, _benchmarks = shell_blocks()
     sink_port = free_port()
+    listener_port = env["MAILGATE_SMTP"].rpartition(":")[2]
     script = "\n".join(
         [
             "set -eu",
@@ -75,6 +76,8 @@ def test_readme_first_mail_and_smtp_server(
             second.replace("1025", str(sink_port)),
             "sleep 1",
             "kill %1",
+            "echo '<<receiving>>'",
+            receiving.replace("2525", listener_port),
         ]
     ).replace("8025", str(port))
     done = subprocess.run(
@@ -93,3 +96,9 @@ def test_readme_first_mail_and_smtp_server(
     assert sent["status"] == "sent" and sent["recipients"][0]["text"] == "captured"
     assert "Subject: Order shipped" in out  # aiosmtpd printed the delivered message
     assert out.count("│ sent ") == 2  # and the journal lists both
+    received = out.partition("<<receiving>>\n")[2]
+    address, end = json.JSONDecoder().raw_decode(received)
+    conversations, _ = json.JSONDecoder().raw_decode(received[end:].strip())
+    assert address["address"] == "support@acme.test"
+    [conv] = conversations["items"]
+    assert conv["subject"] == "打印机坏了" and conv["address"] == "support@acme.test"
