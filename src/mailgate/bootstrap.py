@@ -28,9 +28,7 @@ class Mailgate:
     transports: TransportInstances = field(init=False)
     #: Called after new mail is queued, so in-process workers start at once.
     #: Register with :meth:`add_waker` from inside the worker's event loop.
-    wakers: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = field(
-        default_factory=list
-    )
+    wakers: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.transports = TransportInstances(self.secrets)

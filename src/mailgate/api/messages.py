@@ -60,6 +60,7 @@ async def send(
         return JSONResponse({"id": answer.id, "status": answer.status}, status_code=202)
     with app.sessions() as session:
         detail = journal.public(session, journal.get(session, ws.id, answer.id))
+    detail["status"] = answer.status  # this attempt's outcome (a retry may have begun)
     return JSONResponse(detail, status_code=200)
 
 

@@ -337,6 +337,7 @@ def send(
         raise answer.error
     with mg.sessions() as session:
         detail = journal_service.public(session, journal_service.get(session, ws.id, answer.id))
+    detail["status"] = answer.status  # queued, or this attempt's outcome
     _print_message(detail)
     if detail["status"] == "failed":
         raise typer.Exit(1)

@@ -283,10 +283,9 @@ async def accept(
     if any(a.status == "queued" for a in answers):
         app.wake_workers()
     if immediate:
-        await deliver_now(app, immediate)
-        with app.sessions() as session:
-            q = select(MessageRow.id, MessageRow.status).where(MessageRow.id.in_(immediate))
-            status = {mid: st for mid, st in session.execute(q)}
+        # The outcome of this attempt, not a re-read: a deferred message may already
+        # be back in a worker's hands ("sending") by the time the answer is written.
+        status = await deliver_now(app, immediate)
         for a in answers:
             if a.id in status:
                 a.status, a.delivered_now = status[a.id], True
@@ -336,11 +335,11 @@ def _idempotent(session: Session, workspace_id: str, key: str | None) -> Message
     )
 
 
-async def deliver_now(app: Mailgate, ids: list[str]) -> None:
-    """Immediate mode: deliver messages this process already holds the lease on."""
+async def deliver_now(app: Mailgate, ids: list[str]) -> dict[str, str]:
+    """Immediate mode: deliver messages this process holds the lease on; id → outcome."""
     claimed = await asyncio.to_thread(_load_claimed, app, ids)
     outcomes = await deliver(app, claimed)
-    await asyncio.to_thread(record, app, outcomes)
+    return await asyncio.to_thread(record, app, outcomes)
 
 
 def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
