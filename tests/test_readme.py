@@ -73,11 +73,14 @@ def test_readme_first_mail_and_smtp_server(
             f"cd {tmp_path}",
             f"ln -s {BIN.parent} .venv",
             first,
-            second.replace("1025", str(sink_port)),
+            # A person types slower than the worker delivers; a loaded CI machine may not.
+            second.replace("1025", str(sink_port)).replace(
+                ".venv/bin/mailgate journal", "sleep 2; .venv/bin/mailgate journal"
+            ),
             "sleep 1",
             "kill %1",
             "echo '<<receiving>>'",
-            receiving.replace("2525", listener_port),
+            receiving.replace("2525", listener_port).replace("sleep 1", "sleep 3"),
         ]
     ).replace("8025", str(port))
     done = subprocess.run(
