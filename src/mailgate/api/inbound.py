@@ -13,10 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from mailgate.api.deps import AppDep, WorkspaceDep
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import InvalidInput, MessageTooLarge
-from mailgate.inbound.pipeline import Incoming, Received, store_many
-from mailgate.store.db import transaction
+from mailgate.inbound.pipeline import Incoming, receive
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
@@ -42,12 +40,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _store(app: Mailgate, item: Incoming) -> Received:
-    with transaction(app.sessions) as session:
-        [answer] = store_many(session, app, [item])
-    return answer
-
-
 @router.post(
     "",
     status_code=202,
@@ -61,7 +53,5 @@ async def upload(request: Request, app: AppDep, ws: WorkspaceDep) -> JSONRespons
         raise InvalidInput(
             "the body is empty: send the raw message as message/rfc822", field="body"
         )
-    answer = await asyncio.to_thread(_store, app, Incoming(ws.id, raw, "api"))
-    # In the event loop: the workers' wake-up events are not thread-safe.
-    app.wake_workers()
+    [answer] = await asyncio.to_thread(receive, app, [Incoming(ws.id, raw, "api")])
     return JSONResponse({"id": answer.id}, status_code=202)

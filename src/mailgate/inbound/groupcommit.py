@@ -137,7 +137,6 @@ class GroupCommitter:
                 if not unit.future.done():
                     unit.future.set_result(answers[start:end])
                 start = end
-            # In the loop thread: wakers set asyncio events, which are not thread-safe.
             self.app.wake_workers()
 
     def _commit(self, items: list[Incoming]) -> list[Received]:
