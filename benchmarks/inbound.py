@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
-from mailgate.bootstrap import build
 from mailgate.config import Settings
 from mailgate.inbound.smtp import start_listener
+from mailgate.runtime import build
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, SupportAddress, new_id

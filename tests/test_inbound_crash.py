@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from mailgate.bootstrap import build
 from mailgate.config import Settings
+from mailgate.runtime import build
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow

@@ -20,9 +20,9 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
-from mailgate.bootstrap import Mailgate
 from mailgate.inbound.base import SourceRef, store_taken
 from mailgate.inbound.pollers import build_poller
+from mailgate.runtime import Mailgate
 from mailgate.services import sources, tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import SourceItem
@@ -35,7 +35,7 @@ TOTAL = 200
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from mailgate.bootstrap import build
+from mailgate.runtime import build
 from mailgate.config import Settings
 from mailgate.inbound.pollers import PollerSupervisor
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailgate.bootstrap import Mailgate
 from mailgate.config import Settings
 from mailgate.errors import ConfigurationError
 from mailgate.inbound.groupcommit import GroupCommitter
 from mailgate.inbound.pipeline import Incoming, Received
 from mailgate.inbound.smtp import server_tls_context
+from mailgate.runtime import Mailgate
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Workspace

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailgate.bootstrap import Mailgate
+from mailgate.runtime import Mailgate
 from mailgate.services import journal, tenancy
 from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import MessageRow, new_id, utcnow

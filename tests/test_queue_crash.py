@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from mailgate.bootstrap import Mailgate, build
+from mailgate.runtime import Mailgate, build
 from mailgate.services import messages as msvc
 from mailgate.services import tenancy
 from mailgate.services import transports as tsvc

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from mailgate.bootstrap import Mailgate
 from mailgate.events import delivery
 from mailgate.events.webhooks import sign, verify_signature
+from mailgate.runtime import Mailgate
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit
 from mailgate.store.models import WebhookDelivery, WebhookSubscription, utcnow

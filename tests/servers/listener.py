@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from mailgate.bootstrap import Mailgate
 from mailgate.inbound.smtp import Listener, start_listener
+from mailgate.runtime import Mailgate
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, SupportAddress, new_id

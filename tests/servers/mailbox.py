@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailgate.bootstrap import Mailgate
+from mailgate.runtime import Mailgate
 from mailgate.store.models import MessageRow, SourceItem
 
 

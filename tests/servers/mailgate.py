@@ -14,9 +14,9 @@ import pytest
 import uvicorn
 
 from mailgate.api.app import create_app
-from mailgate.bootstrap import Mailgate, build
 from mailgate.config import Settings
-from mailgate.queue.worker import Worker
+from mailgate.runtime import Mailgate, build
+from mailgate.runtime.worker import Worker
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from tests.servers.postgres import Postgres, free_port

@@ -19,7 +19,7 @@ from mailgate.api import (
     webhooks,
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
-from mailgate.bootstrap import Mailgate
+from mailgate.runtime import Mailgate
 from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
 

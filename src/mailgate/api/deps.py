@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import Unauthorized
+from mailgate.runtime import Mailgate
 from mailgate.services.tenancy import authenticate
 from mailgate.store.models import Workspace
 

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from mailgate.bootstrap import Mailgate, build
 from mailgate.config import Settings
 from mailgate.errors import ConfigurationError, MailgateError
+from mailgate.runtime import Mailgate, build
 
 console = Console()
 err = Console(stderr=True)

@@ -72,7 +72,7 @@ def serve(
     import uvicorn
 
     from mailgate.api.app import create_app
-    from mailgate.queue.worker import Worker
+    from mailgate.runtime.worker import Worker
 
     mg = open_app()
     host, port = mg.settings.http
@@ -129,7 +129,7 @@ def worker(
     lanes: Annotated[int, typer.Option(help="Batches in flight at once.")] = 3,
 ) -> None:
     """Run delivery workers only (more processes or machines sharing PostgreSQL)."""
-    from mailgate.queue.worker import Worker
+    from mailgate.runtime.worker import Worker
 
     mg = open_app()
 

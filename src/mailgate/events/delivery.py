@@ -26,10 +26,10 @@ import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
 from mailgate.queue.backoff import next_attempt
 from mailgate.queue.lanes import run_lane
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Event, WebhookDelivery, WebhookSubscription, utcnow
 
@@ -102,7 +102,7 @@ def claim(
     )
 
 
-def load_jobs(app: Mailgate, session: Session, ids: list[str]) -> list[Job]:
+def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
     """Join claimed rows with their event and subscription; the secret decrypted."""
     if not ids:
         return []
@@ -231,7 +231,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        app: Mailgate,
+        app: Context,
         *,
         lanes: int = 2,
         idle_seconds: float = 1.0,

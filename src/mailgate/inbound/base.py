@@ -34,10 +34,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import MailgateError
 from mailgate.inbound.pipeline import Incoming, store_many
 from mailgate.store.blobs import blob_key
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Source, SourceItem, utcnow
 
@@ -127,7 +127,7 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
         yield values[i : i + size]
 
 
-def taken_keys(app: Mailgate, source_id: str, keys: Iterable[str]) -> set[str]:
+def taken_keys(app: Context, source_id: str, keys: Iterable[str]) -> set[str]:
     """Which of ``keys`` this source has taken already (committed)."""
     wanted = sorted(set(keys))
     found: set[str] = set()
@@ -143,14 +143,14 @@ def taken_keys(app: Mailgate, source_id: str, keys: Iterable[str]) -> set[str]:
     return found
 
 
-def load_state(app: Mailgate, source_id: str) -> dict[str, Any]:
+def load_state(app: Context, source_id: str) -> dict[str, Any]:
     with app.sessions() as session:
         state = session.scalar(select(Source.state).where(Source.id == source_id))
     return dict(state or {})
 
 
 def store_taken(
-    app: Mailgate,
+    app: Context,
     ref: SourceRef,
     items: Sequence[tuple[str, bytes]],
     *,

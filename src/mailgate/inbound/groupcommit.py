@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mailgate.bootstrap import Mailgate
 from mailgate.inbound.pipeline import Incoming, Received, store_many
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 
 
@@ -44,7 +44,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        app: Mailgate,
+        app: Context,
         *,
         max_delay: float = 0.002,
         max_items: int = 500,

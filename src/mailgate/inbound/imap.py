@@ -35,7 +35,6 @@ from imapclient import IMAPClient
 from imapclient.imapclient import SEEN
 from pydantic import Field, model_validator
 
-from mailgate.bootstrap import Mailgate
 from mailgate.inbound.base import (
     MailboxConfig,
     PassHook,
@@ -47,6 +46,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
+from mailgate.store.context import Context
 
 # RFC 2177 §3: servers may drop an IDLE client after 30 minutes; renew well before.
 MAX_IDLE_SECONDS = 25 * 60
@@ -86,7 +86,7 @@ class ImapPoller:
 
     Config = ImapConfig
 
-    def __init__(self, app: Mailgate, ref: SourceRef, config: ImapConfig) -> None:
+    def __init__(self, app: Context, ref: SourceRef, config: ImapConfig) -> None:
         self.app = app
         self.ref = ref
         self.config = config

@@ -37,9 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import MailgateError
 from mailgate.inbound.pipeline import Incoming, Received, store_many
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem
 
@@ -213,7 +213,7 @@ def route_message(parts: list[Part]) -> tuple[bytes, str, list[str]]:
     return raw, sender, [r.strip() for r in rcpt.split(",") if r.strip()]
 
 
-def accept(app: Mailgate, source_id: str, content_type: str, body: bytes) -> Received:
+def accept(app: Context, source_id: str, content_type: str, body: bytes) -> Received:
     """Verify a route POST and store its message; raises :class:`Refused` (→ 406)."""
     with app.sessions() as session:
         source = session.get(Source, source_id)

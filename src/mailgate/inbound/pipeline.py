@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
+from mailgate.store.context import Context
 from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import MessageRow, SourceItem, new_id, utcnow
 
@@ -39,7 +39,7 @@ class Received:
     duplicate: bool = False
 
 
-def store_many(session: Session, app: Mailgate, items: Sequence[Incoming]) -> list[Received]:
+def store_many(session: Session, app: Context, items: Sequence[Incoming]) -> list[Received]:
     """Store raw bytes and rows in the caller's transaction; known items are not stored again."""
     answers: list[Received | None] = [None] * len(items)
     keyed = {it.item: i for i, it in enumerate(items) if it.item is not None}
@@ -87,7 +87,7 @@ def store_many(session: Session, app: Mailgate, items: Sequence[Incoming]) -> li
     return [a for a in answers if a is not None]
 
 
-def receive(app: Mailgate, items: Sequence[Incoming]) -> list[Received]:
+def receive(app: Context, items: Sequence[Incoming]) -> list[Received]:
     """Store in one transaction, commit, then wake the workers to process."""
     with transaction(app.sessions) as session:
         answers = store_many(session, app, items)

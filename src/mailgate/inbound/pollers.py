@@ -1,6 +1,6 @@
 """Poller kinds by name, and the supervisor that keeps every enabled poller running.
 
-:class:`PollerSupervisor` runs inside :class:`mailgate.queue.worker.Worker`: every
+:class:`PollerSupervisor` runs inside :class:`mailgate.runtime.worker.Worker`: every
 enabled ``imap``/``pop3`` source of every workspace gets its own thread (the
 mail libraries block), restarted with exponential backoff when it fails. It
 records ``last_polled_at`` after each pass and ``last_error`` after a failure,
@@ -23,12 +23,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import InvalidInput
 from mailgate.inbound.base import Poller, PollResult, SourceRef
 from mailgate.inbound.imap import ImapPoller
 from mailgate.inbound.pop3 import Pop3Poller
 from mailgate.queue.backoff import next_attempt
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, utcnow
 
@@ -51,7 +51,7 @@ def validate_config(model: type[BaseModel], config: Mapping[str, Any]) -> BaseMo
         raise InvalidInput(f"{name}: {first['msg']}", field=name) from None
 
 
-def build_poller(app: Mailgate, row: Source) -> Poller:
+def build_poller(app: Context, row: Source) -> Poller:
     """A ready poller for a stored ``imap``/``pop3`` source (secrets decrypted)."""
     cls = POLLERS.get(row.kind)
     if cls is None:
@@ -61,7 +61,7 @@ def build_poller(app: Mailgate, row: Source) -> Poller:
     return poller
 
 
-def record_pass(app: Mailgate, source_id: str) -> None:
+def record_pass(app: Context, source_id: str) -> None:
     """A pass finished: remember when, and clear the last error."""
     with transaction(app.sessions) as session:
         session.execute(
@@ -71,7 +71,7 @@ def record_pass(app: Mailgate, source_id: str) -> None:
         )
 
 
-def record_error(app: Mailgate, source_id: str, error: BaseException) -> None:
+def record_error(app: Context, source_id: str, error: BaseException) -> None:
     text = getattr(error, "message", None) or str(error) or type(error).__name__
     with transaction(app.sessions) as session:
         session.execute(update(Source).where(Source.id == source_id).values(last_error=text))
@@ -86,7 +86,7 @@ def _fingerprint(row: Source) -> str:
 class _Runner:
     """One source's thread: run the poller, and on failure wait and run it again."""
 
-    app: Mailgate
+    app: Context
     row: Source
     backoff_base: float
     backoff_max: float
@@ -128,7 +128,7 @@ class PollerSupervisor:
 
     def __init__(
         self,
-        app: Mailgate,
+        app: Context,
         *,
         refresh_seconds: float = 5.0,
         backoff_base: float = 1.0,

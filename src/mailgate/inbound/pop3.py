@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import Field
 
-from mailgate.bootstrap import Mailgate
 from mailgate.inbound.base import (
     MailboxConfig,
     PassHook,
@@ -31,6 +30,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
+from mailgate.store.context import Context
 
 # poplib refuses lines over 2,048 bytes; real mail (HTML in one line) has longer ones.
 MAX_LINE = 1024 * 1024
@@ -86,7 +86,7 @@ class Pop3Poller:
 
     Config = Pop3Config
 
-    def __init__(self, app: Mailgate, ref: SourceRef, config: Pop3Config) -> None:
+    def __init__(self, app: Context, ref: SourceRef, config: Pop3Config) -> None:
         self.app = app
         self.ref = ref
         self.config = config

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from mailgate.bootstrap import Mailgate
 from mailgate.core.parse import parse_message
 from mailgate.inbound.routing import route
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit_many
 from mailgate.store.models import MessageRow, utcnow
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-def claim(app: Mailgate, owner: str, limit: int) -> list[str]:
+def claim(app: Context, owner: str, limit: int) -> list[str]:
     now = utcnow()
     with transaction(app.sessions) as session:
         due = (
@@ -52,7 +52,7 @@ def claim(app: Mailgate, owner: str, limit: int) -> list[str]:
     return list(ids)
 
 
-def process(app: Mailgate, message_pk: str) -> str:
+def process(app: Context, message_pk: str) -> str:
     """Parse and route one received message; returns its new status."""
     try:
         with transaction(app.sessions) as session:
@@ -80,7 +80,7 @@ def process(app: Mailgate, message_pk: str) -> str:
             return row.status
 
 
-def reprocess(app: Mailgate, message_pk: str) -> str:
+def reprocess(app: Context, message_pk: str) -> str:
     """Run a stored message through the pipeline again (after a fix, or a dead letter)."""
     with transaction(app.sessions) as session:
         row = session.get_one(MessageRow, message_pk)

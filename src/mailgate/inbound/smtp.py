@@ -29,11 +29,11 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import ConfigurationError
 from mailgate.inbound.groupcommit import GroupCommitter
 from mailgate.inbound.pipeline import Incoming
 from mailgate.inbound.recipients import workspace_for
+from mailgate.store.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 class RecipientCache:
     """``workspace_for`` answers kept for ``ttl`` seconds (a busy sender repeats recipients)."""
 
-    def __init__(self, app: Mailgate, ttl: float = 5.0, size: int = 10_000) -> None:
+    def __init__(self, app: Context, ttl: float = 5.0, size: int = 10_000) -> None:
         self.app = app
         self.ttl = ttl
         self.size = size
@@ -292,7 +292,7 @@ class Listener:
 
 
 async def start_listener(
-    app: Mailgate,
+    app: Context,
     host: str,
     port: int,
     *,

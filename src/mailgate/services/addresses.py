@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.core.addresses import parse_address
 from mailgate.errors import Conflict, NotFound
 from mailgate.inbound.routing import VERIFY_HEADER
+from mailgate.queue.delivery import DeliveryContext
 from mailgate.services import messages as message_service
 from mailgate.services import tenancy
 from mailgate.services import transports as transport_service
@@ -74,7 +74,7 @@ def listing(session: Session, workspace_id: str) -> list[SupportAddress]:
 
 
 async def send_verification(
-    app: Mailgate, workspace: Workspace, address_id: str
+    app: DeliveryContext, workspace: Workspace, address_id: str
 ) -> message_service.Accepted:
     """Mail a one-time token to the address; its return through any inbound path verifies it."""
     token = secrets.token_urlsafe(24)

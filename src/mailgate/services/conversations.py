@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.core.addresses import parse_address
 from mailgate.core.parse import parse_message
 from mailgate.errors import Conflict, InvalidInput, NotFound
 from mailgate.inbound import tokens
 from mailgate.inbound.routing import new_tag
+from mailgate.queue.delivery import DeliveryContext
 from mailgate.services import messages as message_service
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
@@ -116,7 +116,7 @@ def listing(
     return rows[:limit], nxt
 
 
-def message_view(session: Session, app: Mailgate, row: MessageRow) -> dict[str, Any]:
+def message_view(session: Session, app: DeliveryContext, row: MessageRow) -> dict[str, Any]:
     """A message as the conversation API shows it (parsed from the stored bytes if needed)."""
     summary = (
         row.summary if row.direction == "in" and row.summary.get("subject") is not None else None
@@ -150,7 +150,7 @@ def message_view(session: Session, app: Mailgate, row: MessageRow) -> dict[str, 
     }
 
 
-def detail(session: Session, app: Mailgate, conv: Conversation) -> dict[str, Any]:
+def detail(session: Session, app: DeliveryContext, conv: Conversation) -> dict[str, Any]:
     rows = session.scalars(
         select(MessageRow)
         .where(MessageRow.conversation_id == conv.id, MessageRow.workspace_id == conv.workspace_id)
@@ -202,7 +202,7 @@ def _subject(subject: str) -> str:
 
 
 async def start(
-    app: Mailgate, workspace: Workspace, body: dict[str, Any]
+    app: DeliveryContext, workspace: Workspace, body: dict[str, Any]
 ) -> tuple[str, message_service.Accepted]:
     """Open a conversation from the business app (e.g. about ticket 42) and send its first mail."""
     to = body.get("to") or []
@@ -247,7 +247,7 @@ async def start(
 
 
 async def reply(
-    app: Mailgate,
+    app: DeliveryContext,
     workspace: Workspace,
     conversation_id: str,
     body: dict[str, Any],

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.store.context import Context
 from mailgate.store.models import Attempt, MessageRow, Recipient, utcnow
 
 
@@ -147,5 +147,5 @@ def retry(session: Session, workspace_id: str, message_pk: str) -> MessageRow:
     return row
 
 
-def raw(session: Session, app: Mailgate, row: MessageRow) -> bytes:
+def raw(session: Session, app: Context, row: MessageRow) -> bytes:
     return app.blobs.get(session, row.blob_key)

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.core.addresses import parse_address, parse_address_list
 from mailgate.core.compose import compose
 from mailgate.core.headers import caller_headers, check_header
@@ -27,8 +26,9 @@ from mailgate.core.sender_policy import apply_sender_policy
 from mailgate.errors import InvalidInput, MailgateError, MessageTooLarge
 from mailgate.inbound import tokens
 from mailgate.queue import outbox
-from mailgate.queue.worker import deliver, load_raw, record
+from mailgate.queue.delivery import DeliveryContext, deliver, load_raw, record
 from mailgate.services import transports as transport_service
+from mailgate.store.context import Context
 from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import (
     MessageRow,
@@ -111,7 +111,7 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
 
 def prepare(
     session: Session,
-    app: Mailgate,
+    app: Context,
     workspace: Workspace,
     req: SendRequest,
     chosen: dict[tuple[str | None, str | None], TransportRow] | None = None,
@@ -224,7 +224,7 @@ def prepare(
     )
 
 
-def store(session: Session, app: Mailgate, prepared: list[Prepared]) -> None:
+def store(session: Session, app: Context, prepared: list[Prepared]) -> None:
     """Write rows, recipients and raw bytes in the caller's transaction."""
     if not prepared:
         return
@@ -276,7 +276,7 @@ class Accepted:
 
 
 async def accept(
-    app: Mailgate, workspace: Workspace, requests: list[SendRequest]
+    app: DeliveryContext, workspace: Workspace, requests: list[SendRequest]
 ) -> list[Accepted]:
     """Store every valid request in one transaction; deliver the immediate ones now."""
     answers, immediate = await asyncio.to_thread(_accept_sync, app, workspace, requests)
@@ -293,7 +293,7 @@ async def accept(
 
 
 def _accept_sync(
-    app: Mailgate, workspace: Workspace, requests: list[SendRequest]
+    app: Context, workspace: Workspace, requests: list[SendRequest]
 ) -> tuple[list[Accepted], list[str]]:
     answers: list[Accepted] = []
     try:
@@ -335,14 +335,14 @@ def _idempotent(session: Session, workspace_id: str, key: str | None) -> Message
     )
 
 
-async def deliver_now(app: Mailgate, ids: list[str]) -> dict[str, str]:
+async def deliver_now(app: DeliveryContext, ids: list[str]) -> dict[str, str]:
     """Immediate mode: deliver messages this process holds the lease on; id → outcome."""
     claimed = await asyncio.to_thread(_load_claimed, app, ids)
     outcomes = await deliver(app, claimed)
     return await asyncio.to_thread(record, app, outcomes)
 
 
-def _load_claimed(app: Mailgate, ids: list[str]) -> list[outbox.Claimed]:
+def _load_claimed(app: Context, ids: list[str]) -> list[outbox.Claimed]:
     with app.sessions() as session:
         claimed = outbox.held(session, ids)
         load_raw(app, session, claimed)

@@ -14,13 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailgate.bootstrap import Mailgate
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, InvalidInput, NotFound
 from mailgate.inbound.base import PollResult
 from mailgate.inbound.mailgun import MailgunConfig
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
+from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem, new_id
 
@@ -133,7 +133,7 @@ def remove(session: Session, row: Source) -> None:
     session.delete(row)
 
 
-def poll_now(app: Mailgate, workspace_id: str, source_id: str) -> PollResult:
+def poll_now(app: Context, workspace_id: str, source_id: str) -> PollResult:
     """One pass over a mailbox now (blocking); the running poller may go on beside it."""
     with app.sessions() as session:
         row = get(session, workspace_id, source_id)
@@ -148,7 +148,7 @@ def poll_now(app: Mailgate, workspace_id: str, source_id: str) -> PollResult:
     return result
 
 
-def save(app: Mailgate, workspace_id: str, data: dict[str, Any]) -> Source:
+def save(app: Context, workspace_id: str, data: dict[str, Any]) -> Source:
     """Create in its own transaction and tell the pollers (API and console share it)."""
     with transaction(app.sessions) as session:
         row = create(session, app.secrets, workspace_id, data)

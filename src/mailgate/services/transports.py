@@ -7,8 +7,6 @@ else the team default, the workspace default, the system default — enabled onl
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -18,7 +16,6 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
-from mailgate.outbound.base import CheckResult, Transport
 from mailgate.outbound.registry import build_transport, secret_fields
 from mailgate.services.tenancy import get_team
 from mailgate.store.models import TransportRow, new_id
@@ -221,30 +218,3 @@ def choose(
         'POST /v1/transports ("default": true) or name one in "transport"',
         field="transport",
     )
-
-
-class TransportInstances:
-    """Live transport objects (with their connection pools), rebuilt when edited."""
-
-    def __init__(self, box: SecretBox) -> None:
-        self._box = box
-        self._live: dict[str, tuple[datetime, Transport]] = {}
-
-    def get(self, row: TransportRow) -> Transport:
-        cached = self._live.get(row.id)
-        if cached and cached[0] == row.updated_at:
-            return cached[1]
-        if cached:
-            # Edited: the old pool drains in the background.
-            asyncio.get_running_loop().create_task(cached[1].close())
-        transport = build_transport(row.kind, {**row.config, **self._box.decrypt(row.secrets)})
-        self._live[row.id] = (row.updated_at, transport)
-        return transport
-
-    async def check(self, row: TransportRow) -> CheckResult:
-        return await self.get(row).check()
-
-    async def close_all(self) -> None:
-        live, self._live = self._live, {}
-        for _, transport in live.values():
-            await transport.close()

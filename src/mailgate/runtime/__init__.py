@@ -1,4 +1,8 @@
-"""The one place that builds mailgate's object graph from settings (no hidden globals)."""
+"""The composition root: settings → store, blobs, secrets, transports, wakers (no globals).
+
+`serve`, `worker`, the test fixtures and the benchmarks all build through :func:`build`;
+the layers below take what they need as a :class:`mailgate.store.context.Context`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
 from mailgate.crypto import SecretBox
-from mailgate.services.transports import TransportInstances
+from mailgate.outbound.instances import TransportInstances
 from mailgate.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
 from mailgate.store.db import make_engine, make_sessionmaker, migrate
 

@@ -1,0 +1,53 @@
+"""Live transport objects, one per stored transport, rebuilt when the row is edited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Protocol
+
+from mailgate.crypto import SecretBox
+from mailgate.outbound.base import CheckResult, Transport
+from mailgate.outbound.registry import build_transport
+
+
+class TransportSpec(Protocol):
+    """What a stored transport row offers (``store.models.TransportRow`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def secrets(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class TransportInstances:
+    """Live transport objects (with their connection pools), rebuilt when edited."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+        self._live: dict[str, tuple[datetime, Transport]] = {}
+
+    def get(self, row: TransportSpec) -> Transport:
+        cached = self._live.get(row.id)
+        if cached and cached[0] == row.updated_at:
+            return cached[1]
+        if cached:
+            # Edited: the old pool drains in the background.
+            asyncio.get_running_loop().create_task(cached[1].close())
+        transport = build_transport(row.kind, {**row.config, **self._box.decrypt(row.secrets)})
+        self._live[row.id] = (row.updated_at, transport)
+        return transport
+
+    async def check(self, row: TransportSpec) -> CheckResult:
+        return await self.get(row).check()
+
+    async def close_all(self) -> None:
+        live, self._live = self._live, {}
+        for _, transport in live.values():
+            await transport.close()

@@ -1,0 +1,96 @@
+"""Delivering claimed outbound mail: load the raw bytes, hand them to the transport, record.
+
+Shared by the worker lanes and by immediate mode (``services.messages``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from mailgate.outbound.base import DeliveryResult, Envelope
+from mailgate.outbound.instances import TransportInstances
+from mailgate.queue import outbox
+from mailgate.queue.outbox import Claimed, Outcome
+from mailgate.store.context import Context
+from mailgate.store.db import transaction
+from mailgate.store.models import TransportRow
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryContext(Context, Protocol):
+    """A :class:`Context` that also holds the live transports."""
+
+    @property
+    def transports(self) -> TransportInstances: ...
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]:
+    """Deliver claimed messages (raw bytes loaded) through their transports."""
+    ids = {c.transport_id for c in claimed if c.transport_id}
+    rows = await asyncio.to_thread(_load_transports, app, ids)
+
+    async def one(msg: Claimed) -> Outcome:
+        envelope = Envelope(msg.mail_from, tuple(msg.recipients))
+        if not envelope.recipients:
+            return Outcome(msg, [])  # nothing left to send: record settles its status
+        row = rows.get(msg.transport_id or "")
+        if row is None:
+            return _all(msg, envelope, "the transport was deleted", permanent=True)
+        if not row.enabled:
+            return _all(msg, envelope, f"transport {row.name!r} is disabled", permanent=False)
+        try:
+            result = await app.transports.get(row).deliver(envelope, msg.raw)
+        except Exception as e:  # never lose a message to a transport bug: retry later
+            log.exception("transport %s raised while delivering %s", row.id, msg.id)
+            return _all(msg, envelope, f"internal error: {e!r}", permanent=False)
+        return Outcome(msg, result.recipients)
+
+    return list(await asyncio.gather(*(one(m) for m in claimed)))
+
+
+def _all(msg: Claimed, envelope: Envelope, text: str, *, permanent: bool) -> Outcome:
+    res = DeliveryResult.all(envelope, accepted=False, code=None, text=text, permanent=permanent)
+    return Outcome(msg, res.recipients)
+
+
+def _load_transports(app: Context, ids: Iterable[str]) -> dict[str, TransportRow]:
+    with app.sessions() as session:
+        return {r.id: r for r in session.query(TransportRow).filter(TransportRow.id.in_(ids))}
+
+
+def claim_batch(app: Context, owner: str, limit: int) -> list[Claimed]:
+    """Claim due messages and read their raw bytes, in one transaction."""
+    with transaction(app.sessions) as session:
+        claimed = outbox.claim(
+            session, owner, limit=limit, lease_seconds=app.settings.lease_seconds
+        )
+        load_raw(app, session, claimed)
+    return claimed
+
+
+def load_raw(app: Context, session: Session, claimed: list[Claimed]) -> None:
+    blobs = app.blobs.get_many(session, [c.blob_key for c in claimed])
+    for c in claimed:
+        c.raw = blobs[c.blob_key]
+
+
+def record(app: Context, outcomes: list[Outcome]) -> dict[str, str]:
+    with transaction(app.sessions) as session:
+        return outbox.record(
+            session,
+            outcomes,
+            retry_base=app.settings.retry_base_seconds,
+            retry_cap=app.settings.retry_max_seconds,
+        )

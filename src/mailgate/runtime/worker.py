@@ -1,0 +1,71 @@
+"""The worker loop: claim due messages, deliver them, record what happened.
+
+Several lanes run at once so that one batch is being delivered while another is
+being recorded; each lane's deliveries run concurrently, bounded by each
+transport's own connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from mailgate.events.delivery import WebhookDispatcher
+from mailgate.inbound import processor
+from mailgate.inbound.pollers import PollerSupervisor
+from mailgate.queue.delivery import claim_batch, deliver, record, worker_name
+from mailgate.queue.lanes import run_lane
+from mailgate.runtime import Mailgate
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs lanes until ``stop`` is set; ``wake()`` cuts the idle wait short."""
+
+    def __init__(self, app: Mailgate, *, lanes: int = 3, idle_seconds: float = 1.0) -> None:
+        self.app = app
+        self.owner = worker_name()
+        self.lanes = lanes
+        self.idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.app.add_waker(self.wake)
+        webhooks = WebhookDispatcher(self.app, idle_seconds=self.idle_seconds)
+        try:
+            outbound = [self._lane(stop, self.run_once) for _ in range(self.lanes)]
+            inbound = self._lane(stop, self.process_inbound)
+            pollers = PollerSupervisor(self.app).run(stop)
+            await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers)
+        finally:
+            self.app.remove_waker(self.wake)
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many messages it handled."""
+        batch = self.app.settings.worker_batch
+        claimed = await asyncio.to_thread(claim_batch, self.app, self.owner, batch)
+        if not claimed:
+            return 0
+        outcomes = await deliver(self.app, claimed)
+        await asyncio.to_thread(record, self.app, outcomes)
+        return len(claimed)
+
+    async def process_inbound(self) -> int:
+        """Parse and route one batch of received mail; returns how many."""
+        ids = await asyncio.to_thread(processor.claim, self.app, self.owner, 50)
+        for message_pk in ids:
+            await asyncio.to_thread(processor.process, self.app, message_pk)
+        return len(ids)
+
+    async def drain(self) -> None:
+        """Work until nothing is due now (tests and `mailgate worker --once`)."""
+        while await self.run_once() + await self.process_inbound():
+            pass
+
+    async def _lane(self, stop: asyncio.Event, step: Callable[[], Awaitable[int]]) -> None:
+        await run_lane(stop, self._wake, step, idle_seconds=self.idle_seconds, name="worker")
