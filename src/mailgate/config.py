@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -42,6 +43,17 @@ class Settings:
     worker_batch: int = 200
     worker_concurrency: int = 16  # webhook deliveries in flight
     hostname: str = "localhost"
+    #: Earlier secret keys, newest first: still decrypt and verify, never sign (rotation).
+    old_secret_keys: tuple[str, ...] = ()
+    #: CIDRs a workspace may point transports, sources and webhooks at although they are
+    #: loopback, private, link-local or multicast (MAILGATE_ALLOW_PRIVATE_NETWORKS).
+    allow_private_networks: tuple[str, ...] = ()
+    max_recipients: int = 500  # per message, To + Cc + Bcc
+    max_name_length: int = 200  # names of workspaces, teams, keys, transports, sources
+    max_page_size: int = 500  # ?limit= on every list
+    #: RFC 3834 §2 breaker: this many automatic messages from one correspondent per window.
+    automatic_limit: int = 10
+    automatic_window_seconds: int = 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,6 +99,13 @@ class Settings:
             worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
+            old_secret_keys=_list(env, "MAILGATE_OLD_SECRET_KEYS"),
+            allow_private_networks=_networks(env),
+            max_recipients=_int(env, "MAILGATE_MAX_RECIPIENTS", 500),
+            max_name_length=_int(env, "MAILGATE_MAX_NAME_LENGTH", 200),
+            max_page_size=_int(env, "MAILGATE_MAX_PAGE_SIZE", 500),
+            automatic_limit=_int(env, "MAILGATE_AUTOMATIC_LIMIT", 10),
+            automatic_window_seconds=_int(env, "MAILGATE_AUTOMATIC_WINDOW", 3600),
         )
 
 
@@ -98,6 +117,24 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(name, f"expected a whole number, got {raw!r}") from None
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated setting; blanks dropped."""
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _networks(env: dict[str, str]) -> tuple[str, ...]:
+    name = "MAILGATE_ALLOW_PRIVATE_NETWORKS"
+    values = _list(env, name)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                name, f"{value!r} is not a network: write CIDRs such as 10.0.0.0/8,::1/128"
+            ) from None
+    return values
 
 
 def _key_file(data_dir: Path, create: bool) -> str:

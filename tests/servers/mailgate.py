@@ -42,6 +42,8 @@ def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
         retry_max_seconds=0.2,
         lease_seconds=30,
         hostname="mailgate.example.com",
+        # Every test server listens on loopback; a workspace may use it only when allowed.
+        allow_private_networks=("127.0.0.0/8", "::1/128"),
     )
     for k, v in overrides.items():
         setattr(settings, k, v)

@@ -77,6 +77,19 @@ class Workspace(Base):
     __tablename__ = "workspaces"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: "participants" | "anyone": who may join a thread by quoting its Message-ID.
+    thread_admission: Mapped[str] = mapped_column(String(16), default="participants")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReceivingDomain(Base):
+    """A domain whose mail belongs to one workspace; the operator assigns it."""
+
+    __tablename__ = "receiving_domains"
+    __table_args__ = (UniqueConstraint("domain", name="uq_receiving_domains_domain"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))  # lower-case A-labels
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -92,12 +105,17 @@ class Team(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    #: None for operator keys, which manage the installation and every workspace.
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    operator: Mapped[bool] = mapped_column(Boolean, default=False)
     name: Mapped[str] = mapped_column(String(200), default="")
     # sha256 of the key: keys are 256-bit random, so a fast hash is as good as a slow one.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 
@@ -265,6 +283,8 @@ class Conversation(Base):
     reference_type: Mapped[str | None] = mapped_column(String(60))
     reference_id: Mapped[str | None] = mapped_column(String(200))
     participants: Mapped[list[Any]] = mapped_column(default=list)
+    #: The thread a stranger answered, when their answer opened this conversation.
+    related_id: Mapped[str | None] = mapped_column(String(40))
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -284,7 +304,25 @@ class Source(Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. {"uidvalidity": 17}
     last_polled_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The one worker polling this source, across every process (queue.lease).
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CorrespondentBreaker(Base):
+    """RFC 3834 §2: automatic mail from one correspondent, counted per window."""
+
+    __tablename__ = "correspondent_breakers"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "address", name="uq_correspondent_breakers"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    tripped_until: Mapped[datetime | None]
 
 
 class SourceItem(Base):
