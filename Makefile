@@ -23,6 +23,7 @@ system-packages:
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: venv system-packages lint
 	$(BIN)/pytest -p no:cacheprovider

@@ -11,17 +11,15 @@
     ├── Conflict                      a state that forbids the action (HTTP 409)
     │   └── TransportDisabled         the chosen transport is switched off
     ├── Unauthorized                  missing or unknown API key (HTTP 401)
-    ├── Forbidden                     known caller, action not theirs to take (HTTP 403)
-    ├── Suppressed                    every recipient is on the suppression list
-    └── DeliveryError                 a transport could not hand the mail over
-        ├── TransientDeliveryError    4xx, network, TLS or timeout trouble: retry later
-        └── PermanentDeliveryError    5xx (but 552, RFC 5321 §4.5.3.1.10): give up
+    └── Forbidden                     known caller, action not theirs to take (HTTP 403)
 
     ConfigurationError                a setting is wrong; names the exact setting
                                       (a separate root: it is the operator's to fix)
 
-Library exceptions (smtplib, aiosmtplib, httpx, imaplib) are mapped into this tree
-in exactly one place per transport or source.
+Delivery outcomes are not exceptions: a transport answers one ``RecipientResult``
+per recipient (accepted, or failed with code, text and whether it is permanent), and
+library exceptions (aiosmtplib, httpx, imaplib, poplib) are mapped into those results
+or into this tree in exactly one place per transport or source.
 """
 
 from __future__ import annotations
@@ -79,24 +77,6 @@ class Unauthorized(MailgateError):
 class Forbidden(MailgateError):
     code = "forbidden"
     status = 403
-
-
-class Suppressed(MailgateError):
-    code = "suppressed"
-    status = 422
-
-
-class DeliveryError(MailgateError):
-    code = "delivery_error"
-    status = 502
-
-
-class TransientDeliveryError(DeliveryError):
-    code = "delivery_deferred"
-
-
-class PermanentDeliveryError(DeliveryError):
-    code = "delivery_failed"
 
 
 class ConfigurationError(Exception):
