@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -150,6 +151,8 @@ class TransportRow(Base):
     bounce_address: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: An operator saved its host: it may reach networks the policy refuses a workspace.
+    private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Blob(Base):
@@ -308,6 +311,8 @@ class Source(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: An operator saved its host: it may reach networks the policy refuses a workspace.
+    private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CorrespondentBreaker(Base):
@@ -346,6 +351,8 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(Text)  # encrypted (crypto.SecretBox)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: An operator saved its host: it may reach networks the policy refuses a workspace.
+    private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class WebhookDelivery(Base):
