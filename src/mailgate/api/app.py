@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mailgate import __version__
 from mailgate.api import (
+    apikeys,
     conversations,
     errors,
     inbound,
@@ -17,8 +18,10 @@ from mailgate.api import (
     suppressions,
     transports,
     webhooks,
+    workspaces,
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
+from mailgate.api.limits import RequestLimits
 from mailgate.runtime import Mailgate
 from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
@@ -40,6 +43,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(suppressions.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)
+    app.include_router(apikeys.router)
+    app.include_router(workspaces.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

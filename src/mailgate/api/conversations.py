@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.schemas import AttachmentIn, Strict
 from mailgate.core.parse import parse_message
 from mailgate.errors import NotFound
@@ -134,9 +134,13 @@ def attachment(
 
 
 @router.post("/v1/addresses", status_code=201, tags=["addresses"])
-def create_address(body: AddressIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def create_address(
+    body: AddressIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
+    """Register an address on a receiving domain of this workspace (409 if not available)."""
     with transaction(app.sessions) as session:
-        return address_service.public(address_service.create(session, ws.id, body.model_dump()))
+        row = address_service.create(session, ws.id, body.model_dump(), operator=caller.operator)
+        return address_service.public(row)
 
 
 @router.get("/v1/addresses", tags=["addresses"])

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
 from mailgate.api.schemas import Strict
 from mailgate.errors import MailgateError
@@ -45,9 +45,9 @@ class SourcePatch(Strict):
 
 
 @router.post("", status_code=201)
-def create(body: SourceIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def create(body: SourceIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep) -> dict[str, Any]:
     """Add an IMAP, POP3 or Mailgun source; the answer never contains the secrets."""
-    row = svc.save(app, ws.id, body.model_dump())
+    row = svc.save(app, ws.id, body.model_dump(), operator=caller.operator)
     return svc.public(row, app.secrets)
 
 
@@ -62,10 +62,14 @@ def get(source_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> d
 
 
 @router.patch("/{source_id}")
-def patch(source_id: str, body: SourcePatch, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def patch(
+    source_id: str, body: SourcePatch, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
     with transaction(app.sessions) as session:
         row = svc.get(session, ws.id, source_id)
-        svc.update(app.secrets, row, body.model_dump(exclude_unset=True))
+        svc.update(
+            app.secrets, row, body.model_dump(exclude_unset=True), operator=caller.operator
+        )
     app.wake_workers()  # the poller supervisor restarts an edited source
     return svc.public(row, app.secrets)
 

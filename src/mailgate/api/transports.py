@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.schemas import TransportIn, TransportPatch
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
@@ -16,9 +16,13 @@ router = APIRouter(prefix="/v1/transports", tags=["transports"])
 
 
 @router.post("", status_code=201)
-def create(body: TransportIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def create(
+    body: TransportIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
     with transaction(app.sessions) as session:
-        row = svc.create(session, app.secrets, ws.id, body.model_dump())
+        row = svc.create(
+            session, app.secrets, ws.id, body.model_dump(), operator=caller.operator
+        )
     return svc.public(row, app.secrets)
 
 
@@ -33,10 +37,18 @@ def get(transport_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -
 
 
 @router.patch("/{transport_id}")
-def patch(transport_id: str, body: TransportPatch, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def patch(
+    transport_id: str, body: TransportPatch, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
     with transaction(app.sessions) as session:
         row = svc.get_own(session, ws.id, transport_id)
-        svc.update(session, app.secrets, row, body.model_dump(exclude_unset=True))
+        svc.update(
+            session,
+            app.secrets,
+            row,
+            body.model_dump(exclude_unset=True),
+            operator=caller.operator,
+        )
     return svc.public(row, app.secrets)
 
 
@@ -48,10 +60,14 @@ def delete(transport_id: str, app: AppDep, ws: WorkspaceDep) -> Response:
 
 
 @router.post("/{transport_id}/check")
-async def check(transport_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+async def check(
+    transport_id: str, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
     def load() -> Any:
         with app.sessions() as session:
-            return svc.get(session, ws.id, transport_id)
+            row = svc.get(session, ws.id, transport_id)
+            svc.require_checkable(row, caller.operator)
+            return row
 
     row = await run_in_threadpool(load)
     result = await app.transports.check(row)

@@ -152,14 +152,51 @@ def worker(
 
 @workspace.command("create")
 @clean_errors
-def workspace_create(name: str) -> None:
-    """Create a workspace."""
-    from mailgate.services import tenancy
+def workspace_create(
+    name: str,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option("--domain", "-d", help="Receiving domain to assign (repeatable)."),
+    ] = None,
+) -> None:
+    """Create a workspace, with the receiving domains it alone receives mail for."""
+    from mailgate.services import receiving_domains, tenancy
 
     mg = open_app()
     with transaction(mg.sessions) as session:
         ws = tenancy.create_workspace(session, name)
+        domains = [receiving_domains.assign(session, ws.id, d).domain for d in domain or []]
     console.print(f"workspace {ws.name} created ({ws.id})")
+    for d in domains:
+        console.print(f"receiving domain {d}")
+
+
+@workspace.command("add-domain")
+@clean_errors
+def workspace_add_domain(name: str, domain: str) -> None:
+    """Assign a receiving domain to a workspace (a domain belongs to one workspace)."""
+    from mailgate.services import receiving_domains, tenancy
+
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        ws = tenancy.workspace_by_name(session, name)
+        row = receiving_domains.assign(session, ws.id, domain)
+    console.print(f"receiving domain {row.domain} assigned to {ws.name} ({row.id})")
+
+
+@workspace.command("list")
+@clean_errors
+def workspace_list() -> None:
+    """Workspaces and their receiving domains."""
+    from mailgate.services import receiving_domains, tenancy
+
+    mg = open_app()
+    table = Table("id", "name", "receiving domains", "created")
+    with mg.sessions() as session:
+        for ws in tenancy.list_workspaces(session):
+            domains = ", ".join(r.domain for r in receiving_domains.listing(session, ws.id))
+            table.add_row(ws.id, ws.name, domains, ws.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
 
 
 @apikey.command("create")
@@ -170,19 +207,71 @@ def apikey_create(
     create_workspace: Annotated[
         bool, typer.Option(help="Create the workspace if missing.")
     ] = False,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator", help="An operator key: the installation and every workspace."
+        ),
+    ] = False,
 ) -> None:
     """Create an API key; it is printed once, alone on the last line."""
     from mailgate.services import tenancy
 
     mg = open_app()
     with transaction(mg.sessions) as session:
-        if create_workspace:
-            ws = tenancy.ensure_workspace(session, workspace_name)
+        if operator:
+            _, plaintext = tenancy.create_api_key(session, None, name, operator=True)
+            label = "[bold]operator[/bold] key"
         else:
-            ws = tenancy.workspace_by_name(session, workspace_name)
-        _, plaintext = tenancy.create_api_key(session, ws.id, name)
-    err.print(f"API key for workspace [bold]{ws.name}[/bold] (shown once, store it now):")
+            if create_workspace:
+                ws = tenancy.ensure_workspace(session, workspace_name)
+            else:
+                ws = tenancy.workspace_by_name(session, workspace_name)
+            _, plaintext = tenancy.create_api_key(session, ws.id, name)
+            label = f"API key for workspace [bold]{ws.name}[/bold]"
+    err.print(f"{label} (shown once, store it now):")
     print(plaintext)
+
+
+@apikey.command("list")
+@clean_errors
+def apikey_list(
+    workspace_name: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace's keys.")
+    ] = None,
+) -> None:
+    """API keys: id, prefix, name, role, created, last used, revoked (never the key)."""
+    from mailgate.services import tenancy
+
+    mg = open_app()
+    table = Table("id", "prefix", "name", "workspace", "created", "last used", "revoked")
+    with mg.sessions() as session:
+        ws_id = tenancy.workspace_by_name(session, workspace_name).id if workspace_name else None
+        names = {w.id: w.name for w in tenancy.list_workspaces(session)}
+        for k in tenancy.list_keys(session, ws_id):
+            table.add_row(
+                k.id,
+                k.prefix,
+                k.name,
+                "(operator)" if k.operator else names.get(k.workspace_id or "", ""),
+                k.created_at.strftime("%Y-%m-%d %H:%M"),
+                k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never",
+                k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "",
+            )
+    console.print(table)
+
+
+@apikey.command("revoke")
+@clean_errors
+def apikey_revoke(key_id: str) -> None:
+    """Revoke a key at once: its next request gets 401."""
+    from mailgate.services import tenancy
+
+    mg = open_app()
+    with transaction(mg.sessions) as session:
+        row = tenancy.get_key(session, None, key_id)
+        tenancy.revoke_key(session, row)
+    console.print(f"API key {row.id} ({row.prefix}…) revoked")
 
 
 @transport.command("add")

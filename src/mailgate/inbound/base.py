@@ -53,7 +53,11 @@ class MailboxConfig(BaseModel):
     username: str = Field(min_length=1)
     password: str = Field(repr=False, json_schema_extra={"secret": True})
     verify_tls: bool = Field(default=True, description="Check the server certificate and name")
-    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
+    ca_file: str | None = Field(
+        default=None,
+        description="Extra CA certificates (PEM) to trust",
+        json_schema_extra={"local_path": True},  # operator only (services/roles.py)
+    )
     poll_interval: float = Field(default=60, ge=0.05, description="Seconds between passes")
     timeout: float = Field(default=60, gt=0, description="Seconds to wait for the server")
 

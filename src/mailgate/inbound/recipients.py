@@ -5,17 +5,28 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailgate.core.domain_names import normalise_address
 from mailgate.crypto import SecretBox
+from mailgate.errors import InvalidInput
 from mailgate.inbound import tokens
-from mailgate.store.models import Conversation, MessageRow, SupportAddress, TransportRow
+from mailgate.store.models import (
+    Conversation,
+    MessageRow,
+    ReceivingDomain,
+    SupportAddress,
+    TransportRow,
+)
 
 
 def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
     """The workspace that receives mail for ``address``, or None (answer ``550``).
 
-    In order: a signed reply or VERP token; a support address exactly; a bounce
-    address of a transport; any address on the domain of a support address (the
-    catch-all of Odoo's alias domain).
+    In order: a signed reply or VERP token; a registered support address exactly;
+    a bounce address of a workspace's transport. Nothing else: an unregistered
+    address on a domain we receive for is refused, not caught all. When a workspace
+    holds the domain (``receiving_domains``), only that workspace's addresses count,
+    so a claim made before the operator assigned the domain stops receiving.
+    Every comparison is an equality on the normalised address, never ``LIKE``.
     """
     address = address.strip().strip("<>").lower()
     token = tokens.parse(box, address)
@@ -27,25 +38,25 @@ def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
             ws = session.scalar(select(MessageRow.workspace_id).where(MessageRow.id == value))
         if ws:
             return ws
+    try:
+        address = normalise_address(address)
+    except InvalidInput:
+        return None
+    domain = address.rpartition("@")[2]
+    held = session.scalar(
+        select(ReceivingDomain.workspace_id).where(ReceivingDomain.domain == domain)
+    )
     exact = session.scalar(
         select(SupportAddress.workspace_id).where(func.lower(SupportAddress.address) == address)
     )
-    if exact:
+    if exact and held in (None, exact):
         return exact
-    bounce = session.scalar(
+    bounces = session.scalars(
         select(TransportRow.workspace_id).where(
             func.lower(TransportRow.bounce_address) == address,
             TransportRow.workspace_id.is_not(None),
         )
-    )
-    if bounce:
-        return bounce
-    domain = address.rpartition("@")[2]
-    if not domain:
-        return None
-    return session.scalar(
-        select(SupportAddress.workspace_id)
-        .where(func.lower(SupportAddress.address).like(f"%@{domain}"))
-        .order_by(SupportAddress.created_at)
-        .limit(1)
-    )
+    ).all()
+    owners = {ws for ws in bounces if ws and held in (None, ws)}
+    # Two workspaces naming one bounce address (legacy rows) is ambiguous: refuse.
+    return owners.pop() if len(owners) == 1 else None

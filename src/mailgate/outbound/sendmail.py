@@ -27,7 +27,11 @@ class SendmailConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(default="/usr/sbin/sendmail", min_length=1)
+    path: str = Field(
+        default="/usr/sbin/sendmail",
+        min_length=1,
+        json_schema_extra={"local_path": True},  # operator only (services/roles.py)
+    )
     args: list[str] = Field(
         default_factory=list, description='Extra arguments, e.g. ["-C", "/etc/postfix-out"]'
     )

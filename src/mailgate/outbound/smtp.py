@@ -48,7 +48,11 @@ class SmtpConfig(BaseModel):
         default="auto", description="SASL mechanism; auto picks the best one the server offers"
     )
     verify_tls: bool = Field(default=True, description="Check the server certificate and name")
-    ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM) to trust")
+    ca_file: str | None = Field(
+        default=None,
+        description="Extra CA certificates (PEM) to trust",
+        json_schema_extra={"local_path": True},  # operator only (services/roles.py)
+    )
     timeout: float = Field(default=30, gt=0, description="Seconds to wait for each reply")
     max_connections: int = Field(default=4, ge=1, le=100)
     helo_name: str | None = Field(

@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailgate.core.addresses import parse_address
+from mailgate.core.domain_names import normalise_address
 from mailgate.errors import Conflict, NotFound
 from mailgate.inbound.routing import VERIFY_HEADER
 from mailgate.queue.delivery import DeliveryContext
 from mailgate.services import messages as message_service
-from mailgate.services import tenancy
+from mailgate.services import receiving_domains, tenancy
 from mailgate.services import transports as transport_service
 from mailgate.store.db import transaction
 from mailgate.store.models import SupportAddress, Workspace, new_id
@@ -36,10 +37,23 @@ def public(row: SupportAddress) -> dict[str, Any]:
     }
 
 
-def create(session: Session, workspace_id: str, data: dict[str, Any]) -> SupportAddress:
-    address = parse_address(str(data.get("address") or ""), field="address").address.lower()
-    if session.scalar(select(SupportAddress).where(func.lower(SupportAddress.address) == address)):
-        raise Conflict(f"{address} is in use already", field="address")
+def create(
+    session: Session, workspace_id: str, data: dict[str, Any], *, operator: bool = False
+) -> SupportAddress:
+    """Register an address on a domain this workspace holds (services/receiving_domains.py).
+
+    Another workspace's address or domain is a 409 that does not say whose it is.
+    """
+    parsed = parse_address(str(data.get("address") or ""), field="address").address
+    address = normalise_address(parsed, field="address")
+    if session.scalar(
+        select(SupportAddress.id).where(
+            func.lower(SupportAddress.address) == address,
+            SupportAddress.workspace_id == workspace_id,
+        )
+    ):
+        raise Conflict(f"{address} is registered in this workspace already", field="address")
+    receiving_domains.claim(session, workspace_id, address, operator=operator)
     if data.get("transport"):
         transport_service.get(session, workspace_id, data["transport"])
     if data.get("team"):

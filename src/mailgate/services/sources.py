@@ -20,6 +20,7 @@ from mailgate.inbound.base import PollResult
 from mailgate.inbound.mailgun import MailgunConfig
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
+from mailgate.services import roles
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem, new_id
@@ -76,23 +77,36 @@ def _split_config(
     return plain, box.seal(secrets)
 
 
-def create(session: Session, box: SecretBox, workspace_id: str, data: dict[str, Any]) -> Source:
-    """Add a source from the API's JSON shape ``{name, kind, enabled, config}``."""
+def create(
+    session: Session,
+    box: SecretBox,
+    workspace_id: str,
+    data: dict[str, Any],
+    *,
+    operator: bool = False,
+) -> Source:
+    """Add a source from the API's JSON shape ``{name, kind, enabled, config}``.
+
+    ``operator`` is the caller's role: only an operator may name local files
+    (services/roles.py).
+    """
     row = Source(id=new_id("src"), workspace_id=workspace_id, config={}, state={})
-    _apply(box, row, {"enabled": True, **data}, creating=True)
+    _apply(box, row, {"enabled": True, **data}, creating=True, operator=operator)
     session.add(row)
     session.flush()
     return row
 
 
-def update(box: SecretBox, row: Source, data: dict[str, Any]) -> None:
+def update(box: SecretBox, row: Source, data: dict[str, Any], *, operator: bool = False) -> None:
     """PATCH semantics: only the fields given change; secrets not given are kept."""
     if "kind" in data and data["kind"] != row.kind:
         raise InvalidInput("kind cannot change: create a new source", field="kind")
-    _apply(box, row, data, creating=False)
+    _apply(box, row, data, creating=False, operator=operator)
 
 
-def _apply(box: SecretBox, row: Source, data: dict[str, Any], *, creating: bool) -> None:
+def _apply(
+    box: SecretBox, row: Source, data: dict[str, Any], *, creating: bool, operator: bool
+) -> None:
     if creating or "name" in data:
         name = str(data.get("name") or "").strip()
         if not name:
@@ -107,6 +121,9 @@ def _apply(box: SecretBox, row: Source, data: dict[str, Any], *, creating: bool)
         config = data.get("config") or {}
         if not isinstance(config, dict):
             raise InvalidInput("config must be an object", field="config")
+        # Role checks on what the request sets; network-address policy keys on ``operator`` too.
+        current = {} if creating else dict(row.config)
+        roles.require_operator_for_paths(config_model(row.kind), config, current, operator)
         if not creating:
             config = {**row.config, **config}
         row.config, row.secrets = _split_config(
@@ -148,9 +165,11 @@ def poll_now(app: Context, workspace_id: str, source_id: str) -> PollResult:
     return result
 
 
-def save(app: Context, workspace_id: str, data: dict[str, Any]) -> Source:
+def save(
+    app: Context, workspace_id: str, data: dict[str, Any], *, operator: bool = False
+) -> Source:
     """Create in its own transaction and tell the pollers (API and console share it)."""
     with transaction(app.sessions) as session:
-        row = create(session, app.secrets, workspace_id, data)
+        row = create(session, app.secrets, workspace_id, data, operator=operator)
     app.wake_workers()
     return row

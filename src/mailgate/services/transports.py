@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
-from mailgate.outbound.registry import build_transport, secret_fields
+from mailgate.outbound.registry import build_transport, config_model, secret_fields
+from mailgate.services import receiving_domains, roles
 from mailgate.services.tenancy import get_team
 from mailgate.store.models import TransportRow, new_id
 
@@ -65,14 +66,19 @@ def create(
     workspace_id: str | None,
     data: dict[str, Any],
     *,
+    operator: bool = False,
     allow_system: bool = False,
 ) -> TransportRow:
-    """Add a transport from the API's JSON shape (see docs/api.md)."""
+    """Add a transport from the API's JSON shape (see docs/api.md).
+
+    ``operator`` is the caller's role (services/roles.py); ``allow_system`` is the
+    CLI's older name for it.
+    """
+    operator = operator or allow_system
     scope = data.get("scope") or "workspace"
     if scope not in SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", field="scope")
-    if scope == "system" and not allow_system:
-        raise Forbidden("system transports are set by the operator (mailgate transport add)")
+    roles.require_operator_for_scope(scope, operator)
     team_id = data.get("team")
     if scope == "team":
         if not team_id or workspace_id is None:
@@ -88,19 +94,33 @@ def create(
         scope_key=_scope_key(scope, workspace_id, team_id),
         config={},
     )
-    _apply(session, box, row, {"kind": "smtp", "mode": "queued", **data}, creating=True)
+    _apply(
+        session,
+        box,
+        row,
+        {"kind": "smtp", "mode": "queued", **data},
+        creating=True,
+        operator=operator,
+    )
     session.add(row)
     _flush_default(session)
     return row
 
 
-def update(session: Session, box: SecretBox, row: TransportRow, data: dict[str, Any]) -> None:
+def update(
+    session: Session,
+    box: SecretBox,
+    row: TransportRow,
+    data: dict[str, Any],
+    *,
+    operator: bool = False,
+) -> None:
     """PATCH semantics: only the fields given change; secrets not given are kept."""
     for frozen in ("scope", "team"):
         current = row.scope if frozen == "scope" else row.team_id
         if frozen in data and data[frozen] != current:
             raise InvalidInput(f"{frozen} cannot change: create a new transport", field=frozen)
-    _apply(session, box, row, data, creating=False)
+    _apply(session, box, row, data, creating=False, operator=operator)
     _flush_default(session)
 
 
@@ -116,8 +136,20 @@ def _flush_default(session: Session) -> None:
 
 
 def _apply(
-    session: Session, box: SecretBox, row: TransportRow, data: dict[str, Any], *, creating: bool
+    session: Session,
+    box: SecretBox,
+    row: TransportRow,
+    data: dict[str, Any],
+    *,
+    creating: bool,
+    operator: bool,
 ) -> None:
+    # Role checks first, before anything of the row changes (services/roles.py).
+    # Network-address policy for the config's host belongs beside them, keyed on ``operator``.
+    if not creating:
+        roles.require_operator_for_kind(row.kind, operator)  # changing a sendmail transport
+    if creating or "kind" in data:
+        roles.require_operator_for_kind(str(data.get("kind")), operator)
     if creating or "name" in data:
         name = str(data.get("name") or "").strip()
         if not name:
@@ -140,6 +172,11 @@ def _apply(
         if key in data:
             value = data[key]
             row.__setattr__(key, parse_address(value, field=key).address if value else None)
+            if key == "bounce_address" and row.bounce_address and row.workspace_id:
+                # Mail to it reaches this workspace: the same rule as a support address.
+                receiving_domains.claim(
+                    session, row.workspace_id, row.bounce_address, operator=operator, field=key
+                )
     if "enabled" in data:
         row.enabled = bool(data["enabled"])
     elif creating:
@@ -154,7 +191,10 @@ def _apply(
         config = data.get("config") or {}
         if not isinstance(config, dict):
             raise InvalidInput("config must be an object", field="config")
-        if not creating and "kind" not in data:
+        fresh = creating or "kind" in data
+        current = {} if fresh else dict(row.config)
+        roles.require_operator_for_paths(config_model(row.kind), config, current, operator)
+        if not fresh:
             config = {**row.config, **config}
         old = None if creating or "kind" in data else row.secrets
         plain, token = _split_config(box, row.kind, config, old)
@@ -185,8 +225,13 @@ def get_own(session: Session, workspace_id: str, transport_id: str) -> Transport
     """A transport this workspace may change (system ones are the operator's)."""
     row = get(session, workspace_id, transport_id)
     if row.scope == "system":
-        raise Forbidden("system transports are managed by the operator")
+        raise Forbidden("system transports are managed by the operator", field="scope")
     return row
+
+
+def require_checkable(row: TransportRow, operator: bool) -> None:
+    """The *test* button of a sendmail transport probes the server's files: operator only."""
+    roles.require_operator_for_kind(row.kind, operator)
 
 
 def choose(
