@@ -88,7 +88,7 @@ def test_sigkill_loses_nothing_acknowledged(store_url: str, tmp_path: Path) -> N
         **os.environ,
         "MAILGATE_DATA_DIR": str(tmp_path / "data"),
         "MAILGATE_DATABASE_URL": store_url,
-        "MAILGATE_SECRET_KEY": "crash-test-key",
+        "MAILGATE_SECRET_KEY": "crash-test-key-Qw8Er4Ty6Ui2Op0As5Df7Gh",
         "MAILGATE_SMTP": f"127.0.0.1:{smtp_port}",
         "MAILGATE_HTTP": f"127.0.0.1:{http_port}",
     }

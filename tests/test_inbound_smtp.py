@@ -26,6 +26,7 @@ from mailgate.services import tenancy
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Workspace
 from tests.servers.listener import RunningListener
+from tests.servers.mailgate import BLOB_STORES
 from tests.servers.postfix import PostfixSubmission
 from tests.servers.tls import TlsCert
 
@@ -40,6 +41,7 @@ def message(to: str, subject: str = "hello", body: str = "Hi there.\n") -> bytes
     return msg.as_bytes(policy=SMTP)  # CRLF: smtplib sends bytes unchanged
 
 
+@pytest.mark.parametrize("blob_store", BLOB_STORES)
 def test_stored_before_250(smtp_listener: RunningListener) -> None:
     """The row and its raw bytes are committed by the time the client sees 250."""
     raw = message("support@acme.example.com")
@@ -148,6 +150,7 @@ def test_no_starttls_without_certificate(smtp_listener: RunningListener) -> None
         assert not client.has_extn("starttls")
 
 
+@pytest.mark.parametrize("blob_store", BLOB_STORES)
 @pytest.mark.parametrize("blob_store", BLOB_STORES)
 def test_two_workspaces_two_copies(smtp_listener: RunningListener) -> None:
     """Recipients in two workspaces: one stored copy each, each in its own workspace only."""
@@ -320,7 +323,8 @@ def test_listener_settings_from_env(tls_cert: TlsCert, tmp_path: Path) -> None:
         "MAILGATE_SMTP_TLS_KEY": str(tls_cert.key_file),
         "MAILGATE_SMTP_PROTOCOL": "LMTP",
     }
-    base = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SECRET_KEY": "k"}
+    key = "Zx3Cv5Bn7Mq9Wr2Ty4Ui6Op8-listener"
+    base = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SECRET_KEY": key}
     settings = Settings.from_env({**base, **env})
     assert settings.smtp_lmtp and settings.smtp_tls is not None
     assert server_tls_context(*settings.smtp_tls) is not None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +73,16 @@ class Settings:
         if database_url.startswith(("postgres://", "postgresql://")):
             # psycopg 3 is the driver we ship; spare operators the dialect+driver syntax.
             database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        if not create and not data_dir.is_dir() and _needs_data_dir(env, database_url):
+            # Run from the wrong directory, a command must not make a new ./data (with a
+            # new key and an empty database) and run happily against it.
+            raise ConfigurationError(
+                "MAILGATE_DATA_DIR",
+                f"{data_dir} does not exist: set MAILGATE_DATA_DIR (and MAILGATE_DATABASE_URL) "
+                "to the installation's, or run `mailgate init` to prepare a new one",
+            )
         secret_key = env.get("MAILGATE_SECRET_KEY") or _key_file(data_dir, create)
+        check_secret_key(secret_key)
         cert = env.get("MAILGATE_SMTP_TLS_CERT") or None
         key = env.get("MAILGATE_SMTP_TLS_KEY") or None
         if bool(cert) != bool(key):
@@ -135,6 +146,38 @@ def _networks(env: dict[str, str]) -> tuple[str, ...]:
                 name, f"{value!r} is not a network: write CIDRs such as 10.0.0.0/8,::1/128"
             ) from None
     return values
+
+
+def _needs_data_dir(env: dict[str, str], database_url: str) -> bool:
+    """Whether this configuration keeps anything in the data directory."""
+    return (
+        not env.get("MAILGATE_SECRET_KEY")
+        or database_url.startswith("sqlite")
+        or env.get("MAILGATE_BLOB_STORE", "database") == "files"
+    )
+
+
+MIN_KEY_LENGTH = 32
+MIN_KEY_BITS_PER_CHAR = 3.0
+
+
+def check_secret_key(key: str) -> None:
+    """Refuse a secret key that is short or repetitive (it signs and encrypts everything).
+
+    The estimate is the key's own character entropy (Shannon, over its character
+    counts) times its length: ``secrets.token_urlsafe(32)`` scores ~200 bits,
+    ``openssl rand -hex 32`` ~240, a word repeated or a run of one digit far less.
+    """
+    counts = Counter(key)
+    per_char = max(0.0, -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values()))
+    if len(key) < MIN_KEY_LENGTH or per_char < MIN_KEY_BITS_PER_CHAR:
+        raise ConfigurationError(
+            "MAILGATE_SECRET_KEY",
+            f"too weak ({len(key)} characters, {per_char * len(key):.0f} bits estimated): use "
+            f"at least {MIN_KEY_LENGTH} random characters, e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it "
+            "and let `mailgate init` generate DATA_DIR/secret.key",
+        )
 
 
 def _key_file(data_dir: Path, create: bool) -> str:

@@ -1,7 +1,10 @@
 """Secrets at rest: Fernet (AES-128-CBC + HMAC) keyed from MAILGATE_SECRET_KEY.
 
-The key never enters the database. Rotation: build a :class:`SecretBox` with the
-new key first and the old ones after; :meth:`rotate` re-encrypts a token.
+The key never enters the database. Rotation (docs/secrets.md): set the new key as
+``MAILGATE_SECRET_KEY`` and the earlier ones, newest first, as
+``MAILGATE_OLD_SECRET_KEYS``. Decryption and MAC checks accept every key; encryption
+and signing always use the current one; ``mailgate secrets rotate`` re-encrypts what
+is stored, after which the old keys can be dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from mailgate.errors import ConfigurationError
+from mailgate.errors import SecretUnreadable
 
 
 def _fernet(secret: str) -> Fernet:
@@ -23,13 +26,17 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _hmac_key(secret: str) -> bytes:
+    return hashlib.sha256(b"mailgate-hmac\0" + secret.encode()).digest()
+
+
 class SecretBox:
-    """Encrypts and decrypts small secrets (passwords, API keys, DKIM keys)."""
+    """Encrypts and decrypts small secrets (passwords, API keys, DKIM keys); signs tokens."""
 
     def __init__(self, key: str, *old_keys: str) -> None:
-        self._keys = [key, *old_keys]
-        self._fernet = MultiFernet([_fernet(k) for k in self._keys])
-        self._hmac_key = hashlib.sha256(b"mailgate-hmac\0" + key.encode()).digest()
+        self._current = _fernet(key)
+        self._fernet = MultiFernet([self._current, *(_fernet(k) for k in old_keys)])
+        self._hmac_keys = [_hmac_key(k) for k in (key, *old_keys)]
 
     def encrypt(self, values: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(values).encode()).decode()
@@ -40,11 +47,29 @@ class SecretBox:
         try:
             return dict(json.loads(self._fernet.decrypt(token.encode())))
         except InvalidToken:
-            raise ConfigurationError(
-                "MAILGATE_SECRET_KEY",
-                "cannot decrypt stored secrets: the key differs from the one they were "
-                "written with (set the old key as MAILGATE_OLD_SECRET_KEYS to rotate)",
+            raise SecretUnreadable(
+                "cannot decrypt a stored secret: it was written under a key that is neither "
+                "MAILGATE_SECRET_KEY nor one of MAILGATE_OLD_SECRET_KEYS (add the earlier key "
+                "to MAILGATE_OLD_SECRET_KEYS and run `mailgate secrets rotate`, or set the "
+                "secret again)",
+                field="secrets",
             ) from None
+
+    def readable(self, token: str | None) -> bool:
+        """Whether :meth:`decrypt` would succeed (no token counts as readable)."""
+        try:
+            self.decrypt(token)
+        except SecretUnreadable:
+            return False
+        return True
+
+    def is_current(self, token: str) -> bool:
+        """Whether ``token`` is already encrypted under the current key (rotation skips it)."""
+        try:
+            self._current.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def merge(
         self, config: dict[str, Any], secret_names: set[str], old_token: str | None
@@ -70,8 +95,29 @@ class SecretBox:
         return self.encrypt(secrets) if secrets else None
 
     def rotate(self, token: str) -> str:
-        return self._fernet.rotate(token.encode()).decode()
+        """``token`` re-encrypted under the current key (raises SecretUnreadable if no key fits)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            self.decrypt(token)  # raises the error that names the setting
+            raise
 
     def sign(self, data: str) -> str:
-        """A keyed MAC for tokens that must not be forged (reply addresses, VERP)."""
-        return hmac.new(self._hmac_key, data.encode(), hashlib.sha256).hexdigest()
+        """A keyed MAC (hex) for tokens that must not be forged, always under the current key."""
+        return hmac.new(self._hmac_keys[0], data.encode(), hashlib.sha256).hexdigest()
+
+    def verify(self, data: str, mac: str, *, length: int | None = None) -> bool:
+        """Whether ``mac`` is :meth:`sign` of ``data`` under the current key or an old one.
+
+        ``length`` checks a MAC truncated to that many hex digits (reply addresses
+        carry 12); ``mac`` must then have exactly that length.
+        """
+        mac = mac.lower()
+        want = 64 if length is None else length
+        if len(mac) != want or want < 8:
+            return False
+        ok = False
+        for key in self._hmac_keys:  # every key, no early exit: the time says nothing
+            expected = hmac.new(key, data.encode(), hashlib.sha256).hexdigest()[:want]
+            ok |= hmac.compare_digest(mac, expected)
+        return ok

@@ -9,7 +9,8 @@
     │   └── MessageTooLarge           over the configured size limit (HTTP 413)
     ├── NotFound                      no such object in this workspace (HTTP 404)
     ├── Conflict                      a state that forbids the action (HTTP 409)
-    │   └── TransportDisabled         the chosen transport is switched off
+    │   ├── TransportDisabled         the chosen transport is switched off
+    │   └── SecretUnreadable          a stored secret was sealed under a key no longer set
     ├── Unauthorized                  missing or unknown API key (HTTP 401)
     └── Forbidden                     known caller, action not theirs to take (HTTP 403)
 
@@ -67,6 +68,12 @@ class Conflict(MailgateError):
 
 class TransportDisabled(Conflict):
     code = "transport_disabled"
+
+
+class SecretUnreadable(Conflict):
+    """A stored secret was encrypted under a key that is neither current nor old."""
+
+    code = "secret_unreadable"
 
 
 class Unauthorized(MailgateError):

@@ -37,7 +37,7 @@ def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
     settings = Settings(
         data_dir=tmp_path,
         database_url=url,
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-9f3Kq2Lm7Xv4Bn8Rt1Wy6Zp0Hc5Jd",
         retry_base_seconds=0.05,
         retry_max_seconds=0.2,
         lease_seconds=30,
@@ -51,8 +51,21 @@ def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def mailgate_app(store_url: str, tmp_path: Path) -> Iterator[Mailgate]:
-    app = build(make_settings(tmp_path, store_url))
+def blob_store() -> str:
+    """The blob store ``mailgate_app`` uses (MAILGATE_BLOB_STORE).
+
+    Run a test on both with ``@pytest.mark.parametrize("blob_store", BLOB_STORES)``:
+    a direct parametrization overrides this fixture.
+    """
+    return "database"
+
+
+BLOB_STORES = ["database", "files"]
+
+
+@pytest.fixture
+def mailgate_app(store_url: str, tmp_path: Path, blob_store: str) -> Iterator[Mailgate]:
+    app = build(make_settings(tmp_path, store_url, blob_store=blob_store))
     try:
         yield app
     finally:

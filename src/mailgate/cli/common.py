@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from sqlalchemy import inspect, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from mailgate.config import Settings
 from mailgate.errors import ConfigurationError, MailgateError
 from mailgate.runtime import Mailgate, build
+from mailgate.store.db import make_engine
 
 console = Console()
 err = Console(stderr=True)
@@ -37,4 +42,62 @@ def clean_errors(fn: F) -> F:
 
 
 def open_app(*, migrate: bool = True) -> Mailgate:
-    return build(Settings.from_env(), run_migrations=migrate)
+    """The installation ``mailgate init`` prepared; refuses (exit 2) when there is none."""
+    settings = Settings.from_env(create=False)
+    require_prepared(settings)
+    return build(settings, run_migrations=migrate)
+
+
+def prepare_app() -> Mailgate:
+    """``mailgate init``: the data directory (0700), key, schema and database file (0600)."""
+    settings = Settings.from_env(create=True)
+    os.chmod(settings.data_dir, 0o700)  # also when it existed with a laxer mode
+    path = _sqlite_path(settings.database_url)
+    if path is not None:
+        path.touch(mode=0o600)  # exists with its final mode before any row is written
+    mg = build(settings)
+    if path is not None:
+        # SQLite gives -wal and -shm the database file's mode when it creates them.
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists():
+                os.chmod(p, 0o600)
+    return mg
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def require_prepared(settings: Settings) -> None:
+    """Refuse a database that ``mailgate init`` did not prepare (wrong directory, typo).
+
+    Without this, ``mailgate worker`` run from the wrong directory made a new ``./data``
+    with a new key and an empty database, and ran happily against it.
+    """
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    hint = (
+        f"(MAILGATE_DATA_DIR={settings.data_dir}, MAILGATE_DATABASE_URL={shown}): set both "
+        "to the installation's, or run `mailgate init` to prepare a new one"
+    )
+    path = _sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        raise ConfigurationError("MAILGATE_DATABASE_URL", f"no database at {path} {hint}")
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            prepared = inspect(conn).has_table("alembic_version") and conn.execute(
+                text("SELECT count(*) FROM alembic_version")
+            ).scalar_one()
+    except OperationalError as e:
+        raise ConfigurationError(
+            "MAILGATE_DATABASE_URL", f"cannot open the database: {e.orig} {hint}"
+        ) from None
+    finally:
+        engine.dispose()
+    if not prepared:
+        raise ConfigurationError(
+            "MAILGATE_DATABASE_URL", f"the database has no mailgate schema {hint}"
+        )

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mailgate.cli.common import clean_errors, console, err, open_app
+from mailgate.cli.common import clean_errors, console, err, open_app, prepare_app
 from mailgate.errors import ConfigurationError
 from mailgate.store.db import transaction
 
@@ -39,7 +39,7 @@ def init(
     from mailgate.services import tenancy
     from mailgate.services import transports as tsvc
 
-    mg = open_app()
+    mg = prepare_app()
     with transaction(mg.sessions) as session:
         ws = tenancy.ensure_workspace(session, workspace_name)
         if not tsvc.visible(session, ws.id):

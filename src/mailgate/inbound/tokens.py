@@ -2,12 +2,14 @@
 
 The signature is an HMAC with the installation's secret key, so a token can be
 neither forged nor guessed from another one (a conversation tag alone is not
-enough to post into a conversation).
+enough to post into a conversation). New tokens are signed with the current key;
+tokens signed with a key in ``MAILGATE_OLD_SECRET_KEYS`` still verify, so rotating
+the key does not break the reply addresses customers already hold. Once an old key
+is dropped, its tokens are simply not tokens any more (``parse`` answers None).
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 
 from mailgate.crypto import SecretBox
@@ -41,6 +43,6 @@ def parse(box: SecretBox, address: str) -> tuple[str, str] | None:
         return None
     value, sig = m["id"], m["sig"].lower()
     kind = "reply" if m["base"].lower() == REPLY_LOCAL else "verp"
-    if hmac.compare_digest(sig, _sig(box, kind, value)):
+    if box.verify(f"{kind}:{value}", sig, length=_SIG_LEN):
         return kind, value
     return None

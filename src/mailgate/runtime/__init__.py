@@ -76,5 +76,5 @@ def build(settings: Settings, *, run_migrations: bool = True) -> Mailgate:
         engine=engine,
         sessions=make_sessionmaker(engine),
         blobs=blobs,
-        secrets=SecretBox(settings.secret_key),
+        secrets=SecretBox(settings.secret_key, *settings.old_secret_keys),
     )

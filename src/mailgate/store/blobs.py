@@ -11,8 +11,10 @@ Two stores behind one interface (see docs/storage.md for the measurements):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -75,14 +77,25 @@ class FileBlobStore:
         if path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A temp name of its own (not one per process): two writers of the same blob —
+        # two identical attachments in one batch, or two processes — must never share
+        # a file, or one renames it away under the other. os.replace is atomic, and
+        # both renames leave the same bytes under the key.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
-        finally:
             os.close(fd)
-        os.replace(tmp, path)
+            fd = -1
+            os.replace(tmp, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)  # the rename itself must survive a crash
@@ -91,7 +104,8 @@ class FileBlobStore:
 
     def put_many(self, session: Session, items: list[bytes]) -> list[str]:
         keys = [blob_key(b) for b in items]
-        list(self._pool.map(self._write, keys, items))
+        unique = dict(zip(keys, items, strict=True))  # one write per distinct blob
+        list(self._pool.map(self._write, unique.keys(), unique.values()))
         return keys
 
     def get(self, session: Session, key: str) -> bytes:
