@@ -12,6 +12,11 @@ and returns reply strings. The rules:
 * LMTP (RFC 2033 §4.2) answers once per accepted recipient, after the commit.
 * The size limit is aiosmtpd's ``data_size_limit`` (advertised as ``SIZE``,
   RFC 1870), answered ``552 5.3.4``. STARTTLS is offered when a certificate is set.
+* An MX takes no logins: ``AUTH`` is never advertised, before or after STARTTLS,
+  and the command is answered ``502``.
+* Only ``<CR><LF>.<CR><LF>`` ends DATA (RFC 5321 §4.1.1.4): a bare CR or LF around
+  the dot is message content, so one DATA can never be split into two messages
+  (SMTP smuggling; tests/test_smtp_smuggling.py sends every variant).
 """
 
 from __future__ import annotations
@@ -96,6 +101,14 @@ async def read_data(reader: asyncio.StreamReader, limit: int | None) -> bytes | 
     reads up to each ``.CRLF`` instead and checks whether it ends the message
     (RFC 5321 §4.1.1.4): at most a few reads per message. Nothing past the
     terminator is consumed. Lines longer than 1000 octets are accepted as they are.
+
+    This replaces aiosmtpd's ``smtp_DATA`` reader (an internal, not a public hook),
+    so it must keep the guarantee of aiosmtpd 1.4.5's fix for CVE-2024-27305 (SMTP
+    smuggling, GHSA-pr2m-px7j-xg65, upstream commit 24b6c79c): lines end only at
+    ``CRLF``, so ``<LF>.<LF>``, ``<LF>.<CR><LF>``, ``<CR><LF>.<LF>``, ``<CR>.<CR>``
+    and the like are content, never the end. Only a ``.CRLF`` preceded by ``CRLF``
+    (or at the very start) ends the message; tests/test_smtp_smuggling.py sends
+    every variant.
     """
     data = bytearray()
     dropped = 0
@@ -171,6 +184,13 @@ class _Protocol:
             return plain.group(1), plain.group(2)
         return super()._getaddr(arg)  # type: ignore[misc,no-any-return]
 
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        # aiosmtpd would answer with its (empty) mechanism list after STARTTLS; an MX
+        # takes no logins at all (RFC 5321 §3.3 needs none; RFC 4954 §4 is optional).
+        smtp: Any = self
+        await smtp.push("502 5.5.1 AUTH not supported")
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         smtp: Any = self  # the aiosmtpd SMTP instance this mixin is part of
@@ -222,6 +242,18 @@ class InboundHandler:
     def __dir__(self) -> list[str]:
         # Scanned by aiosmtpd on every connection, for handle_* and auth_* only.
         return _command_names(type(self))
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd's public EHLO hook: drop ``AUTH`` (after STARTTLS aiosmtpd adds it bare)."""
+        session.host_name = hostname  # the 5-argument hook must set it (aiosmtpd docs)
+        return [r for r in responses if r[4:].split(" ", 1)[0].upper() != "AUTH"]
 
     async def handle_RCPT(
         self,
@@ -317,7 +349,8 @@ async def start_listener(
             hostname=app.settings.hostname,
             ident="mailgate",
             enable_SMTPUTF8=True,  # RFC 6531: internationalised addresses and headers
-            # An MX takes no logins: advertising AUTH only invites password guessing.
+            # An MX takes no logins: advertising AUTH only invites password guessing
+            # (no mechanisms here; handle_EHLO drops the AUTH line itself).
             auth_exclude_mechanism=["LOGIN", "PLAIN"],
             tls_context=tls,
             loop=loop,
