@@ -21,7 +21,6 @@ from mailgate.api import (
     workspaces,
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
-from mailgate.api.limits import RequestLimits
 from mailgate.runtime import Mailgate
 from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
