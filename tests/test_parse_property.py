@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -157,9 +161,71 @@ def test_random_header_values_never_raise(headers: list[tuple[str, str]], body: 
     assert_contract(parse_message(raw).to_json())
 
 
+def assert_no_step_failed(out: dict[str, Any]) -> None:
+    """Valid input: defects may be noted, but no parse step may have raised and been skipped."""
+    failed = [e for e in out["errors"] if " failed:" in e]
+    assert failed == [], failed
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+_WORD = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
+
+
+@st.composite
+def valid_messages(draw: st.DrawFn) -> dict[str, Any]:
+    """What a well-formed message holds: any Unicode text, any attachment bytes."""
+    return {
+        "from": (draw(_TEXT.map(_one_line)), draw(_WORD)),
+        "to": (draw(_TEXT.map(_one_line)), draw(_WORD)),
+        "subject": _one_line(draw(_TEXT)),
+        "id": draw(_WORD),
+        "in_reply_to": draw(st.none() | _WORD),
+        "text": draw(_TEXT),
+        "html": draw(st.none() | _TEXT),
+        "attachments": draw(
+            st.lists(st.tuples(_TEXT.map(_one_line), st.binary(max_size=300)), max_size=2)
+        ),
+        "utf8": draw(st.booleans()),
+    }
+
+
+def build(spec: dict[str, Any]) -> bytes:
+    """The message as the stdlib writes it (boundaries from ``random``: not in a strategy)."""
+    msg = EmailMessage()
+    msg["From"] = Address(spec["from"][0], spec["from"][1], "example.com")
+    msg["To"] = [Address(spec["to"][0], spec["to"][1], "example.org")]
+    msg["Subject"] = spec["subject"]
+    msg["Message-ID"] = f"<{spec['id']}@example.com>"
+    if spec["in_reply_to"]:
+        msg["In-Reply-To"] = f"<{spec['in_reply_to']}@example.org>"
+    msg["Date"] = "Tue, 01 Aug 2023 10:00:00 +0000"
+    msg.set_content(spec["text"] + "\n")
+    if spec["html"] is not None:
+        msg.add_alternative(f"<p>{html.escape(spec['html'])}</p>", subtype="html")
+    for name, data in spec["attachments"]:
+        msg.add_attachment(
+            data, maintype="application", subtype="octet-stream", filename=(name or "x") + ".bin"
+        )
+    return msg.as_bytes(policy=policy.SMTPUTF8 if spec["utf8"] else policy.SMTP)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_messages())
+def test_valid_messages_parse_without_a_failed_step(spec: dict[str, Any]) -> None:
+    """Well-formed messages give the contract and no "… failed:" entry in errors."""
+    out = parse_message(build(spec)).to_json()
+    assert_contract(out)
+    assert_no_step_failed(out)
+
+
 def test_seed_parses_cleanly() -> None:
     """The unmangled seed is a sane message, so the mangling starts from real structure."""
     out = parse_message(SEED).to_json()
+    assert_no_step_failed(out)
     assert out["subject"] == "测试 re: hi"
     assert out["text"].startswith("你好，世界")
     assert [a["filename"] for a in out["attachments"]] == [
