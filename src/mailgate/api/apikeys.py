@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from mailgate.api.deps import AppDep, CallerDep, SessionDep
+from mailgate.api.deps import AnyKeyDep, AppDep, SessionDep
 from mailgate.api.schemas import Strict
 from mailgate.errors import Forbidden, InvalidInput, NotFound
 from mailgate.services import tenancy
@@ -30,7 +30,7 @@ class ApiKeyIn(Strict):
 
 
 @router.post("", status_code=201)
-def create(body: ApiKeyIn, app: AppDep, caller: CallerDep) -> dict[str, Any]:
+def create(body: ApiKeyIn, app: AppDep, caller: AnyKeyDep) -> dict[str, Any]:
     """A new key; the answer's ``key`` is the only time the plaintext is ever shown."""
     if body.operator:
         if not caller.operator:
@@ -69,18 +69,18 @@ def _scope(caller: tenancy.Caller) -> str | None:
 
 
 @router.get("")
-def list_(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def list_(caller: AnyKeyDep, session: SessionDep) -> dict[str, Any]:
     """Keys with prefix, name, created, last used and revoked; never a hash or a key."""
     return {"items": [tenancy.public_key(r) for r in tenancy.list_keys(session, _scope(caller))]}
 
 
 @router.get("/{key_id}")
-def get(key_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def get(key_id: str, caller: AnyKeyDep, session: SessionDep) -> dict[str, Any]:
     return tenancy.public_key(tenancy.get_key(session, _scope(caller), key_id))
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke(key_id: str, app: AppDep, caller: CallerDep) -> Response:
+def revoke(key_id: str, app: AppDep, caller: AnyKeyDep) -> Response:
     """Revoke at once: the key's next request gets 401."""
     with transaction(app.sessions) as session:
         tenancy.revoke_key(session, tenancy.get_key(session, _scope(caller), key_id))

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from mailgate.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -26,6 +27,23 @@ from mailgate.store.db import transaction
 from mailgate.store.models import Workspace, utcnow
 
 WORKSPACE_HEADER = "Mailgate-Workspace"
+
+# The two kinds of key as OpenAPI security schemes (documentation only: the key is
+# checked in ``get_caller``). An operation lists the kinds it accepts; operator
+# routes list ``operatorKey`` alone.
+WORKSPACE_KEY = HTTPBearer(
+    scheme_name="workspaceKey",
+    description="A workspace key (`mailgate apikey create --workspace NAME`): "
+    "its own workspace only.",
+    auto_error=False,
+)
+OPERATOR_KEY = HTTPBearer(
+    scheme_name="operatorKey",
+    description="An operator key (`mailgate apikey create --operator`): the installation; "
+    f"on workspace routes it names the workspace with the `{WORKSPACE_HEADER}` header.",
+    auto_error=False,
+)
+Scheme = HTTPAuthorizationCredentials | None
 
 
 def get_app(request: Request) -> Mailgate:
@@ -90,7 +108,11 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_workspace(caller: CallerDep) -> Workspace:
+def get_workspace(
+    caller: CallerDep,
+    _w: Annotated[Scheme, Security(WORKSPACE_KEY)],
+    _o: Annotated[Scheme, Security(OPERATOR_KEY)],
+) -> Workspace:
     """The workspace a workspace route acts in; an operator key must name it."""
     if caller.workspace is None:
         raise InvalidInput(
@@ -101,7 +123,16 @@ def get_workspace(caller: CallerDep) -> Workspace:
     return caller.workspace
 
 
-def get_operator(caller: CallerDep) -> Caller:
+def get_any_key(
+    caller: CallerDep,
+    _w: Annotated[Scheme, Security(WORKSPACE_KEY)],
+    _o: Annotated[Scheme, Security(OPERATOR_KEY)],
+) -> Caller:
+    """Routes for either kind of key that decide by the caller's role (``/v1/apikeys``)."""
+    return caller
+
+
+def get_operator(caller: CallerDep, _o: Annotated[Scheme, Security(OPERATOR_KEY)]) -> Caller:
     """Operator routes: 401 without a live key, 403 for a workspace key."""
     if not caller.operator:
         raise Forbidden("this needs an operator key (`mailgate apikey create --operator`)")
@@ -112,3 +143,4 @@ AppDep = Annotated[Mailgate, Depends(get_app)]
 SessionDep = Annotated[Session, Depends(get_session)]
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 OperatorDep = Annotated[Caller, Depends(get_operator)]
+AnyKeyDep = Annotated[Caller, Depends(get_any_key)]

@@ -21,8 +21,8 @@ from mailgate.store.models import (
 def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
     """The workspace that receives mail for ``address``, or None (answer ``550``).
 
-    In order: a signed reply or VERP token; a registered support address exactly;
-    a bounce address of a workspace's transport. Nothing else: an unregistered
+    In order: a signed reply or VERP token; a bounce address of a workspace's
+    transport; a registered support address exactly. Nothing else: an unregistered
     address on a domain we receive for is refused, not caught all. When a workspace
     holds the domain (``receiving_domains``), only that workspace's addresses count,
     so a claim made before the operator assigned the domain stops receiving.
@@ -46,11 +46,6 @@ def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
     held = session.scalar(
         select(ReceivingDomain.workspace_id).where(ReceivingDomain.domain == domain)
     )
-    exact = session.scalar(
-        select(SupportAddress.workspace_id).where(func.lower(SupportAddress.address) == address)
-    )
-    if exact and held in (None, exact):
-        return exact
     bounces = session.scalars(
         select(TransportRow.workspace_id).where(
             func.lower(TransportRow.bounce_address) == address,
@@ -58,5 +53,12 @@ def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
         )
     ).all()
     owners = {ws for ws in bounces if ws and held in (None, ws)}
-    # Two workspaces naming one bounce address (legacy rows) is ambiguous: refuse.
-    return owners.pop() if len(owners) == 1 else None
+    if owners:
+        # A bounce address is reserved to its transport's workspace, even against a
+        # support address another workspace registered before that was checked; two
+        # workspaces naming one bounce address (old rows) is ambiguous: refuse.
+        return owners.pop() if len(owners) == 1 else None
+    exact = session.scalar(
+        select(SupportAddress.workspace_id).where(func.lower(SupportAddress.address) == address)
+    )
+    return exact if exact and held in (None, exact) else None
