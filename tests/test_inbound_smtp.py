@@ -151,7 +151,6 @@ def test_no_starttls_without_certificate(smtp_listener: RunningListener) -> None
 
 
 @pytest.mark.parametrize("blob_store", BLOB_STORES)
-@pytest.mark.parametrize("blob_store", BLOB_STORES)
 def test_two_workspaces_two_copies(smtp_listener: RunningListener) -> None:
     """Recipients in two workspaces: one stored copy each, each in its own workspace only."""
     other = smtp_listener.new_workspace("globex", "help@globex.example.com")
