@@ -2,7 +2,9 @@
 
 Verification is Zendesk's forwarding check: mailgate sends a mail *to* the address;
 when that mail comes back through any inbound path (the company's server
-forwarding it, an IMAP box, a Mailgun route), the address is verified.
+forwarding it, an IMAP box, a Mailgun route), the address is verified. That proves
+the mail reaches this installation, not which workspace owns the address: ownership
+comes from the receiving domain (services/receiving_domains.py).
 """
 
 from __future__ import annotations
