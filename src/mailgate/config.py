@@ -42,6 +42,12 @@ class Settings:
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
     lease_seconds: float = 300.0
+    #: One worker polls each IMAP/POP3 source; another takes over this long after it dies.
+    source_lease_seconds: float = 60.0
+    #: Inbound processing: failed attempts before a message is dead-lettered, and the
+    #: first retry delay (doubling, capped at retry_max_seconds).
+    inbound_max_attempts: int = 5
+    inbound_retry_seconds: float = 30.0
     worker_batch: int = 200
     worker_concurrency: int = 16  # webhook deliveries in flight
     hostname: str = "localhost"
@@ -50,9 +56,14 @@ class Settings:
     #: CIDRs a workspace may point transports, sources and webhooks at although they are
     #: loopback, private, link-local or multicast (MAILGATE_ALLOW_PRIVATE_NETWORKS).
     allow_private_networks: tuple[str, ...] = ()
+    #: ``host:port`` of the DNS server mailgate asks for the hosts of transports, sources
+    #: and webhooks (MAILGATE_DNS_RESOLVER); None: the operating system's resolver.
+    dns_resolver: tuple[str, int] | None = None
     max_recipients: int = 500  # per message, To + Cc + Bcc
     max_name_length: int = 200  # names of workspaces, teams, keys, transports, sources
     max_page_size: int = 500  # ?limit= on every list
+    #: Request bodies on keyed routes; 0: 1.5 × max_message_bytes + 1 MiB (api/limits.py).
+    max_request_bytes: int = 0
     #: RFC 3834 §2 breaker: this many automatic messages from one correspondent per window.
     automatic_limit: int = 10
     automatic_window_seconds: int = 3600
@@ -107,14 +118,23 @@ class Settings:
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
             retry_base_seconds=float(_int(env, "MAILGATE_RETRY_BASE", 60)),
             lease_seconds=float(_int(env, "MAILGATE_LEASE_SECONDS", 300)),
+            source_lease_seconds=float(_int(env, "MAILGATE_SOURCE_LEASE_SECONDS", 60)),
+            inbound_max_attempts=_int(env, "MAILGATE_INBOUND_MAX_ATTEMPTS", 5),
+            inbound_retry_seconds=float(_int(env, "MAILGATE_INBOUND_RETRY_BASE", 30)),
             worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
             old_secret_keys=_list(env, "MAILGATE_OLD_SECRET_KEYS"),
             allow_private_networks=_networks(env),
+            dns_resolver=(
+                parse_listen(env["MAILGATE_DNS_RESOLVER"], "MAILGATE_DNS_RESOLVER")
+                if env.get("MAILGATE_DNS_RESOLVER")
+                else None
+            ),
             max_recipients=_int(env, "MAILGATE_MAX_RECIPIENTS", 500),
             max_name_length=_int(env, "MAILGATE_MAX_NAME_LENGTH", 200),
             max_page_size=_int(env, "MAILGATE_MAX_PAGE_SIZE", 500),
+            max_request_bytes=_int(env, "MAILGATE_MAX_REQUEST_BYTES", 0),
             automatic_limit=_int(env, "MAILGATE_AUTOMATIC_LIMIT", 10),
             automatic_window_seconds=_int(env, "MAILGATE_AUTOMATIC_WINDOW", 3600),
         )

@@ -63,10 +63,21 @@ class MailboxConfig(BaseModel):
 
 
 class SourceError(MailgateError):
-    """A mailbox could not be read: network, TLS, login or protocol trouble."""
+    """A mailbox could not be read: network, TLS, login or protocol trouble.
+
+    ``stage`` says where: ``config``, ``policy`` (the network policy refused the
+    host; nothing was connected), ``dns``, ``connect``, ``tls``, ``auth`` or
+    ``protocol``. The message starts with it.
+    """
 
     code = "source_error"
     status = 502
+
+    def __init__(
+        self, message: str, *, field: str | None = None, stage: str | None = None
+    ) -> None:
+        super().__init__(f"{stage}: {message}" if stage else message, field=field)
+        self.stage = stage
 
 
 @dataclass(slots=True)
@@ -109,8 +120,19 @@ class PassHook(Protocol):
 
 
 def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    """A client TLS context: the system CAs plus ``ca_file``, or no checks when told."""
-    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    """A client TLS context: the system CAs plus ``ca_file``, or no checks when told.
+
+    Whether ``ca_file`` is missing, unreadable or not PEM, the error is the same
+    sentence: it must not tell anyone which files exist on the server.
+    """
+    try:
+        ctx = ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError, ValueError):
+        raise SourceError(
+            "ca_file could not be loaded as PEM CA certificates",
+            field="config.ca_file",
+            stage="config",
+        ) from None
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -124,6 +146,8 @@ class SourceRef:
     id: str
     workspace_id: str
     kind: str
+    #: An operator chose the host: the network policy does not restrict it.
+    private_network: bool = False
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:

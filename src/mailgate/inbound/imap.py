@@ -46,6 +46,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
+from mailgate.inbound.netconnect import GuardedIMAPClient, connect_errors, guard_for
 from mailgate.store.context import Context
 
 # RFC 2177 §3: servers may drop an IDLE client after 30 minutes; renew well before.
@@ -97,9 +98,14 @@ class ImapPoller:
         c = self.config
         ctx = tls_context(c.verify_tls, c.ca_file)
         port = c.port or (993 if c.security == "tls" else 143)
-        with _mapped(f"connect to {c.host}:{port}"):
-            client = IMAPClient(
-                c.host, port, ssl=c.security == "tls", ssl_context=ctx, timeout=c.timeout
+        with connect_errors("IMAP", c.host, port):
+            client = GuardedIMAPClient(
+                c.host,
+                guard=guard_for(self.app, self.ref),
+                port=port,
+                ssl=c.security == "tls",
+                ssl_context=ctx,
+                timeout=c.timeout,
             )
         try:
             if c.security == "starttls":

@@ -57,7 +57,8 @@ def build_poller(app: Context, row: Source) -> Poller:
     if cls is None:
         raise InvalidInput(f"source kind {row.kind!r} is not polled", field="kind")
     config = validate_config(cls.Config, {**row.config, **app.secrets.decrypt(row.secrets)})
-    poller: Poller = cls(app, SourceRef(row.id, row.workspace_id, row.kind), config)
+    ref = SourceRef(row.id, row.workspace_id, row.kind, bool(row.private_network))
+    poller: Poller = cls(app, ref, config)
     return poller
 
 

@@ -30,6 +30,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
+from mailgate.inbound.netconnect import GuardedPop3Socket, connect_errors, guard_for
 from mailgate.store.context import Context
 
 # poplib refuses lines over 2,048 bytes; real mail (HTML in one line) has longer ones.
@@ -62,11 +63,11 @@ class _LongLines:
         return line[:-1], octets
 
 
-class _POP3(_LongLines, poplib.POP3):
+class _POP3(_LongLines, GuardedPop3Socket, poplib.POP3):
     pass
 
 
-class _POP3_SSL(_LongLines, poplib.POP3_SSL):
+class _POP3_SSL(_LongLines, GuardedPop3Socket, poplib.POP3_SSL):
     pass
 
 
@@ -95,12 +96,13 @@ class Pop3Poller:
         c = self.config
         ctx = tls_context(c.verify_tls, c.ca_file)
         port = c.port or (995 if c.security == "tls" else 110)
+        guard = guard_for(self.app, self.ref)
         conn: poplib.POP3
-        with _mapped(f"connect to {c.host}:{port}"):
+        with connect_errors("POP3", c.host, port):
             if c.security == "tls":
-                conn = _POP3_SSL(c.host, port, timeout=c.timeout, context=ctx)
+                conn = _POP3_SSL(c.host, port, timeout=c.timeout, context=ctx, guard=guard)
             else:
-                conn = _POP3(c.host, port, timeout=c.timeout)
+                conn = _POP3(c.host, port, timeout=c.timeout, guard=guard)
         try:
             if c.security == "starttls":
                 with _mapped("STLS"):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any, Protocol
 
 from mailgate.crypto import SecretBox
 from mailgate.outbound.base import CheckResult, Transport
+from mailgate.outbound.netguard import NetGuard
 from mailgate.outbound.registry import build_transport
 
 
@@ -24,13 +26,22 @@ class TransportSpec(Protocol):
     def secrets(self) -> str | None: ...
     @property
     def updated_at(self) -> datetime: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def private_network(self) -> bool: ...
 
 
 class TransportInstances:
     """Live transport objects (with their connection pools), rebuilt when edited."""
 
-    def __init__(self, box: SecretBox) -> None:
+    def __init__(
+        self, box: SecretBox, *, guard: NetGuard | None = None, executor: Executor | None = None
+    ) -> None:
         self._box = box
+        #: The network policy for workspace transports; system ones are the operator's.
+        self._guard = guard or NetGuard()
+        self._executor = executor
         self._live: dict[str, tuple[datetime, Transport]] = {}
 
     def get(self, row: TransportSpec) -> Transport:
@@ -40,7 +51,13 @@ class TransportInstances:
         if cached:
             # Edited: the old pool drains in the background.
             asyncio.get_running_loop().create_task(cached[1].close())
-        transport = build_transport(row.kind, {**row.config, **self._box.decrypt(row.secrets)})
+        trusted = row.scope == "system" or bool(row.private_network)
+        transport = build_transport(
+            row.kind,
+            {**row.config, **self._box.decrypt(row.secrets)},
+            guard=self._guard.trusting(trusted),
+            executor=self._executor,
+        )
         self._live[row.id] = (row.updated_at, transport)
         return transport
 

@@ -7,6 +7,7 @@ takes its own validated ``Config`` instance.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from mailgate.errors import InvalidInput
 from mailgate.outbound.base import Transport
 from mailgate.outbound.capture import CaptureTransport
+from mailgate.outbound.netguard import NetGuard
 from mailgate.outbound.sendmail import SendmailTransport
 from mailgate.outbound.smtp import SmtpTransport
 
@@ -40,9 +42,17 @@ def config_model(kind: str) -> type[BaseModel]:
     return model
 
 
-def build_transport(kind: str, config: Mapping[str, Any]) -> Transport:
+def build_transport(
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    guard: NetGuard | None = None,
+    executor: Executor | None = None,
+) -> Transport:
     """Validate ``config`` for ``kind`` and return a ready transport.
 
+    Kinds that connect to a host (``smtp``) take ``guard``, the network policy they
+    check every connection against, and ``executor``, where they resolve names.
     Raises :class:`InvalidInput` naming ``kind`` or the offending ``config.<field>``.
     """
     cls = _transport_class(kind)
@@ -53,7 +63,10 @@ def build_transport(kind: str, config: Mapping[str, Any]) -> Transport:
         where = ".".join(str(part) for part in first["loc"])
         field = f"config.{where}" if where else "config"
         raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
-    transport: Transport = cls(settings)
+    if getattr(cls, "connects", False):
+        transport: Transport = cls(settings, guard=guard, executor=executor)
+    else:
+        transport = cls(settings)
     return transport
 
 

@@ -8,6 +8,12 @@ closed while idle (often with a ``421`` timeout reply) is replaced once, before
 anything of the new message has been accepted.
 
 Replies and exceptions are translated in :mod:`mailgate.outbound.smtp_errors`.
+
+Built with a :class:`~mailgate.outbound.netguard.NetGuard` (a workspace's transport),
+every connection resolves the host, checks every address against the network
+policy and connects to a checked address; TLS still verifies the host name. A
+refused host fails at stage ``policy`` before any packet reaches it, so neither
+the check button nor a delivery result can tell an open port from a closed one.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
+from concurrent.futures import Executor
 from typing import ClassVar, Literal
 
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope, RecipientResult
+from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.outbound.smtp_errors import (
     MAPPED_EXCEPTIONS,
     SmtpFailure,
@@ -73,9 +82,21 @@ class SmtpTransport:
 
     kind: ClassVar[str] = "smtp"
     Config: ClassVar[type[BaseModel]] = SmtpConfig
+    #: Takes a network guard (outbound.registry.build_transport).
+    connects: ClassVar[bool] = True
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        guard: NetGuard | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.config = config
+        #: None: connect as told (the operator's own use); else check every connection.
+        self.guard = guard
+        self.executor = executor
+        self._tls: ssl.SSLContext | None = None
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -153,16 +174,55 @@ class SmtpTransport:
 
     # -- one connection ---------------------------------------------------------
 
+    def _tls_context(self) -> ssl.SSLContext:
+        """The client TLS context, built once; a bad ``ca_file`` says nothing about the file.
+
+        Whether the path is missing, unreadable or not PEM, the answer is the same
+        sentence: a workspace must not learn which files exist on the server.
+        """
+        if self._tls is None:
+            cfg = self.config
+            try:
+                ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
+            except (OSError, ssl.SSLError, ValueError):
+                raise SmtpFailureError(
+                    SmtpFailure("config", "ca_file could not be loaded as PEM CA certificates")
+                ) from None
+            if not cfg.verify_tls:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._tls = ctx
+        return self._tls
+
+    async def _socket(self) -> socket.socket | None:
+        """A socket connected to a checked address, or None without a guard."""
+        cfg = self.config
+        if self.guard is None:
+            return None
+        try:
+            return await self.guard.aconnect(
+                cfg.host, cfg.port, timeout=cfg.timeout, executor=self.executor
+            )
+        except NetworkRefused as exc:
+            raise SmtpFailureError(SmtpFailure("policy", str(exc))) from None
+        except ResolveFailed:
+            raise SmtpFailureError(SmtpFailure("dns", f"cannot resolve {cfg.host}")) from None
+        except OSError as exc:
+            failure = map_exception(exc, stage="connect", host=cfg.host, port=cfg.port)
+            raise SmtpFailureError(failure) from exc
+
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, greet, STARTTLS and authenticate as configured, or raise SmtpFailureError."""
         cfg = self.config
+        tls = self._tls_context() if cfg.security != "none" else None
+        sock = await self._socket()
         client = aiosmtplib.SMTP(
-            hostname=cfg.host,
-            port=cfg.port,
+            hostname=cfg.host,  # with a socket, still the name TLS verifies
+            port=None if sock is not None else cfg.port,
+            sock=sock,
             use_tls=cfg.security == "tls",
             start_tls=False,
-            validate_certs=cfg.verify_tls,
-            cert_bundle=cfg.ca_file,
+            tls_context=tls,
             timeout=cfg.timeout,
             # socket.getfqdn() may ask DNS; the plain host name never does.
             local_hostname=cfg.helo_name or socket.gethostname(),
@@ -184,10 +244,10 @@ class SmtpTransport:
                 stage = "auth"
                 await self._authenticate(client)
         except SmtpFailureError:
-            client.close()
+            _drop(client, sock)
             raise
         except MAPPED_EXCEPTIONS as exc:
-            client.close()
+            _drop(client, sock)
             raise SmtpFailureError(
                 map_exception(exc, stage=stage, host=cfg.host, port=cfg.port)
             ) from exc
@@ -322,6 +382,15 @@ class SmtpTransport:
             return
         if reply.code != 250:
             client.close()
+
+
+def _drop(client: aiosmtplib.SMTP, sock: socket.socket | None) -> None:
+    """Close a failed connection now: a TLS close_notify exchange is not worth waiting for."""
+    if isinstance(client.transport, asyncio.Transport):
+        client.transport.abort()
+    client.close()
+    if sock is not None:
+        sock.close()
 
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r")

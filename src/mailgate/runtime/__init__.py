@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate.config import Settings
 from mailgate.crypto import SecretBox
 from mailgate.outbound.instances import TransportInstances
+from mailgate.outbound.netguard import NetGuard
 from mailgate.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
 from mailgate.store.db import make_engine, make_sessionmaker, migrate
+from mailgate.store.executors import Executors
 
 
 @dataclass
@@ -29,13 +31,20 @@ class Mailgate:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     secrets: SecretBox
+    #: One bounded thread pool per subsystem: a slow one cannot starve the others.
+    executors: Executors = field(default_factory=Executors.create)
+    #: The network policy for hosts a workspace chose (allowed networks, DNS server).
+    netguard: NetGuard = field(init=False)
     transports: TransportInstances = field(init=False)
     #: Called after new mail is queued, so in-process workers start at once.
     #: Register with :meth:`add_waker` from inside the worker's event loop.
     wakers: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.transports = TransportInstances(self.secrets)
+        self.netguard = NetGuard.from_settings(self.settings)
+        self.transports = TransportInstances(
+            self.secrets, guard=self.netguard, executor=self.executors.outbox
+        )
 
     def add_waker(self, wake: Callable[[], None]) -> None:
         self.wakers.append((asyncio.get_running_loop(), wake))
@@ -60,6 +69,7 @@ class Mailgate:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.executors.shutdown()
 
 
 def build(settings: Settings, *, run_migrations: bool = True) -> Mailgate:

@@ -20,7 +20,8 @@ from mailgate.inbound.base import PollResult
 from mailgate.inbound.mailgun import MailgunConfig
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
-from mailgate.services import roles
+from mailgate.outbound.netguard import NetGuard
+from mailgate.services import network, roles
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem, new_id
@@ -84,6 +85,7 @@ def create(
     data: dict[str, Any],
     *,
     operator: bool = False,
+    guard: NetGuard | None = None,
 ) -> Source:
     """Add a source from the API's JSON shape ``{name, kind, enabled, config}``.
 
@@ -91,21 +93,37 @@ def create(
     (services/roles.py).
     """
     row = Source(id=new_id("src"), workspace_id=workspace_id, config={}, state={})
-    _apply(box, row, {"enabled": True, **data}, creating=True, operator=operator)
+    _apply(box, row, {"enabled": True, **data}, creating=True, operator=operator, guard=guard)
     session.add(row)
     session.flush()
     return row
 
 
-def update(box: SecretBox, row: Source, data: dict[str, Any], *, operator: bool = False) -> None:
-    """PATCH semantics: only the fields given change; secrets not given are kept."""
+def update(
+    box: SecretBox,
+    row: Source,
+    data: dict[str, Any],
+    *,
+    operator: bool = False,
+    guard: NetGuard | None = None,
+) -> None:
+    """PATCH semantics: only the fields given change; secrets not given are kept.
+
+    ``guard`` is the network policy a workspace's host must pass (services/network.py).
+    """
     if "kind" in data and data["kind"] != row.kind:
         raise InvalidInput("kind cannot change: create a new source", field="kind")
-    _apply(box, row, data, creating=False, operator=operator)
+    _apply(box, row, data, creating=False, operator=operator, guard=guard)
 
 
 def _apply(
-    box: SecretBox, row: Source, data: dict[str, Any], *, creating: bool, operator: bool
+    box: SecretBox,
+    row: Source,
+    data: dict[str, Any],
+    *,
+    creating: bool,
+    operator: bool,
+    guard: NetGuard | None = None,
 ) -> None:
     if creating or "name" in data:
         name = str(data.get("name") or "").strip()
@@ -126,9 +144,17 @@ def _apply(
         roles.require_operator_for_paths(config_model(row.kind), config, current, operator)
         if not creating:
             config = {**row.config, **config}
-        row.config, row.secrets = _split_config(
-            box, row.kind, config, None if creating else row.secrets
+        plain, sealed = _split_config(box, row.kind, config, None if creating else row.secrets)
+        network.approve_host(
+            row,
+            before=None if creating else (row.config or {}).get("host"),
+            after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,
+            field="config.host",
+            operator=operator,
+            guard=guard,
+            creating=creating,
         )
+        row.config, row.secrets = plain, sealed
 
 
 def list_(session: Session, workspace_id: str) -> list[Source]:
@@ -170,6 +196,13 @@ def save(
 ) -> Source:
     """Create in its own transaction and tell the pollers (API and console share it)."""
     with transaction(app.sessions) as session:
-        row = create(session, app.secrets, workspace_id, data, operator=operator)
+        row = create(
+            session,
+            app.secrets,
+            workspace_id,
+            data,
+            operator=operator,
+            guard=NetGuard.from_settings(app.settings),
+        )
     app.wake_workers()
     return row

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
+from mailgate.outbound.netguard import NetGuard
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
-from mailgate.services import receiving_domains, roles
+from mailgate.services import network, receiving_domains, roles
 from mailgate.services.tenancy import get_team
 from mailgate.store.models import TransportRow, new_id
 
@@ -68,6 +69,7 @@ def create(
     *,
     operator: bool = False,
     allow_system: bool = False,
+    guard: NetGuard | None = None,
 ) -> TransportRow:
     """Add a transport from the API's JSON shape (see docs/api.md).
 
@@ -101,6 +103,7 @@ def create(
         {"kind": "smtp", "mode": "queued", **data},
         creating=True,
         operator=operator,
+        guard=guard,
     )
     session.add(row)
     _flush_default(session)
@@ -114,13 +117,17 @@ def update(
     data: dict[str, Any],
     *,
     operator: bool = False,
+    guard: NetGuard | None = None,
 ) -> None:
-    """PATCH semantics: only the fields given change; secrets not given are kept."""
+    """PATCH semantics: only the fields given change; secrets not given are kept.
+
+    ``guard`` is the network policy a workspace's host must pass (services/network.py).
+    """
     for frozen in ("scope", "team"):
         current = row.scope if frozen == "scope" else row.team_id
         if frozen in data and data[frozen] != current:
             raise InvalidInput(f"{frozen} cannot change: create a new transport", field=frozen)
-    _apply(session, box, row, data, creating=False, operator=operator)
+    _apply(session, box, row, data, creating=False, operator=operator, guard=guard)
     _flush_default(session)
 
 
@@ -143,6 +150,7 @@ def _apply(
     *,
     creating: bool,
     operator: bool,
+    guard: NetGuard | None = None,
 ) -> None:
     # Role checks first, before anything of the row changes (services/roles.py).
     # Network-address policy for the config's host belongs beside them, keyed on ``operator``.
@@ -197,7 +205,17 @@ def _apply(
         if not fresh:
             config = {**row.config, **config}
         old = None if creating or "kind" in data else row.secrets
+        before = None if creating else (row.config or {}).get("host")
         plain, token = _split_config(box, row.kind, config, old)
+        network.approve_host(
+            row,
+            before=before,
+            after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,
+            field="config.host",
+            operator=operator,
+            guard=guard,
+            creating=creating,
+        )
         row.config = plain
         row.secrets = token
 

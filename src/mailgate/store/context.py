@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgate.config import Settings
 from mailgate.crypto import SecretBox
 from mailgate.store.blobs import BlobStore
+from mailgate.store.executors import Executors
 
 
 class Context(Protocol):
@@ -27,6 +28,10 @@ class Context(Protocol):
     def blobs(self) -> BlobStore: ...
     @property
     def secrets(self) -> SecretBox: ...
+    @property
+    def executors(self) -> Executors:
+        """One bounded thread pool per subsystem (api, outbox, inbound, webhooks)."""
+        ...
 
     def wake_workers(self) -> None:
         """Tell in-process workers that new work is due; safe from any thread."""
