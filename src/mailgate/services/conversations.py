@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.core.addresses import parse_address
@@ -22,12 +22,14 @@ from mailgate.inbound.routing import new_tag
 from mailgate.queue.delivery import DeliveryContext
 from mailgate.services import messages as message_service
 from mailgate.services import tenancy
+from mailgate.services import transports as transport_service
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit
 from mailgate.store.models import (
     Conversation,
     MessageRow,
     SupportAddress,
+    TransportRow,
     Workspace,
     new_id,
     utcnow,
@@ -258,6 +260,19 @@ async def reply(
     with app.sessions() as session:
         conv = get(session, workspace.id, conversation_id)
         address = session.get(SupportAddress, conv.address_id) if conv.address_id else None
+        # Opened through a catch-all, a Mailgun route or an unregistered mailbox, the
+        # conversation has no support address: answer from the address the customer
+        # wrote to, so the reply is normal mail with a signed Reply-To (not automatic).
+        received = address.address if address else _received_at(session, app, conv)
+        transport_id = (
+            address.transport_id
+            if address and address.transport_id
+            else _transport_for(session, workspace.id, received)
+        )
+        if received is None:
+            received = transport_service.choose(
+                session, workspace.id, transport_id=transport_id, team_id=conv.team_id
+            ).sender
         last = session.scalars(
             select(MessageRow)
             .where(
@@ -275,9 +290,9 @@ async def reply(
     author = (body.get("author") or "").strip()
     from_ = None
     reply_to: list[str] = []
-    if address is not None:
-        from_ = f'"{author}" <{address.address}>' if author else address.address
-        domain = address.address.rpartition("@")[2]
+    if received:
+        from_ = f'"{author}" <{received}>' if author else received
+        domain = received.rpartition("@")[2]
         reply_to = [tokens.reply_address(app.secrets, conv.tag, domain)]
     references: list[str] = []
     in_reply_to = None
@@ -293,7 +308,7 @@ async def reply(
         text=body.get("text"),
         html=body.get("html"),
         attachments=body.get("attachments") or [],
-        transport=address.transport_id if address and address.transport_id else None,
+        transport=transport_id,
         team=conv.team_id,
         in_reply_to=in_reply_to,
         references=references,
@@ -310,6 +325,72 @@ async def reply(
         if conv.status == "closed":
             conv.status = "open"
     return answer
+
+
+def _received_at(session: Session, app: DeliveryContext, conv: Conversation) -> str | None:
+    """The address the customer first wrote to: the envelope recipient, else To/Cc.
+
+    Signed tokens (ours) and the participants themselves are skipped.
+    """
+    first = session.scalars(
+        select(MessageRow)
+        .where(
+            MessageRow.conversation_id == conv.id,
+            MessageRow.workspace_id == conv.workspace_id,
+            MessageRow.direction == "in",
+        )
+        .order_by(MessageRow.created_at, MessageRow.id)
+        .limit(1)
+    ).first()
+    if first is None:
+        return None
+    people = {p["address"].lower() for p in conv.participants}
+    summary = first.summary or {}
+    headers = [str(a.get("address", "")) for a in [*summary.get("to", []), *summary.get("cc", [])]]
+    for raw in [*(str(a) for a in first.rcpt_to or []), *headers]:
+        candidate = raw.strip().strip("<>")
+        if (
+            "@" in candidate
+            and candidate.lower() not in people
+            and tokens.parse(app.secrets, candidate) is None
+        ):
+            return candidate
+    return None
+
+
+def _transport_for(session: Session, workspace_id: str, address: str | None) -> str | None:
+    """The transport for mail from ``address``: its own, else its domain's; None: the default.
+
+    Its own is a support address's transport; its domain's is that of a support
+    address on the same domain, else an enabled transport of the workspace whose
+    sender is on the domain.
+    """
+    if not address:
+        return None
+    lowered = address.lower()
+    domain = lowered.rpartition("@")[2]
+    on_domain = session.scalars(
+        select(SupportAddress)
+        .where(
+            SupportAddress.workspace_id == workspace_id,
+            SupportAddress.transport_id.is_not(None),
+            func.lower(SupportAddress.address).endswith(f"@{domain}", autoescape=True),
+        )
+        .order_by(SupportAddress.created_at)
+    ).all()
+    exact = [a for a in on_domain if a.address.lower() == lowered]
+    if exact or on_domain:
+        return (exact or on_domain)[0].transport_id
+    senders = session.scalars(
+        select(TransportRow)
+        .where(
+            TransportRow.workspace_id == workspace_id,
+            TransportRow.enabled.is_(True),
+            func.lower(TransportRow.sender).endswith(f"@{domain}", autoescape=True),
+        )
+        .order_by(TransportRow.is_default.desc(), TransportRow.created_at)
+    ).first()
+    return senders.id if senders else None
 
 
 def new_verify_token() -> str:
