@@ -63,6 +63,17 @@ class SecretBox:
             return False
         return True
 
+    def describe(self, token: str | None) -> dict[str, Any]:
+        """What an API view may say about stored secrets: their names, and whether we can read them.
+
+        A secret sealed under a key that is gone is listed with ``secrets_readable:
+        false`` (the object stays visible and fixable), not answered with an error.
+        """
+        try:
+            return {"secrets_set": sorted(self.decrypt(token)), "secrets_readable": True}
+        except SecretUnreadable:
+            return {"secrets_set": [], "secrets_readable": False}
+
     def is_current(self, token: str) -> bool:
         """Whether ``token`` is already encrypted under the current key (rotation skips it)."""
         try:

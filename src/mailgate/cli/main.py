@@ -24,6 +24,8 @@ workspace = typer.Typer(no_args_is_help=True, help="Workspaces (tenants).")
 app.add_typer(apikey, name="apikey")
 app.add_typer(transport, name="transport")
 app.add_typer(workspace, name="workspace")
+secrets_cli = typer.Typer(no_args_is_help=True, help="Stored secrets and MAILGATE_SECRET_KEY.")
+app.add_typer(secrets_cli, name="secrets")
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 
@@ -486,6 +488,41 @@ def parse(
             continue
         sys.stdout.write(json.dumps(parse_message(raw).to_json(), ensure_ascii=False) + "\n")
     if failed:
+        raise typer.Exit(1)
+
+
+@secrets_cli.command("rotate")
+@clean_errors
+def secrets_rotate(
+    batch: Annotated[int, typer.Option(min=1, help="Rows per committed transaction.")] = 100,
+) -> None:
+    """Re-encrypt every stored secret under MAILGATE_SECRET_KEY; safe to re-run or interrupt.
+
+    Set the new key as MAILGATE_SECRET_KEY and the old one in MAILGATE_OLD_SECRET_KEYS
+    first (docs/secrets.md); drop the old key only after this succeeds.
+    """
+    from rich.progress import Progress
+
+    from mailgate.services import secrets as secret_service
+
+    mg = open_app()
+    with Progress(console=err, transient=False) as progress:
+        task = progress.add_task("re-encrypting secrets", total=secret_service.count(mg))
+        report = secret_service.rotate_all(
+            mg, batch=batch, progress=lambda n: progress.advance(task, n)
+        )
+    mg.dispose()
+    console.print(
+        f"{report.rotated} re-encrypted, {report.current} already under the current key"
+    )
+    if report.unreadable:
+        err.print(
+            f"[red]{len(report.unreadable)} cannot be decrypted with MAILGATE_SECRET_KEY or "
+            "MAILGATE_OLD_SECRET_KEYS[/red] (add the key they were written with to "
+            "MAILGATE_OLD_SECRET_KEYS and run again, or set them again):"
+        )
+        for where in report.unreadable:
+            err.print(f"  {where}")
         raise typer.Exit(1)
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
 from mailgate.queue import outbox
@@ -52,6 +53,8 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
             return _all(msg, envelope, f"transport {row.name!r} is disabled", permanent=False)
         try:
             result = await app.transports.get(row).deliver(envelope, msg.raw)
+        except SecretUnreadable as e:  # the key changed: the operator's to fix, then it retries
+            return _all(msg, envelope, f"transport {row.name!r}: {e.message}", permanent=False)
         except Exception as e:  # never lose a message to a transport bug: retry later
             log.exception("transport %s raised while delivering %s", row.id, msg.id)
             return _all(msg, envelope, f"internal error: {e!r}", permanent=False)

@@ -58,7 +58,7 @@ def public(row: Source, box: SecretBox) -> dict[str, Any]:
         "kind": row.kind,
         "enabled": row.enabled,
         "config": dict(row.config),
-        "secrets_set": sorted(box.decrypt(row.secrets)),
+        **box.describe(row.secrets),  # secrets_set, secrets_readable
         "state": dict(row.state or {}),
         "last_polled_at": row.last_polled_at.isoformat() if row.last_polled_at else None,
         "last_error": row.last_error,

@@ -42,7 +42,7 @@ def public(row: TransportRow, box: SecretBox) -> dict[str, Any]:
         "sender_policy": row.sender_policy,
         "bounce_address": row.bounce_address,
         "config": dict(row.config),
-        "secrets_set": sorted(box.decrypt(row.secrets)),
+        **box.describe(row.secrets),  # secrets_set, secrets_readable
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
