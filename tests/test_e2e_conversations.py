@@ -64,7 +64,10 @@ def support_mailbox(tls_cert: TlsCert) -> Iterator[Dovecot]:
 
 
 def setup_desk(c: httpx.Client, pf: PostfixSubmission) -> None:
-    """A transport through the Postfix submission port and the support address."""
+    """A transport through the Postfix submission port and the support address.
+
+    ``c`` holds an operator key: the transport names a CA file on the server.
+    """
     t = c.post(
         "/v1/transports",
         json={
@@ -116,8 +119,9 @@ def converse(
     deliver: Callable[[EmailMessage], None],
 ) -> None:
     """The whole exchange, whatever the way in (``deliver`` puts mail into it)."""
+    with server.operator_client() as op:
+        setup_desk(op, pf)
     with server.client() as c:
-        setup_desk(c, pf)
         first = customer_mail(pf, SUPPORT, "订单 1043 没有收到 / order missing", "包裹还没到。")
         deliver(first)
         conv = one_conversation(c)

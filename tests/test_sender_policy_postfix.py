@@ -50,9 +50,10 @@ def test_553_mail_from_must_equal_authorized_user(
 ) -> None:
     """as_is is refused with the server's 553; restrict_from is delivered, Kevin kept in view."""
     pf = postfix_submission
-    with server.client() as c:
-        t = c.post("/v1/transports", json=_transport(pf, policy))
+    with server.operator_client() as op:  # the transport names a CA file: operator only
+        t = op.post("/v1/transports", json=_transport(pf, policy))
         assert t.status_code == 201, t.text
+    with server.client() as c:
         result = _send(c, t.json()["id"], pf.dovecot.user)
     [rcpt] = result["recipients"]
     if policy == "as_is":
@@ -72,10 +73,11 @@ def test_on_behalf_of_uses_the_bounce_address_as_envelope(
 ) -> None:
     """on_behalf_of keeps the user in From, names the account in Sender, VERPs the bounce."""
     pf = postfix_submission
+    body = _transport(pf, "on_behalf_of", bounce_address="bounces@example.test")
+    body["config"]["port"] = pf.port  # type: ignore[index]
+    with server.operator_client() as op:  # the transport names a CA file: operator only
+        t = op.post("/v1/transports", json=body).json()
     with server.client() as c:
-        body = _transport(pf, "on_behalf_of", bounce_address="bounces@example.test")
-        body["config"]["port"] = pf.port  # type: ignore[index]
-        t = c.post("/v1/transports", json=body).json()
         result = _send(c, t["id"], pf.dovecot.user)
         assert result["status"] == "sent", result
         wait_status(c, result["id"], "sent")

@@ -90,6 +90,17 @@ class Server:
             timeout=30,
         )
 
+    def operator_client(self) -> httpx.Client:
+        """An operator key acting in this server's workspace: for operator-only settings
+
+        such as a transport's or a source's ``ca_file`` (docs/api.md, "Roles").
+        """
+        with transaction(self.app.sessions) as session:
+            _, key = tenancy.create_api_key(session, None, "operator", operator=True)
+        client = self.client(key)
+        client.headers["Mailgate-Workspace"] = self.workspace_id
+        return client
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine in the server's loop (where the transports' pools live)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
