@@ -28,8 +28,13 @@ Outlook and by mailgate itself.
 ``loop_suspected`` is independent of ``kind``: more than 25 Received fields
 (a runaway forwarding chain; RFC 5321 §6.3 suggests a limit of at least 100
 hops for giving up, mail that has made 25 is already abnormal for us), or an
-``X-Mailgate-Id`` / ``X-Mailgate-Loop`` field on inbound mail, which only our
-own outbound mail carries: our message came back to us.
+``X-Mailgate-Id`` field, which our own outbound mail carries. That field is only
+a suspicion here: anyone can write it, and another workspace on the same
+installation writes it too. ``marker`` hands its value on; routing checks its
+signature against the receiving workspace (``inbound/markers.py``) and only a
+genuine one makes a loop. ``original_marker`` is the same field in the returned
+copy inside a bounce or complaint: evidence, checked the same way, that the
+report is about mail we sent.
 
 ``classify`` never raises; what it could not understand goes to ``errors``.
 """
@@ -44,9 +49,12 @@ from typing import Any
 
 from mailgate.core import dsn
 
-__all__ = ["MAX_RECEIVED", "Classification", "classify"]
+__all__ = ["MARKER_HEADER", "MAX_RECEIVED", "Classification", "classify"]
 
 MAX_RECEIVED = 25
+MARKER_HEADER = "X-Mailgate-Id"
+# The mark in a copy quoted as text (qmail and other prose bounces).
+_QUOTED_MARKER = re.compile(r"^X-Mailgate-Id:[ \t]*([0-9A-Za-z_]{1,40}\.[0-9a-fA-F]{32})\s*$", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,10 @@ class Classification:
     original_message_id: str | None = None
     loop_suspected: bool = False
     loop_reason: str | None = None
+    #: X-Mailgate-Id of this message, and of the original a bounce/complaint returns:
+    #: unverified here (core has no keys); routing checks the signature.
+    marker: str | None = None
+    original_marker: str | None = None
 
 
 def classify(msg: Message, *, text: str, subject: str) -> Classification:
@@ -68,6 +80,8 @@ def classify(msg: Message, *, text: str, subject: str) -> Classification:
     try:
         loop, reason = _loop(msg)
         kind, bounce, complaint, original = _kind(msg, text or "", subject or "", errors)
+        marker = _marker(msg.get(MARKER_HEADER))
+        original_marker = _original_marker(msg, text or "") if kind != "normal" else None
     except Exception as exc:  # contract: classify never raises
         errors.append(f"classify: {type(exc).__name__}: {exc}")
         return Classification(errors=errors)
@@ -79,6 +93,8 @@ def classify(msg: Message, *, text: str, subject: str) -> Classification:
         original_message_id=original,
         loop_suspected=loop,
         loop_reason=reason,
+        marker=marker,
+        original_marker=original_marker,
     )
 
 
@@ -252,11 +268,25 @@ def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
 
 
 def _loop(msg: Message) -> tuple[bool, str | None]:
-    for name in ("X-Mailgate-Id", "X-Mailgate-Loop"):
-        value = msg.get(name)
-        if value is not None:
-            return True, f"{name} present ({str(value).strip()}): our own message came back"
     received = len(msg.get_all("Received", []))
     if received > MAX_RECEIVED:
         return True, f"{received} Received fields (more than {MAX_RECEIVED}): runaway chain"
+    value = msg.get(MARKER_HEADER)
+    if value is not None:
+        reason = f"{MARKER_HEADER} present ({str(value).strip()}): our own message may be back"
+        return True, reason
     return False, None
+
+
+def _marker(value: object) -> str | None:
+    text = re.sub(r"\s+", "", str(value)) if value is not None else ""
+    return text[:200] or None
+
+
+def _original_marker(msg: Message, text: str) -> str | None:
+    """X-Mailgate-Id of the returned original (message/rfc822, rfc822-headers, or quoted)."""
+    _, original = dsn.attached_original(msg)
+    if original is not None and original.get(MARKER_HEADER) is not None:
+        return _marker(original.get(MARKER_HEADER))
+    found = _QUOTED_MARKER.search(text)
+    return found.group(1) if found else None

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 
 from mailgate.core.parse import parse_message
+from mailgate.inbound.breaker import Limits
 from mailgate.inbound.routing import route
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
@@ -59,7 +60,7 @@ def process(app: Context, message_pk: str) -> str:
             row = session.get_one(MessageRow, message_pk)
             parsed = parse_message(app.blobs.get(session, row.blob_key))
             now = utcnow()
-            events = route(session, app.secrets, row, parsed, now)
+            events = route(session, app.secrets, row, parsed, now, limits=_limits(app))
             row.status = "processed"
             row.lease_owner = row.lease_until = None
             row.updated_at = now
@@ -78,6 +79,10 @@ def process(app: Context, message_pk: str) -> str:
                 row.status = "received"
                 row.next_attempt_at = utcnow() + timedelta(seconds=30 * row.attempts)
             return row.status
+
+
+def _limits(app: Context) -> Limits:
+    return Limits(app.settings.automatic_limit, app.settings.automatic_window_seconds)
 
 
 def reprocess(app: Context, message_pk: str) -> str:

@@ -3,6 +3,18 @@
 Exact first, heuristic second (STYLE.md): a signed reply/VERP token names its
 conversation or message outright; then In-Reply-To/References against every
 Message-ID mailgate sent or received; then a subject tag; else a new conversation.
+
+Inbound mail is evidence, not authority (docs/conversations.md):
+
+* a loop is only our own signed mark coming back to the workspace that wrote it;
+* a bounce or complaint changes state only when it proves which message of this
+  workspace it is about (VERP, signed mark, or Message-ID of the returned copy)
+  and the address it names was a recipient of that message; anything else is
+  stored with ``bounce.unmatched`` / ``complaint.unmatched`` and changes nothing;
+* a sender who is not a participant joins a thread only with its signed reply
+  address: quoting a Message-ID or a subject tag opens a new conversation linked
+  to it (``related_id``), unless the workspace admits anyone;
+* a correspondent sending automatic mail too fast trips a breaker (``breaker.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +29,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from mailgate.core.classify import MAX_RECEIVED
 from mailgate.core.message import Address
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
-from mailgate.inbound import tokens
+from mailgate.inbound import breaker, markers, tokens
 from mailgate.store.eventlog import event
 from mailgate.store.models import (
     Conversation,
@@ -28,6 +41,7 @@ from mailgate.store.models import (
     Recipient,
     SupportAddress,
     Suppression,
+    Workspace,
 )
 
 _TAG = re.compile(r"\[#([0-9a-z]{10})\]")
@@ -45,27 +59,44 @@ def subject_tag(tag: str) -> str:
 
 
 def route(
-    session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage, now: datetime
+    session: Session,
+    box: SecretBox,
+    row: MessageRow,
+    parsed: ParsedMessage,
+    now: datetime,
+    *,
+    limits: breaker.Limits | None = None,
 ) -> list[dict[str, Any]]:
     """Apply ``parsed`` to the store; returns the events to emit."""
-    c = parsed.classification
     _describe(row, parsed)
     address = _verification(session, row, parsed, now)
     if address is not None:
         row.kind = "verification"
         payload = {"address": address.address, "id": address.id, "message": row.id}
         return [event(row.workspace_id, "address.verified", payload, message_pk=row.id, now=now)]
-    if c.loop_suspected:
+    loop = _loop(box, row, parsed)
+    if loop is not None:
         row.kind = "loop"
-        row.last_error = c.loop_reason
+        row.last_error = loop
         return []
     if parsed.kind == "complaint":
         return _complaint(session, box, row, parsed, now)
+    events: list[dict[str, Any]] = []
     if parsed.kind == "bounce" or (parsed.bounce and parsed.kind == "auto_reply"):
         events = _bounce(session, box, row, parsed, now)
         if parsed.kind == "bounce":
             return events
-    return _thread(session, box, row, parsed, now)
+    return events + _thread(session, box, row, parsed, now, limits or breaker.Limits())
+
+
+def _loop(box: SecretBox, row: MessageRow, parsed: ParsedMessage) -> str | None:
+    """Why this is a loop, or None. An unsigned or another workspace's mark is not one."""
+    if parsed.received_count > MAX_RECEIVED:
+        return f"{parsed.received_count} Received fields (more than {MAX_RECEIVED}): runaway chain"
+    marker = parsed.classification.marker
+    if marker and markers.verify(box, row.workspace_id, marker):
+        return f"{markers.HEADER} {marker}: this workspace's own message came back"
+    return None
 
 
 def _describe(row: MessageRow, parsed: ParsedMessage) -> None:
@@ -99,23 +130,44 @@ def _verification(
 
 
 def _outbound_for(
-    session: Session, box: SecretBox, row: MessageRow, original_message_id: str | None
+    session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage
 ) -> MessageRow | None:
-    for rcpt in row.rcpt_to or []:
+    """The message of this workspace a report proves it is about, or None.
+
+    Proof, exact first: our signed VERP address as the report's recipient, our signed
+    mark in the returned copy, then the returned copy's Message-ID among the mail
+    this workspace sent. Another workspace's message never matches.
+    """
+    c = parsed.classification
+    ws = row.workspace_id
+    for rcpt in [*(row.rcpt_to or []), *(a.address for a in parsed.to)]:
         token = tokens.parse(box, str(rcpt))
         if token and token[0] == "verp":
             found = session.get(MessageRow, token[1])
-            if found is not None and found.workspace_id == row.workspace_id:
+            if found is not None and found.workspace_id == ws and found.direction == "out":
                 return found
-    if original_message_id:
-        return session.scalar(
-            select(MessageRow).where(
-                MessageRow.workspace_id == row.workspace_id,
+    pk = markers.verify(box, ws, c.original_marker)
+    if pk is not None:
+        found = session.get(MessageRow, pk)
+        if found is not None and found.workspace_id == ws and found.direction == "out":
+            return found
+    if c.original_message_id:
+        return session.scalars(
+            select(MessageRow)
+            .where(
+                MessageRow.workspace_id == ws,
                 MessageRow.direction == "out",
-                MessageRow.message_id == original_message_id.strip("<>"),
+                MessageRow.message_id == c.original_message_id.strip("<>"),
             )
-        )
+            .limit(1)
+        ).first()
     return None
+
+
+_NO_MATCH = (
+    "no message of this workspace matched: no VERP address, signed X-Mailgate-Id "
+    "or Message-ID of ours in the report"
+)
 
 
 def _suppress(
@@ -135,29 +187,59 @@ def _suppress(
 def _bounce(
     session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage, now: datetime
 ) -> list[dict[str, Any]]:
-    out = _outbound_for(session, box, row, parsed.classification.original_message_id)
+    out = _outbound_for(session, box, row, parsed)
     reported = (parsed.bounce or {}).get("recipients", [])
     failed = [r for r in reported if r.get("action") == "failed"]
-    if out is not None:
-        row.conversation_id = out.conversation_id
-        by_address = {
-            r.address.lower(): r
-            for r in session.scalars(select(Recipient).where(Recipient.message_pk == out.id))
-        }
-        for r in failed:
-            rec = by_address.get(str(r.get("address", "")).lower())
-            if rec is not None:
-                rec.status = "bounced"
-                rec.text = r.get("diagnostic") or r.get("status") or "bounced"
-                rec.updated_at = now
+    ws = row.workspace_id
+    if out is None:
+        if parsed.kind != "bounce":
+            return []  # an unmatched delay or success notice: nothing to tell
+        return [_unmatched(row, "bounce.unmatched", _NO_MATCH, None, failed, now)]
+    row.conversation_id = out.conversation_id
+    by_address = {
+        r.address.lower(): r
+        for r in session.scalars(select(Recipient).where(Recipient.message_pk == out.id))
+    }
+    proven: list[dict[str, Any]] = []
+    strangers: list[dict[str, Any]] = []
     for r in failed:
-        status = str(r.get("status") or "")
-        if status.startswith("5") and r.get("address"):
-            _suppress(session, row.workspace_id, r["address"], "hard_bounce", row.id, now)
-    if not failed:
-        return []  # a delay warning: recorded on the message, nobody fails
-    payload = {"message": out.id if out else None, "bounce": row.id, "recipients": failed}
-    return [event(row.workspace_id, "message.bounced", payload, message_pk=row.id, now=now)]
+        rec = by_address.get(str(r.get("address", "")).lower())
+        if rec is None:
+            strangers.append(r)  # the report names someone this message never went to
+            continue
+        proven.append(r)
+        rec.status = "bounced"
+        rec.text = r.get("diagnostic") or r.get("status") or "bounced"
+        rec.updated_at = now
+        if str(r.get("status") or "").startswith("5"):
+            _suppress(session, ws, rec.address, "hard_bounce", row.id, now)
+    events = []
+    if proven:
+        payload = {"message": out.id, "bounce": row.id, "recipients": proven}
+        events.append(event(ws, "message.bounced", payload, message_pk=row.id, now=now))
+    if strangers:
+        reason = f"not a recipient of {out.id}"
+        events.append(_unmatched(row, "bounce.unmatched", reason, out, strangers, now))
+    return events  # empty for a delay warning: recorded on the message, nobody fails
+
+
+def _unmatched(
+    row: MessageRow,
+    kind: str,
+    reason: str,
+    out: MessageRow | None,
+    recipients: list[Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The event for a report we cannot tie to our mail: kept, and it changes nothing."""
+    key = "recipients" if kind == "bounce.unmatched" else "addresses"
+    payload = {
+        "message": out.id if out else None,
+        kind.split(".")[0]: row.id,
+        "reason": reason,
+        key: recipients,
+    }
+    return event(row.workspace_id, kind, payload, message_pk=row.id, now=now)
 
 
 def _complaint(
@@ -165,26 +247,41 @@ def _complaint(
 ) -> list[dict[str, Any]]:
     c = parsed.classification
     report = c.complaint or {}
-    out = _outbound_for(session, box, row, c.original_message_id)
-    complainants: list[str] = []
-    if report.get("original_rcpt_to"):
-        complainants.append(str(report["original_rcpt_to"]).strip("<>"))
-    elif out is not None:
-        complainants += [
-            a
-            for a in session.scalars(
-                select(Recipient.address).where(Recipient.message_pk == out.id)
-            )
-        ]
+    named = [str(a).strip("<>") for a in report.get("original_rcpt_to_all") or [] if a]
+    if not named and report.get("original_rcpt_to"):
+        named = [str(report["original_rcpt_to"]).strip("<>")]
+    out = _outbound_for(session, box, row, parsed)
+    if out is None:
+        return [_unmatched(row, "complaint.unmatched", _NO_MATCH, None, named, now)]
+    recipients = {
+        a.lower(): a
+        for a in session.scalars(select(Recipient.address).where(Recipient.message_pk == out.id))
+    }
+    if named:
+        complainants = [recipients[a.lower()] for a in named if a.lower() in recipients]
+        strangers = [a for a in named if a.lower() not in recipients]
+        reason = f"not a recipient of {out.id}"
+    else:
+        # A redacted report: only a message with one recipient says who complained.
+        complainants = list(recipients.values()) if len(recipients) == 1 else []
+        strangers = []
+        reason = f"the report names no recipient and {out.id} had several"
+    events = []
     for address in complainants:
         _suppress(session, row.workspace_id, address, "complaint", row.id, now)
-    payload = {
-        "message": out.id if out else None,
-        "complaint": row.id,
-        "addresses": complainants,
-        "feedback_type": report.get("feedback_type"),
-    }
-    return [event(row.workspace_id, "message.complained", payload, message_pk=row.id, now=now)]
+    if complainants:
+        payload = {
+            "message": out.id,
+            "complaint": row.id,
+            "addresses": complainants,
+            "feedback_type": report.get("feedback_type"),
+        }
+        events.append(
+            event(row.workspace_id, "message.complained", payload, message_pk=row.id, now=now)
+        )
+    if strangers or not complainants:
+        events.append(_unmatched(row, "complaint.unmatched", reason, out, strangers, now))
+    return events
 
 
 def requester(parsed: ParsedMessage, own: set[str]) -> Address | None:
@@ -200,11 +297,17 @@ def requester(parsed: ParsedMessage, own: set[str]) -> Address | None:
 
 
 def _thread(
-    session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage, now: datetime
+    session: Session,
+    box: SecretBox,
+    row: MessageRow,
+    parsed: ParsedMessage,
+    now: datetime,
+    limits: breaker.Limits,
 ) -> list[dict[str, Any]]:
     ws = row.workspace_id
     addresses = [str(a) for a in row.rcpt_to or []] + [a.address for a in parsed.to + parsed.cc]
     conv: Conversation | None = None
+    signed = False  # found through our signed reply address: whoever holds it may post
     for a in addresses:
         token = tokens.parse(box, a)
         if token and token[0] == "reply":
@@ -214,6 +317,7 @@ def _thread(
                 )
             )
             if conv:
+                signed = True
                 break
     if conv is None:
         refs = [r for r in [parsed.in_reply_to, *reversed(parsed.references)] if r]
@@ -244,9 +348,24 @@ def _thread(
     own = {a.lower() for a in addresses if tokens.parse(box, a)} | (
         {support.address.lower()} if support else set()
     )
+    sender = _sender(row, parsed)
+    related: Conversation | None = None
+    guest = False  # in the thread by the workspace's leave, not as a participant
+    if conv is not None and not signed and not _participant(conv, sender):
+        workspace = session.get(Workspace, ws)
+        if workspace is not None and workspace.thread_admission == "anyone":
+            guest = True
+        else:
+            related, conv = conv, None  # quoting a Message-ID or tag is no invitation
+    if parsed.kind == "auto_reply" or conv is None:
+        held, tripped = breaker.tick(session, ws, sender, now, limits, message_pk=row.id)
+        events += tripped
+        if held:
+            row.last_error = f"{sender} sends automatic mail too fast (RFC 3834 §2): not routed"
+            return events
     if conv is None:
         if parsed.kind == "auto_reply":
-            return []  # an out-of-office never opens a conversation, and is never answered
+            return events  # an out-of-office never opens a conversation, and is never answered
         who = requester(parsed, own)
         conv = Conversation(
             id=_new_conversation_id(),
@@ -257,6 +376,7 @@ def _thread(
             tag=new_tag(),
             status="open",
             participants=_participants(who, parsed, own),
+            related_id=related.id if related else None,
             message_count=0,
             created_at=now,
             updated_at=now,
@@ -266,7 +386,8 @@ def _thread(
         events.append(
             event(ws, "conversation.created", _conv_payload(conv), conversation_id=conv.id, now=now)
         )
-    else:
+    elif not guest:
+        # A participant (or the holder of the signed reply address) may bring people in.
         known = {p["address"].lower() for p in conv.participants}
         who = requester(parsed, own)
         extra = [p for p in _participants(who, parsed, own) if p["address"].lower() not in known]
@@ -296,6 +417,20 @@ def _thread(
         )
     )
     return events
+
+
+def _sender(row: MessageRow, parsed: ParsedMessage) -> str:
+    """Who wrote it, for admission and the breaker: the From address, else the envelope."""
+    for a in parsed.from_:
+        if a.address:
+            return a.address.lower()
+    return (row.mail_from or "").lower()
+
+
+def _participant(conv: Conversation, sender: str) -> bool:
+    return bool(sender) and any(
+        str(p.get("address", "")).lower() == sender for p in conv.participants
+    )
 
 
 def _new_conversation_id() -> str:

@@ -24,7 +24,7 @@ from mailgate.core.headers import caller_headers, check_header
 from mailgate.core.message import Attachment, Draft
 from mailgate.core.sender_policy import apply_sender_policy
 from mailgate.errors import InvalidInput, MailgateError, MessageTooLarge
-from mailgate.inbound import tokens
+from mailgate.inbound import markers, tokens
 from mailgate.queue import outbox
 from mailgate.queue.delivery import DeliveryContext, deliver, load_raw, record
 from mailgate.services import transports as transport_service
@@ -40,7 +40,7 @@ from mailgate.store.models import (
     utcnow,
 )
 
-OWN_HEADER = "X-Mailgate-Id"
+OWN_HEADER = markers.HEADER
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
 
@@ -132,9 +132,13 @@ def prepare(
     if req.text is None and req.html is None and not req.attachments:
         raise InvalidInput("a message needs text, html or an attachment", field="text")
     headers = caller_headers(req.headers)
+    for name in headers:
+        if name.lower() == OWN_HEADER.lower():
+            raise InvalidInput(f"mailgate writes the {name} header itself", field=f"headers.{name}")
     pk = new_id("msg")
-    # Marks mail as ours: if it ever comes back in, classify sees a loop (DESIGN: loops).
-    headers[OWN_HEADER] = pk
+    # Marks mail as this workspace's (HMAC over workspace and message): if it comes back
+    # to the same workspace it is a loop; another workspace takes it as ordinary mail.
+    headers[OWN_HEADER] = markers.marker(app.secrets, workspace.id, pk)
     key = (req.transport, req.team)
     row = (chosen or {}).get(key) or transport_service.choose(
         session, workspace.id, transport_id=req.transport, team_id=req.team

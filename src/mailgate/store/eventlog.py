@@ -6,7 +6,8 @@ between "it happened" and "the business app will be told".
 
 Vocabulary: ``message.sent``, ``message.deferred``, ``message.failed``,
 ``message.bounced``, ``message.complained``, ``message.received``,
-``conversation.created``, ``address.verified``.
+``conversation.created``, ``address.verified``, ``bounce.unmatched``,
+``complaint.unmatched``, ``correspondent.throttled``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ EVENT_TYPES = (
     "message.received",
     "conversation.created",
     "address.verified",
+    # Inbound we could not tie to our own mail, and the RFC 3834 breaker: kept, changing nothing.
+    "bounce.unmatched",
+    "complaint.unmatched",
+    "correspondent.throttled",
 )
 
 
