@@ -20,7 +20,7 @@ from mailgate.store.models import (
     TransportRow,
     new_id,
 )
-from tests.servers.listener import RunningListener
+from tests.servers.listener import RunningListener, add_address
 from tests.servers.mailgate import Server
 
 
@@ -196,8 +196,11 @@ def test_listener_refuses_unregistered_and_wildcard_recipients(
 ) -> None:
     """550 for an unregistered address on our domain and for LIKE wildcards; tokens still 250."""
     app = smtp_listener.app
+    add_address(app, smtp_listener.workspace_id, "help@a.test")
     for address in (
         "x@%",
+        "x@a_test",
+        "help@a_test",
         "x@acme.example_com",
         "x@acme_example.com",
         "x@%.com",
@@ -213,6 +216,7 @@ def test_listener_refuses_unregistered_and_wildcard_recipients(
         )
     assert rcpt(smtp_listener, "sales@acme.example.com") == 550
     assert rcpt(smtp_listener, "support@acme.example.com") == 250
+    assert rcpt(smtp_listener, "HELP@A.TEST") == 250
     reply = tokens.reply_address(app.secrets, "k3j9x2m4qz", "acme.example.com")
     assert rcpt(smtp_listener, reply) == 250
     forged = reply.replace(".", ".0", 1)

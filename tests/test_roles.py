@@ -169,3 +169,13 @@ def test_last_used_is_recorded_but_not_on_every_request(server: Server) -> None:
         c.get("/v1/transports")
         again = next(k for k in c.get("/v1/apikeys").json()["items"] if k["name"] == "tests")
     assert again["last_used_at"] == first["last_used_at"]
+
+
+def test_openapi_lists_both_kinds_of_key(server: Server) -> None:
+    """Workspace and operator keys are security schemes; operator routes name only theirs."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert set(spec["components"]["securitySchemes"]) == {"workspaceKey", "operatorKey"}
+    assert spec["paths"]["/v1/workspaces"]["get"]["security"] == [{"operatorKey": []}]
+    both = [{"workspaceKey": []}, {"operatorKey": []}]
+    assert spec["paths"]["/v1/transports"]["post"]["security"] == both
+    assert spec["paths"]["/v1/apikeys"]["post"]["security"] == both
