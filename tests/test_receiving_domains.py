@@ -114,6 +114,20 @@ def test_bounce_addresses_are_reserved_to_their_workspace(server: Server) -> Non
             },
         )
         assert r.status_code == 409 and r.json()["error"]["field"] == "bounce_address"
+        # On a domain nobody receives for, a bounce address is reserved by itself.
+        r = b.post(
+            "/v1/transports",
+            json={
+                "name": "mine",
+                "kind": "capture",
+                "sender": "noreply@globex.example",
+                "bounce_address": "bounces@mail.globex.example",
+            },
+        )
+        assert r.status_code == 201, r.text
+    with server.client() as a:
+        r = a.post("/v1/addresses", json={"address": "bounces@mail.globex.example"})
+        assert r.status_code == 409
 
 
 def test_a_domain_holder_wins_over_an_earlier_claim(mailgate_app: Mailgate) -> None:

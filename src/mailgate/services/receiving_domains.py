@@ -111,7 +111,13 @@ def _single_workspace(session: Session, workspace_id: str) -> bool:
 
 
 def claim(
-    session: Session, workspace_id: str, address: str, *, operator: bool, field: str = "address"
+    session: Session,
+    workspace_id: str,
+    address: str,
+    *,
+    operator: bool,
+    field: str = "address",
+    needs_domain: bool = True,
 ) -> None:
     """May ``workspace_id`` receive mail for ``address``? Raise if not; take the domain if due.
 
@@ -119,7 +125,8 @@ def claim(
     workspace's (support or bounce address): 409, the same words either way. Held by
     nobody: an operator acting in the workspace, or the only workspace there is,
     takes the domain with it; any other workspace is refused (403) until the operator
-    assigns it.
+    assigns it — unless ``needs_domain`` is False (a transport's bounce address, often
+    on a sending domain nobody receives for): then the address alone is reserved.
     """
     address = normalise_address(address, field=field)
     domain = address.rpartition("@")[2]
@@ -145,6 +152,8 @@ def claim(
         if _others_on(session, workspace_id, domain):
             raise unavailable
         assign(session, workspace_id, domain)
+        return
+    if not needs_domain:
         return
     raise Forbidden(
         f"{domain} is not a receiving domain of this workspace: the operator assigns it "

@@ -183,7 +183,12 @@ def _apply(
             if key == "bounce_address" and row.bounce_address and row.workspace_id:
                 # Mail to it reaches this workspace: the same rule as a support address.
                 receiving_domains.claim(
-                    session, row.workspace_id, row.bounce_address, operator=operator, field=key
+                    session,
+                    row.workspace_id,
+                    row.bounce_address,
+                    operator=operator,
+                    field=key,
+                    needs_domain=False,
                 )
     if "enabled" in data:
         row.enabled = bool(data["enabled"])
