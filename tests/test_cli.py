@@ -162,6 +162,7 @@ def test_serve_on_a_busy_port_names_the_setting(run: Run, tmp_path: Path) -> Non
     """A port already in use is a configuration error naming MAILGATE_HTTP, exit status 2."""
     import socket
 
+    run("init")  # serve refuses a data directory init did not prepare
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         env = {
