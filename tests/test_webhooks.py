@@ -54,6 +54,7 @@ class Receiver:
         self.codes: list[int] = []  # answered in order; 200 once they run out
         self.default = 200
         self.headers: dict[str, str] = {}
+        self.answer: bytes | None = None  # the body of a non-2xx answer, when set
         self._lock = threading.Lock()
         receiver = self
 
@@ -64,10 +65,11 @@ class Receiver:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
                     code = receiver.codes.pop(0) if receiver.codes else receiver.default
                     extra = dict(receiver.headers)
+                    scripted = receiver.answer
                 self.send_response(code)
                 for name, value in extra.items():
                     self.send_header(name, value)
-                answer = b"ok" if code < 300 else b"receiver says no"
+                answer = b"ok" if code < 300 else scripted or b"receiver says no"
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
@@ -226,7 +228,14 @@ def test_the_secret_is_write_only(server: Server, receiver: Receiver) -> None:
         created = subscribe(c, receiver.url, ["message.sent"])
         secret = created.pop("secret")
         assert secret.startswith("whsec_") and len(secret) > 30
-        assert set(created) == {"id", "url", "events", "enabled", "created_at"}
+        assert set(created) == {
+            "id",
+            "url",
+            "events",
+            "enabled",
+            "private_network",
+            "created_at",
+        }
         hid = created["id"]
         given = subscribe(c, receiver.url, ["*"], secret=SECRET)
         assert "secret" not in given

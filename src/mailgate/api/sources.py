@@ -9,12 +9,12 @@ storing failed, so that Mailgun tries again.
 from __future__ import annotations
 
 import logging
+import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
@@ -23,8 +23,12 @@ from mailgate.errors import MailgateError
 from mailgate.inbound import mailgun
 from mailgate.services import sources as svc
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
+
+#: What a route's form adds to twice the message limit (field names, boundaries).
+MAILGUN_FORM_OVERHEAD = 1024 * 1024
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
@@ -68,7 +72,11 @@ def patch(
     with transaction(app.sessions) as session:
         row = svc.get(session, ws.id, source_id)
         svc.update(
-            app.secrets, row, body.model_dump(exclude_unset=True), operator=caller.operator
+            app.secrets,
+            row,
+            body.model_dump(exclude_unset=True),
+            operator=caller.operator,
+            guard=app.netguard,
         )
     app.wake_workers()  # the poller supervisor restarts an edited source
     return svc.public(row, app.secrets)
@@ -92,18 +100,36 @@ def poll(source_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
 @inbound_router.post("/mailgun/{source_id}")
 @inbound_router.post("/mailgun/{source_id}/mime")
 async def mailgun_route(source_id: str, request: Request, app: AppDep) -> JSONResponse:
-    """What a Mailgun route's ``forward()`` posts (parsed form; raw MIME for ``…/mime``)."""
-    body = await request.body()
-    if len(body) > 2 * app.settings.max_message_bytes:  # base64 and form overhead
-        err = error_body("too_large", "request body is over the size limit")
-        return JSONResponse(err, status_code=406)
+    """What a Mailgun route's ``forward()`` posts (parsed form; raw MIME for ``…/mime``).
+
+    The body goes to a spooled temporary file (memory up to 1 MiB, then disk) under
+    a streaming cap; the signature is checked from that file before any parsing.
+    """
+    cap = 2 * app.settings.max_message_bytes + MAILGUN_FORM_OVERHEAD
+    too_large = JSONResponse(
+        error_body("too_large", "request body is over the size limit"), status_code=406
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return too_large
     content_type = request.headers.get("content-type", "")
-    try:
-        received = await run_in_threadpool(mailgun.accept, app, source_id, content_type, body)
-    except MailgateError as exc:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
-    except Exception:
-        log.exception("storing a Mailgun route message failed")
-        err = error_body("unavailable", "could not store the message; retry later")
-        return JSONResponse(err, status_code=503)
+    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                return too_large
+            spool.write(chunk)
+        try:
+            received = await run_in(
+                app.executors.inbound, mailgun.accept, app, source_id, content_type, spool
+            )
+        except MailgateError as exc:
+            return JSONResponse(
+                error_body(exc.code, exc.message, exc.field), status_code=exc.status
+            )
+        except Exception:
+            log.exception("storing a Mailgun route message failed")
+            err = error_body("unavailable", "could not store the message; retry later")
+            return JSONResponse(err, status_code=503)
     return JSONResponse({"id": received.id}, status_code=200)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.schemas import TransportIn, TransportPatch
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 
 router = APIRouter(prefix="/v1/transports", tags=["transports"])
 
@@ -21,7 +21,12 @@ def create(
 ) -> dict[str, Any]:
     with transaction(app.sessions) as session:
         row = svc.create(
-            session, app.secrets, ws.id, body.model_dump(), operator=caller.operator
+            session,
+            app.secrets,
+            ws.id,
+            body.model_dump(),
+            operator=caller.operator,
+            guard=app.netguard,
         )
     return svc.public(row, app.secrets)
 
@@ -48,6 +53,7 @@ def patch(
             row,
             body.model_dump(exclude_unset=True),
             operator=caller.operator,
+            guard=app.netguard,
         )
     return svc.public(row, app.secrets)
 
@@ -69,6 +75,6 @@ async def check(
             svc.require_checkable(row, caller.operator)
             return row
 
-    row = await run_in_threadpool(load)
+    row = await run_in(app.executors.api, load)
     result = await app.transports.check(row)
     return {"ok": result.ok, "message": result.message, "stage": result.stage}

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.events import webhooks as svc
 from mailgate.store.db import transaction
 
@@ -39,7 +39,7 @@ class WebhookPatch(BaseModel):
 
 
 @router.post("", status_code=201)
-def create(body: WebhookIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def create(body: WebhookIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep) -> dict[str, Any]:
     with transaction(app.sessions) as session:
         row, generated = svc.create(
             session,
@@ -49,6 +49,8 @@ def create(body: WebhookIn, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
             events=body.events,
             secret=body.secret,
             enabled=body.enabled,
+            operator=caller.operator,
+            guard=app.netguard,
         )
     out = svc.public(row)
     if generated is not None:
@@ -67,10 +69,19 @@ def get(webhook_id: str, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any
 
 
 @router.patch("/{webhook_id}")
-def patch(webhook_id: str, body: WebhookPatch, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+def patch(
+    webhook_id: str, body: WebhookPatch, app: AppDep, ws: WorkspaceDep, caller: CallerDep
+) -> dict[str, Any]:
     with transaction(app.sessions) as session:
         row = svc.get(session, ws.id, webhook_id)
-        svc.update(session, app.secrets, row, body.model_dump(exclude_unset=True))
+        svc.update(
+            session,
+            app.secrets,
+            row,
+            body.model_dump(exclude_unset=True),
+            operator=caller.operator,
+            guard=app.netguard,
+        )
     return svc.public(row)
 
 

@@ -19,14 +19,18 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from http import HTTPStatus
 
 import httpx
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailgate.core.netpolicy import parse_ip_literal
 from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
+from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.queue.backoff import next_attempt
 from mailgate.queue.lanes import run_lane
 from mailgate.store.context import Context
@@ -37,8 +41,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 12
 TIMEOUT_SECONDS = 10.0
-#: How much of a receiver's answer is kept in ``last_error``.
+#: How much of a receiver's answer is read, and how many characters of it are kept in
+#: ``last_error``: enough to see what went wrong, too little to read anything out
+#: through a webhook pointed at some other service.
 ERROR_BODY_BYTES = 300
+ERROR_EXCERPT_CHARS = 200
 USER_AGENT = "mailgate-webhooks/1"
 
 
@@ -54,6 +61,10 @@ class Job:
     attempts: int
     created_at: datetime
     enabled: bool
+    #: The network policy this URL is delivered under (None: connect as told).
+    guard: NetGuard | None = field(default=None, repr=False)
+    #: Where the host is resolved: the webhooks' own pool, never the shared one.
+    executor: Executor | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -122,6 +133,8 @@ def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
             attempts=d.attempts,
             created_at=d.created_at,
             enabled=sub.enabled,
+            guard=NetGuard.from_settings(app.settings).trusting(bool(sub.private_network)),
+            executor=app.executors.webhooks,
         )
         for d, ev, sub in rows
     ]
@@ -194,7 +207,17 @@ async def post(client: httpx.AsyncClient, job: Job) -> Result:
         SIGNATURE_HEADER: sign(job.secret, job.body),
     }
     try:
-        request = client.build_request("POST", job.url, content=job.body, headers=headers)
+        url, extensions = await _checked_target(job, headers)
+    except NetworkRefused as exc:
+        return Result(job, False, None, f"policy: {exc}")
+    except ResolveFailed as exc:
+        return Result(job, False, None, f"dns: {exc}")
+    except (httpx.InvalidURL, ValueError) as exc:
+        return Result(job, False, None, f"config: {exc}")
+    try:
+        request = client.build_request(
+            "POST", url, content=job.body, headers=headers, extensions=extensions
+        )
         response = await client.send(request, stream=True)
         try:
             head = b""
@@ -211,11 +234,47 @@ async def post(client: httpx.AsyncClient, job: Job) -> Result:
     code = response.status_code
     if 200 <= code < 300:
         return Result(job, True, code, None)
-    text = head[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
-    reason = f"HTTP {code} {response.reason_phrase}".strip()
+    text = excerpt(head)
+    # The standard phrase, not the peer's: its status line is its text, not ours to keep.
+    phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else ""
+    reason = f"HTTP {code} {phrase}".strip()
     if 300 <= code < 400:
         reason += " (redirects are not followed)"
     return Result(job, False, code, f"{reason}: {text}" if text else reason)
+
+
+def excerpt(body: bytes, limit: int = ERROR_EXCERPT_CHARS) -> str:
+    """A short, printable excerpt of a receiver's answer for ``last_error``.
+
+    Control characters (newlines, escapes, NUL) become spaces, runs of space one,
+    and at most ``limit`` characters are kept, marked with ``…`` when cut.
+    """
+    text = body[:ERROR_BODY_BYTES].decode("utf-8", "replace")
+    text = "".join(" " if not c.isprintable() else c for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _checked_target(job: Job, headers: dict[str, str]) -> tuple[httpx.URL, dict[str, str]]:
+    """The URL to POST to, its host replaced by an address the policy allows.
+
+    The name is resolved once, every address is checked, and the request goes to
+    a checked address (DNS rebinding cannot swap it in between); ``Host`` and, for
+    https, the TLS server name and certificate check keep the name.
+    """
+    url = httpx.URL(job.url)
+    if url.userinfo:  # refused when saved; a row from before that is refused here
+        raise ValueError("the URL must not carry a user name or password")
+    if job.guard is None:
+        return url, {}
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = await job.guard.acheck(host, port, job.executor)
+    headers["Host"] = url.netloc.decode("ascii")
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    if parse_ip_literal(host) is not None:
+        extensions = {}  # an address in the URL: nothing to name in SNI
+    return url.copy_with(host=addresses[0]), extensions
 
 
 def _owner() -> str:

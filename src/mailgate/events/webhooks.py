@@ -21,13 +21,16 @@ import secrets as secrets_mod
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailgate.core.netpolicy import parse_ip_literal
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.outbound.netguard import NetGuard, approve_host, require_allowed
 from mailgate.store.eventlog import EVENT_TYPES
 from mailgate.store.models import (
     Event,
@@ -58,6 +61,7 @@ __all__ = [
     "send_test",
     "sign",
     "update",
+    "url_host",
     "verify_signature",
 ]
 
@@ -124,21 +128,48 @@ def payload(event: Event) -> bytes:
 # -- validation ----------------------------------------------------------------------------
 
 
-def check_url(value: Any) -> str:
-    """An absolute http(s) URL with a host, or InvalidInput naming ``url``."""
+def url_host(url: str) -> str:
+    """The host a webhook URL names, as written (brackets of IPv6 removed, lower case)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+def check_url(value: Any, *, guard: NetGuard | None = None) -> str:
+    """An absolute http(s) URL naming a host and no credentials; InvalidInput names ``url``.
+
+    With ``guard`` (a workspace choosing the URL), a host written as an address in
+    any notation (``127.1``, ``0x7f000001``, ``2130706433``, ``0177.0.0.1``,
+    ``[::ffff:127.0.0.1]``) that the network policy refuses is
+    :class:`~mailgate.errors.Forbidden` (403) naming ``url``; names are checked by
+    :func:`~mailgate.outbound.netguard.approve_host` and again at every delivery.
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("a webhook needs a URL", field="url")
     url: str = value.strip()
-    if len(url) > MAX_URL_LENGTH or any(c.isspace() for c in url):
+    if len(url) > MAX_URL_LENGTH or any(c.isspace() or ord(c) < 0x20 for c in url):
         raise InvalidInput("the URL is too long or contains whitespace", field="url")
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError):
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
         raise InvalidInput(f"{url!r} is not a URL", field="url") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             "the URL must start with http:// or https:// and name a host", field="url"
         )
+    if "@" in parts.netloc:
+        # user:pass@ in a URL ends up in logs and in the delivery log: never accepted.
+        raise InvalidInput("the URL must not contain a user name or password", field="url")
+    host = url_host(url)
+    if guard is not None and guard.literal_refusal(host) is not None:
+        require_allowed(guard, host, "url")
+    if parse_ip_literal(host) is None and not all(
+        c.isalnum() or c in "-._" or not c.isascii() for c in host
+    ):
+        raise InvalidInput(f"{host!r} is not a host name", field="url")
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise InvalidInput(f"{url!r} is not a URL", field="url") from None
     return url
 
 
@@ -178,6 +209,8 @@ def public(row: WebhookSubscription) -> dict[str, Any]:
         "url": row.url,
         "events": list(row.events),
         "enabled": row.enabled,
+        # An operator chose the URL: the network policy does not apply to it.
+        "private_network": bool(row.private_network),
         "created_at": row.created_at.isoformat(),
     }
 
@@ -191,19 +224,35 @@ def create(
     events: Any,
     secret: Any = None,
     enabled: bool = True,
+    operator: bool = False,
+    guard: NetGuard | None = None,
 ) -> tuple[WebhookSubscription, str | None]:
-    """Add a subscription; returns it and the generated secret (None if the caller gave one)."""
+    """Add a subscription; returns it and the generated secret (None if the caller gave one).
+
+    ``operator`` is the caller's role and ``guard`` the network policy a workspace's
+    URL must pass (:func:`~mailgate.outbound.netguard.approve_host`).
+    """
     generated = None
     if secret is None:
         secret = generated = new_secret()
+    checked = check_url(url, guard=None if operator else guard)
     row = WebhookSubscription(
         id=new_id("wh"),
         workspace_id=workspace_id,
-        url=check_url(url),
+        url=checked,
         events=check_events(events),
         secret=box.encrypt({"secret": _check_secret(secret)}),
         enabled=bool(enabled),
         created_at=utcnow(),
+    )
+    approve_host(
+        row,
+        before=None,
+        after=url_host(checked),
+        field="url",
+        operator=operator,
+        guard=guard,
+        creating=True,
     )
     session.add(row)
     session.flush()
@@ -211,11 +260,29 @@ def create(
 
 
 def update(
-    session: Session, box: SecretBox, row: WebhookSubscription, data: dict[str, Any]
+    session: Session,
+    box: SecretBox,
+    row: WebhookSubscription,
+    data: dict[str, Any],
+    *,
+    operator: bool = False,
+    guard: NetGuard | None = None,
 ) -> None:
     """PATCH semantics: only the fields given change; a new secret replaces the old one."""
     if "url" in data:
-        row.url = check_url(data["url"])
+        before = url_host(row.url)
+        unchanged = isinstance(data["url"], str) and url_host(data["url"].strip()) == before
+        checked = check_url(data["url"], guard=None if operator or unchanged else guard)
+        approve_host(
+            row,
+            before=before,
+            after=url_host(checked),
+            field="url",
+            operator=operator,
+            guard=guard,
+            creating=False,
+        )
+        row.url = checked
     if "events" in data:
         row.events = check_events(data["events"])
     if "enabled" in data:

@@ -12,11 +12,23 @@ Mailgun sends one of two forms (its *Routes* documentation):
 Both carry ``timestamp``, ``token`` and ``signature`` = hex HMAC-SHA256 of
 ``timestamp + token`` with the webhook signing key. The parsed form is rebuilt
 into one MIME message with the :mod:`email` package, so the pipeline always sees
-raw bytes. The token is recorded as ``token:<token>`` in ``source_items`` in the
-transaction that stores the message: a replay is refused, and a retry after a
-crash is stored once. The HTTP answer is decided in :mod:`mailgate.api.sources`:
-406 for a refusal (Mailgun does not retry it), 200 after the commit, 5xx so
-Mailgun retries when storing failed.
+raw bytes. The HTTP answer is decided in :mod:`mailgate.api.sources`: 406 for a
+refusal (Mailgun does not retry it), 200 after the commit, 5xx so Mailgun retries
+when storing failed.
+
+The signature is checked first, before anything is parsed or held in memory:
+the route spools the body to a temporary file and :func:`signature_fields` reads
+only those three small fields from it with a streaming form parser. A stranger's
+50 MB post costs a file write, not a MIME parse.
+
+Mailgun's signed string has no separator, so ``("1700000000", "ab…")`` and
+``("1700000000a", "b…")`` sign the same bytes; with a timestamp read by
+``float()``, ``ts + "e0"`` and a token two characters shorter passed as a *new*
+token (and ``"nan"`` passed any age check). So the timestamp must be plain ASCII
+digits without a leading zero (and then fresh), and the replay record is the
+signed string's MAC, ``sig:<signature>``, written in ``source_items`` in the
+transaction that stores the message: every re-split of one signed string has the
+same MAC, so none of them is new. A retry after a crash is stored once.
 """
 
 from __future__ import annotations
@@ -25,15 +37,20 @@ import email.header
 import email.policy
 import hashlib
 import hmac
+import io
 import json
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import MIMEPart
 from email.parser import BytesParser
-from urllib.parse import parse_qsl
+from typing import IO
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, QuerystringParser, parse_options_header
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +62,13 @@ from mailgate.store.models import Source, SourceItem
 
 #: A little clock skew between Mailgun and us is not an attack.
 FUTURE_SKEW_SECONDS = 30
+#: The form fields the signature covers, read before anything else.
+SIGNED_FIELDS = ("timestamp", "token", "signature")
+#: Longer than any genuine value (a 10-digit time, a 50-character token, 64 hex digits).
+MAX_SIGNED_FIELD = 256
+_TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")  # ASCII digits only: no "1e9", "nan", "+1", " 1"
+_TOKEN = re.compile(r"[!-~]{1,200}")  # printable ASCII, no space
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 #: Rebuilt from the parsed bodies, so the original ones would lie.
 _MIME_HEADERS = {"content-type", "content-transfer-encoding", "mime-version", "content-length"}
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 §2.2: printable, no colon
@@ -130,19 +154,132 @@ def verify(
     max_age: int = 300,
     now: float | None = None,
 ) -> None:
-    """Mailgun's webhook signature: HMAC-SHA256(key, timestamp + token), fresh."""
+    """Mailgun's webhook signature: HMAC-SHA256(key, timestamp + token), fresh.
+
+    The timestamp must be ASCII digits with no leading zero: Mailgun sends a plain
+    Unix time, and anything else (``1e9``, ``nan``, ``+1``, `` 1``, ``0…``) is how
+    the unseparated signed string would be re-split into another (timestamp, token).
+    """
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise Refused("timestamp must be a Unix time in plain digits", field="timestamp")
+    if not _TOKEN.fullmatch(token):
+        raise Refused("token is missing or malformed", field="token")
+    if not _SIGNATURE.fullmatch(signature):
+        raise Refused("bad signature", field="signature")
     expected = hmac.new(
         signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    if not hmac.compare_digest(expected, signature.lower()):
         raise Refused("bad signature", field="signature")
-    try:
-        ts = float(timestamp)
-    except ValueError:
-        raise Refused("timestamp is not a number", field="timestamp") from None
-    age = (time.time() if now is None else now) - ts
+    age = (time.time() if now is None else now) - int(timestamp)
     if age > max_age or age < -FUTURE_SKEW_SECONDS:
         raise Refused("timestamp is not within the allowed window", field="timestamp")
+
+
+def replay_key(signature: str) -> str:
+    """The ``source_items`` key that makes a signed request single: its MAC."""
+    return f"sig:{signature.lower()}"
+
+
+def signature_fields(content_type: str, chunks: Iterable[bytes]) -> dict[str, str]:
+    """``timestamp``, ``token`` and ``signature`` of a form body, read as a stream.
+
+    Nothing else is kept: other fields and files pass through the parser without
+    being stored. A signed field given twice, or longer than any genuine value,
+    is refused (which of two values would count is not for a parser to decide).
+    """
+    ctype, params = parse_options_header(content_type)
+    found: dict[str, bytearray] = {}
+    name = bytearray()
+    value = bytearray()
+    header = bytearray()
+    header_value = bytearray()
+    wanted = False
+
+    def keep(data: bytes, start: int, end: int) -> None:
+        if wanted:
+            value.extend(data[start:end])
+            if len(value) > 3 * MAX_SIGNED_FIELD:  # %XX triples the urlencoded size
+                raise Refused(f"{name.decode('latin-1')} is too long", field=name.decode())
+
+    def begin() -> None:
+        nonlocal wanted
+        name.clear()
+        value.clear()
+        wanted = False
+
+    def finish() -> None:
+        if wanted:
+            key = name.decode()
+            if key in found:
+                raise Refused(f"{key} is given twice", field=key)
+            found[key] = bytearray(value)
+
+    def on_field_name(data: bytes, start: int, end: int) -> None:
+        nonlocal wanted
+        name.extend(data[start:end])
+        wanted = len(name) <= 20 and name.decode("latin-1") in SIGNED_FIELDS
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end][:1024])
+
+    def on_header_end() -> None:
+        nonlocal wanted
+        if bytes(header).lower() == b"content-disposition":
+            _, disposition = parse_options_header(bytes(header_value))
+            field = disposition.get(b"name", b"").decode("latin-1")
+            wanted = field in SIGNED_FIELDS and b"filename" not in disposition
+            name[:] = field.encode("latin-1")
+        header.clear()
+        header_value.clear()
+
+    parser: QuerystringParser | MultipartParser
+    if ctype == b"application/x-www-form-urlencoded":
+        parser = QuerystringParser(
+            {
+                "on_field_start": begin,
+                "on_field_name": on_field_name,
+                "on_field_data": keep,
+                "on_field_end": finish,
+            }
+        )
+    elif ctype == b"multipart/form-data" and params.get(b"boundary"):
+        parser = MultipartParser(
+            params[b"boundary"],
+            {
+                "on_part_begin": begin,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_part_data": keep,
+                "on_part_end": finish,
+            },
+        )
+    else:
+        raise Refused(f"unexpected content type {content_type[:100]!r}")
+    try:
+        for chunk in chunks:
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError:
+        raise Refused("the form is malformed") from None
+    out: dict[str, str] = {}
+    for key, raw in found.items():
+        data = bytes(raw)
+        if isinstance(parser, QuerystringParser):
+            data = unquote_to_bytes(data.replace(b"+", b" "))
+        if len(data) > MAX_SIGNED_FIELD:
+            raise Refused(f"{key} is too long", field=key)
+        out[key] = data.decode("utf-8", "replace")
+    return out
+
+
+def _chunks(body: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    while chunk := body.read(size):
+        yield chunk
 
 
 def _header_line(name: str, value: str) -> bytes:
@@ -213,8 +350,15 @@ def route_message(parts: list[Part]) -> tuple[bytes, str, list[str]]:
     return raw, sender, [r.strip() for r in rcpt.split(",") if r.strip()]
 
 
-def accept(app: Context, source_id: str, content_type: str, body: bytes) -> Received:
-    """Verify a route POST and store its message; raises :class:`Refused` (→ 406)."""
+def accept(
+    app: Context, source_id: str, content_type: str, body: bytes | IO[bytes]
+) -> Received:
+    """Verify a route POST and store its message; raises :class:`Refused` (→ 406).
+
+    ``body`` may be a file (the route spools large posts to disk): it is read
+    whole only after the signature and the replay record have been checked.
+    """
+    stream: IO[bytes] = io.BytesIO(body) if isinstance(body, bytes) else body
     with app.sessions() as session:
         source = session.get(Source, source_id)
         if source is None or source.kind != "mailgun":
@@ -225,26 +369,23 @@ def accept(app: Context, source_id: str, content_type: str, body: bytes) -> Rece
     if not enabled:
         # Mailgun retries non-406 answers for hours: a short pause loses nothing.
         raise SourceDisabled("this source is disabled")
-    parts = parse_form(content_type, body)
-    fields = {p.name: p.text for p in parts if p.filename is None}
-    timestamp, token = fields.get("timestamp", ""), fields.get("token", "")
-    verify(
-        secrets.get("signing_key", ""),
-        timestamp,
-        token,
-        fields.get("signature", ""),
-        max_age=max_age,
-    )
-    if not token:
-        raise Refused("no token", field="token")
-    key = f"token:{token}"
+    stream.seek(0)
+    signed = signature_fields(content_type, _chunks(stream))
+    timestamp, token = signed.get("timestamp", ""), signed.get("token", "")
+    signature = signed.get("signature", "")
+    verify(secrets.get("signing_key", ""), timestamp, token, signature, max_age=max_age)
+    key = replay_key(signature)
     with app.sessions() as session:
+        # "token:" keys are what earlier versions recorded: still a replay.
         if session.scalar(
             select(SourceItem.id).where(
-                SourceItem.source_id == source_id, SourceItem.item_key == key
+                SourceItem.source_id == source_id,
+                SourceItem.item_key.in_((key, f"token:{token}")),
             )
         ):
             raise Refused("this token was used before", field="token")
+    stream.seek(0)
+    parts = parse_form(content_type, stream.read())  # genuine and new: now parse it
     raw, sender, rcpt = route_message(parts)
     if len(raw) > app.settings.max_message_bytes:
         raise Refused("message is over the size limit")

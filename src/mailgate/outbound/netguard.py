@@ -25,14 +25,22 @@ import socket
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import dns.exception
 import dns.resolver
 
 from mailgate.core.netpolicy import IPNetwork, parse_ip_literal, parse_networks, refusal
+from mailgate.errors import Forbidden
 
-__all__ = ["NetGuard", "NetworkRefused", "ResolveFailed", "policy_message"]
+__all__ = [
+    "NetGuard",
+    "NetworkRefused",
+    "ResolveFailed",
+    "approve_host",
+    "policy_message",
+    "require_allowed",
+]
 
 
 class NetworkRefused(Exception):
@@ -199,3 +207,61 @@ def _unique(values: Iterable[str]) -> list[str]:
         if value not in out:
             out.append(value)
     return out
+
+
+# -- saving: who may choose which host ------------------------------------------------------
+#
+# The rule (DESIGN.md, "Tenancy, roles and trust"): a workspace key may only name hosts
+# the policy allows. Only an operator may point a workspace's SMTP transport, IMAP/POP3
+# source or webhook anywhere else; the row then remembers ``private_network`` so that
+# the connect-time check lets it through. A workspace key that changes the host clears
+# that approval. Saving checks what it can (a literal in any notation, the name's DNS
+# answer now); the connect-time check is the one that counts.
+
+
+class Approvable(Protocol):
+    private_network: bool
+
+
+def approve_host(
+    row: Approvable,
+    *,
+    before: str | None,
+    after: str | None,
+    field: str,
+    operator: bool,
+    guard: NetGuard | None,
+    creating: bool,
+) -> None:
+    """Record who chose ``after`` on ``row``; a workspace's refused host is 403 naming ``field``.
+
+    ``before`` is the stored host (None when creating), ``after`` the one saved
+    (None for kinds that connect nowhere). ``guard`` is the installation's policy;
+    without one only an operator's choice is recorded and nothing is refused here.
+    """
+    changed = creating or (after or None) != (before or None)
+    if not changed:
+        return  # the same host as before: whoever chose it, that stands
+    if operator:
+        row.private_network = after is not None
+        return
+    row.private_network = False
+    if after is not None and guard is not None:
+        require_allowed(guard, after, field)
+
+
+def require_allowed(guard: NetGuard, host: str, field: str) -> None:
+    """403 naming ``field`` when ``host`` is, or now resolves to, a refused address."""
+    reason = guard.literal_refusal(host)
+    if reason is None and parse_ip_literal(host) is None:
+        try:
+            guard.check(host, 0)
+        except ResolveFailed:
+            pass  # it may not exist yet: connecting checks again, every time
+        except NetworkRefused as exc:
+            reason = exc.reason
+    if reason is not None:
+        raise Forbidden(
+            f"{field}: {policy_message(host, reason)}; only an operator key may choose it",
+            field=field,
+        )

@@ -20,8 +20,8 @@ from mailgate.inbound.base import PollResult
 from mailgate.inbound.mailgun import MailgunConfig
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
-from mailgate.outbound.netguard import NetGuard
-from mailgate.services import network, roles
+from mailgate.outbound.netguard import NetGuard, approve_host
+from mailgate.services import roles
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem, new_id
@@ -59,6 +59,8 @@ def public(row: Source, box: SecretBox) -> dict[str, Any]:
         "enabled": row.enabled,
         "config": dict(row.config),
         **box.describe(row.secrets),  # secrets_set, secrets_readable
+        # An operator chose the host: the network policy does not apply to it.
+        "private_network": bool(row.private_network),
         "state": dict(row.state or {}),
         "last_polled_at": row.last_polled_at.isoformat() if row.last_polled_at else None,
         "last_error": row.last_error,
@@ -145,7 +147,7 @@ def _apply(
         if not creating:
             config = {**row.config, **config}
         plain, sealed = _split_config(box, row.kind, config, None if creating else row.secrets)
-        network.approve_host(
+        approve_host(
             row,
             before=None if creating else (row.config or {}).get("host"),
             after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,

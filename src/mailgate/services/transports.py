@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
-from mailgate.outbound.netguard import NetGuard
+from mailgate.outbound.netguard import NetGuard, approve_host
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
-from mailgate.services import network, receiving_domains, roles
+from mailgate.services import receiving_domains, roles
 from mailgate.services.tenancy import get_team
 from mailgate.store.models import TransportRow, new_id
 
@@ -43,6 +43,8 @@ def public(row: TransportRow, box: SecretBox) -> dict[str, Any]:
         "bounce_address": row.bounce_address,
         "config": dict(row.config),
         **box.describe(row.secrets),  # secrets_set, secrets_readable
+        # An operator chose the host: the network policy does not apply to it.
+        "private_network": bool(row.private_network),
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
@@ -212,7 +214,7 @@ def _apply(
         old = None if creating or "kind" in data else row.secrets
         before = None if creating else (row.config or {}).get("host")
         plain, token = _split_config(box, row.kind, config, old)
-        network.approve_host(
+        approve_host(
             row,
             before=before,
             after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,
