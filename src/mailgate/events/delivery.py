@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailgate.core.netpolicy import parse_ip_literal
 from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
 from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
+from mailgate.queue import lease
 from mailgate.queue.backoff import next_attempt
 from mailgate.queue.lanes import run_lane
 from mailgate.store.context import Context
@@ -80,37 +81,26 @@ class Result:
 def claim(
     session: Session, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
 ) -> list[str]:
-    """Take up to ``limit`` due deliveries under a lease; returns their ids."""
+    """Take up to ``limit`` due deliveries under a lease (:mod:`mailgate.queue.lease`)."""
     now = now or utcnow()
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            or_(
-                and_(
-                    WebhookDelivery.status.in_(("pending", "retrying")),
-                    WebhookDelivery.next_attempt_at <= now,
-                ),
-                and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_until < now),
-            )
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
+    d = WebhookDelivery
+    walks = [
+        lease.Walk((d.status == "retrying", d.next_attempt_at <= now), d.next_attempt_at),
+        lease.Walk((d.status == "pending", d.next_attempt_at <= now), d.next_attempt_at),
+        # its worker died holding the lease
+        lease.Walk((d.status == "sending", d.lease_until < now), d.next_attempt_at),
+    ]
+    rows = lease.claim(
+        session,
+        d,
+        owner,
+        walks,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        values={"status": "sending", "updated_at": now},
+        now=now,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    return list(
-        session.scalars(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(due.scalar_subquery()))
-            .values(
-                status="sending",
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=lease_seconds),
-                updated_at=now,
-            )
-            .returning(WebhookDelivery.id)
-        )
-    )
+    return [r.id for r in rows]
 
 
 def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
@@ -350,7 +340,15 @@ class WebhookDispatcher:
         if not jobs:
             return 0
         client = self._http()
-        results = await asyncio.gather(*(post(client, job) for job in jobs))
+        beat = lease.Heartbeat(
+            self.app.sessions,
+            WebhookDelivery,
+            owner,
+            [j.id for j in jobs],
+            lease_seconds=self.app.settings.lease_seconds,
+        )
+        async with beat:  # a receiver slower than the lease keeps its row
+            results = await asyncio.gather(*(post(client, job) for job in jobs))
         await asyncio.to_thread(self._record, owner, list(results))
         return len(jobs)
 

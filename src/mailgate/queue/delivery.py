@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
-from mailgate.queue import outbox
+from mailgate.queue import lease, outbox
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
-from mailgate.store.models import TransportRow
+from mailgate.store.models import MessageRow, TransportRow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,38 @@ class DeliveryContext(Context, Protocol):
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: Immediate mode stores its messages leased to this owner (one per process: the
+#: worker lanes lease under owners of their own, so none can complete these).
+IMMEDIATE_OWNER = lease.new_owner("immediate")
+
+
+def heartbeat(app: Context, claimed: list[Claimed]) -> lease.Heartbeat:
+    """Keep the lease on ``claimed`` while they are delivered (a slow server or tarpit)."""
+    owner = claimed[0].owner if claimed else ""
+    return lease.Heartbeat(
+        app.sessions,
+        MessageRow,
+        owner,
+        [c.id for c in claimed if c.owner == owner],
+        lease_seconds=app.settings.lease_seconds,
+    )
+
+
+async def deliver_held(app: DeliveryContext, ids: list[str], owner: str) -> dict[str, str]:
+    """Deliver and record messages ``owner`` already holds (immediate mode); id → status."""
+    claimed = await asyncio.to_thread(_load_held, app, ids, owner)
+    async with heartbeat(app, claimed):
+        outcomes = await deliver(app, claimed)
+    return await asyncio.to_thread(record, app, outcomes)
+
+
+def _load_held(app: Context, ids: list[str], owner: str) -> list[Claimed]:
+    with app.sessions() as session:
+        claimed = outbox.held(session, ids, owner)
+        load_raw(app, session, claimed)
+    return claimed
 
 
 async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]:

@@ -1,10 +1,10 @@
 """The outbound queue: rows of ``messages`` claimed with a lease, results recorded.
 
-A claim moves due rows to ``sending`` with a lease (owner, until). A worker that
-dies leaves its lease to run out; the rows are then due again, so a crash can
-repeat a delivery but never lose one. On PostgreSQL the claim uses
-``FOR UPDATE SKIP LOCKED`` so many workers on many machines never wait on each
-other; SQLite serialises writers, so a plain UPDATE … RETURNING is enough.
+A claim moves due rows to ``sending`` under a lease (:mod:`mailgate.queue.lease`:
+owner, until), which a heartbeat renews while the batch is delivered. A worker
+that dies leaves its lease to run out; the rows are then due again, so a crash
+can repeat a delivery but never lose one. :func:`record` writes only the messages
+still leased to the owner that delivered them: a stale owner's result is dropped.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.outbound.base import RecipientResult
+from mailgate.queue import lease
 from mailgate.queue.backoff import next_attempt
 from mailgate.store.db import insert_rows, update_rows
 from mailgate.store.eventlog import emit_many, event
@@ -40,6 +41,7 @@ class Claimed:
     blob_key: str
     attempts: int
     expires_at: datetime | None
+    owner: str  # the lease owner: only its result is recorded
     recipients: dict[str, int] = field(default_factory=dict)  # address → recipient row id
     raw: bytes = b""
 
@@ -57,20 +59,17 @@ def claim(
 ) -> list[Claimed]:
     """Take up to ``limit`` due outbound messages under a lease."""
     now = now or utcnow()
-    ids = due_ids(session, now, limit)
-    if not ids:
-        return []
-    rows = session.execute(
-        update(MessageRow)
-        .where(MessageRow.id.in_(ids))
-        .values(
-            status="sending",
-            lease_owner=owner,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        .returning(*_CLAIMED)
-    ).all()
+    rows = lease.claim(
+        session,
+        MessageRow,
+        owner,
+        _walks(now),
+        limit=limit,
+        lease_seconds=lease_seconds,
+        values={"status": "sending", "updated_at": now},
+        returning=_CLAIMED,
+        now=now,
+    )
     return _with_recipients(session, rows)
 
 
@@ -81,30 +80,29 @@ def due_ids(session: Session, now: datetime, limit: int) -> list[str]:
     ``limit``; a single OR over the statuses made SQLite sort every due row on
     every claim (20,000 rows queued: most of a claim's time).
     """
-    pg = session.get_bind().dialect.name == "postgresql"
-    ids: list[str] = []
-    for status, ready in (
-        ("deferred", MessageRow.next_attempt_at <= now),
-        ("queued", MessageRow.next_attempt_at <= now),
-        ("sending", MessageRow.lease_until < now),  # its worker died holding the lease
-    ):
-        if len(ids) >= limit:
-            break
-        q = (
-            select(MessageRow.id)
-            .where(MessageRow.status == status, ready, MessageRow.direction == "out")
-            .order_by(MessageRow.next_attempt_at)
-            .limit(limit - len(ids))
+    return lease.due_ids(session, MessageRow, _walks(now), limit)
+
+
+def _walks(now: datetime) -> list[lease.Walk]:
+    out = MessageRow.direction == "out"
+    return [
+        lease.Walk(
+            (MessageRow.status == status, ready, out),
+            MessageRow.next_attempt_at,
         )
-        if pg:
-            q = q.with_for_update(skip_locked=True)
-        ids += session.scalars(q).all()
-    return ids
+        for status, ready in (
+            ("deferred", MessageRow.next_attempt_at <= now),
+            ("queued", MessageRow.next_attempt_at <= now),
+            ("sending", MessageRow.lease_until < now),  # its worker died holding the lease
+        )
+    ]
 
 
-def held(session: Session, ids: list[str]) -> list[Claimed]:
-    """Messages this process already holds the lease on (immediate mode)."""
-    rows = session.execute(select(*_CLAIMED).where(MessageRow.id.in_(ids))).all()
+def held(session: Session, ids: list[str], owner: str) -> list[Claimed]:
+    """Messages ``owner`` already holds the lease on (immediate mode stores them leased)."""
+    rows = session.execute(
+        select(*_CLAIMED).where(MessageRow.id.in_(ids), MessageRow.lease_owner == owner)
+    ).all()
     return _with_recipients(session, rows)
 
 
@@ -116,6 +114,7 @@ _CLAIMED = (
     MessageRow.blob_key,
     MessageRow.attempts,
     MessageRow.expires_at,
+    MessageRow.lease_owner,
 )
 
 
@@ -142,8 +141,17 @@ def record(
     retry_cap: float,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """Write every attempt, move recipients and messages on; returns id → new status."""
+    """Write every attempt, move recipients and messages on; returns id → new status.
+
+    Only messages still leased to the owner that delivered them are written: if a
+    lease ran out and another worker took the message over, its result counts and
+    this one is logged and dropped (the message is left out of the answer).
+    """
     now = now or utcnow()
+    mine = lease.held(
+        session, MessageRow, {o.message.id: o.message.owner for o in outcomes}, what="message"
+    )
+    outcomes = [o for o in outcomes if o.message.id in mine]
     attempts: list[dict[str, object]] = []
     recipient_updates: list[dict[str, object]] = []
     statuses: dict[str, str] = {}

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from mailgate.events.delivery import WebhookDispatcher
 from mailgate.inbound import processor
 from mailgate.inbound.pollers import PollerSupervisor
-from mailgate.queue.delivery import claim_batch, deliver, record, worker_name
+from mailgate.queue import lease
+from mailgate.queue.delivery import claim_batch, deliver, heartbeat, record, worker_name
 from mailgate.queue.lanes import run_lane
 from mailgate.runtime import Mailgate
 
@@ -48,18 +49,23 @@ class Worker:
     async def run_once(self) -> int:
         """Claim and deliver one batch; returns how many messages it handled."""
         batch = self.app.settings.worker_batch
-        claimed = await asyncio.to_thread(claim_batch, self.app, self.owner, batch)
+        # An owner per batch: a lane never completes what a sibling lane holds.
+        owner = lease.new_owner("out")
+        claimed = await asyncio.to_thread(claim_batch, self.app, owner, batch)
         if not claimed:
             return 0
-        outcomes = await deliver(self.app, claimed)
+        async with heartbeat(self.app, claimed):
+            outcomes = await deliver(self.app, claimed)
         await asyncio.to_thread(record, self.app, outcomes)
         return len(claimed)
 
     async def process_inbound(self) -> int:
         """Parse and route one batch of received mail; returns how many."""
-        ids = await asyncio.to_thread(processor.claim, self.app, self.owner, 50)
-        for message_pk in ids:
-            await asyncio.to_thread(processor.process, self.app, message_pk)
+        owner = lease.new_owner("in")
+        ids = await asyncio.to_thread(processor.claim, self.app, owner, 50)
+        async with processor.heartbeat(self.app, owner, ids):
+            for message_pk in ids:
+                await asyncio.to_thread(processor.process, self.app, message_pk, owner)
         return len(ids)
 
     async def drain(self) -> None:

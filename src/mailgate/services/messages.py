@@ -25,8 +25,7 @@ from mailgate.core.message import Attachment, Draft
 from mailgate.core.sender_policy import apply_sender_policy
 from mailgate.errors import InvalidInput, MailgateError, MessageTooLarge
 from mailgate.inbound import markers, tokens
-from mailgate.queue import outbox
-from mailgate.queue.delivery import DeliveryContext, deliver, load_raw, record
+from mailgate.queue.delivery import IMMEDIATE_OWNER, DeliveryContext, deliver_held
 from mailgate.services import transports as transport_service
 from mailgate.store.context import Context
 from mailgate.store.db import insert_rows, transaction
@@ -215,7 +214,7 @@ def prepare(
             "created_at": now,
             "updated_at": now,
             # Immediate mode: this process holds the lease while it delivers.
-            "lease_owner": "immediate" if mode == "immediate" else None,
+            "lease_owner": IMMEDIATE_OWNER if mode == "immediate" else None,
             "lease_until": (
                 now + timedelta(seconds=app.settings.lease_seconds) if mode == "immediate" else None
             ),
@@ -341,13 +340,4 @@ def _idempotent(session: Session, workspace_id: str, key: str | None) -> Message
 
 async def deliver_now(app: DeliveryContext, ids: list[str]) -> dict[str, str]:
     """Immediate mode: deliver messages this process holds the lease on; id → outcome."""
-    claimed = await asyncio.to_thread(_load_claimed, app, ids)
-    outcomes = await deliver(app, claimed)
-    return await asyncio.to_thread(record, app, outcomes)
-
-
-def _load_claimed(app: Context, ids: list[str]) -> list[outbox.Claimed]:
-    with app.sessions() as session:
-        claimed = outbox.held(session, ids)
-        load_raw(app, session, claimed)
-    return claimed
+    return await deliver_held(app, ids, IMMEDIATE_OWNER)
