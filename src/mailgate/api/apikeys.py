@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from mailgate.api.deps import AnyKeyDep, AppDep, SessionDep
+from mailgate.api.limits import check_name
 from mailgate.api.schemas import Strict
 from mailgate.errors import Forbidden, InvalidInput, NotFound
 from mailgate.services import tenancy
@@ -32,6 +33,7 @@ class ApiKeyIn(Strict):
 @router.post("", status_code=201)
 def create(body: ApiKeyIn, app: AppDep, caller: AnyKeyDep) -> dict[str, Any]:
     """A new key; the answer's ``key`` is the only time the plaintext is ever shown."""
+    check_name(app.settings, body.name)
     if body.operator:
         if not caller.operator:
             raise Forbidden("only an operator key may create operator keys", field="operator")

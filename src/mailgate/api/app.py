@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import select
 
 from mailgate import __version__
@@ -21,6 +21,7 @@ from mailgate.api import (
     workspaces,
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
+from mailgate.api.limits import RequestLimits, page_limit
 from mailgate.runtime import Mailgate
 from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
@@ -34,6 +35,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     )
     app.state.mailgate = mailgate
     errors.install(app)
+    # Before any body is read: the size cap and an obviously missing key (api/limits.py).
+    app.add_middleware(RequestLimits, api=app, settings=mailgate.settings)
     app.include_router(transports.router)
     app.include_router(messages.router)
     app.include_router(sources.router)
@@ -50,14 +53,18 @@ def create_app(mailgate: Mailgate) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.get("/v1/captured", tags=["messages"])
-    def captured(ws: WorkspaceDep, session: SessionDep, limit: int = 50) -> dict[str, Any]:
+    def captured(
+        ws: WorkspaceDep,
+        session: SessionDep,
+        limit: Annotated[int, Depends(page_limit(50))] = 50,
+    ) -> dict[str, Any]:
         """Mail kept by `capture` transports (development and demos), newest first."""
         rows = session.scalars(
             select(MessageRow)
             .join(TransportRow, TransportRow.id == MessageRow.transport_id)
             .where(MessageRow.workspace_id == ws.id, TransportRow.kind == "capture")
             .order_by(MessageRow.id.desc())
-            .limit(min(limit, 500))
+            .limit(limit)
         ).all()
         return {"items": [journal.public(session, r) for r in rows]}
 

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
+from mailgate.api.limits import page_limit
 from mailgate.api.schemas import AttachmentIn, Strict
 from mailgate.core.parse import parse_message
 from mailgate.errors import NotFound
@@ -62,7 +63,7 @@ def list_(
     reference_type: str | None = None,
     reference_id: str | None = None,
     updated_since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Depends(page_limit(50))] = 50,
     next: str | None = None,
 ) -> dict[str, Any]:
     rows, nxt = svc.listing(

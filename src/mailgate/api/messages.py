@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
+from mailgate.api.limits import page_limit
 from mailgate.api.schemas import BatchIn, MessageIn
 from mailgate.errors import Conflict
 from mailgate.inbound import processor
@@ -83,7 +84,7 @@ def list_messages(
     status: str | None = None,
     direction: str | None = "out",
     transport: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Depends(page_limit(50))] = 50,
     before: str | None = None,
 ) -> dict[str, Any]:
     rows, nxt = journal.journal(

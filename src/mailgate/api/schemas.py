@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+# JSON's "\ud800" decodes to a lone surrogate, which no UTF-8 encoder writes (a
+# surrogate pair decodes to one character, so any surrogate left alone is broken text).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+UNICODE_ERROR = "invalid_unicode"
+
+
+def lone_surrogate(value: object, path: str = "") -> str | None:
+    """The path (``to[0]``, ``headers.X-Tag``) of the first broken string in ``value``."""
+    if isinstance(value, str):
+        # isascii() is a fast scan: base64 attachments never pay for the regex.
+        return path if not value.isascii() and _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := lone_surrogate(item, f"{path}[{i}]")) is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return where
+            if (found := lone_surrogate(item, where)) is not None:
+                return found
+    return None
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused, and so is text that is not Unicode."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = lone_surrogate(data)
+        if where is not None:
+            # api/errors.py joins ``where`` to the location, so the error names the field.
+            raise PydanticCustomError(
+                UNICODE_ERROR,
+                "not valid Unicode: a lone surrogate such as \\ud800; send whole characters",
+                {"where": where},
+            )
+        return data
 
 
 class TransportIn(Strict):

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.errors import error_body
+from mailgate.api.limits import check_name
 from mailgate.api.schemas import Strict
 from mailgate.errors import MailgateError
 from mailgate.inbound import mailgun
@@ -51,6 +52,7 @@ class SourcePatch(Strict):
 @router.post("", status_code=201)
 def create(body: SourceIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep) -> dict[str, Any]:
     """Add an IMAP, POP3 or Mailgun source; the answer never contains the secrets."""
+    check_name(app.settings, body.name)
     row = svc.save(app, ws.id, body.model_dump(), operator=caller.operator)
     return svc.public(row, app.secrets)
 
@@ -69,6 +71,7 @@ def get(source_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> d
 def patch(
     source_id: str, body: SourcePatch, app: AppDep, ws: WorkspaceDep, caller: CallerDep
 ) -> dict[str, Any]:
+    check_name(app.settings, body.name)
     with transaction(app.sessions) as session:
         row = svc.get(session, ws.id, source_id)
         svc.update(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.limits import page_limit
 from mailgate.api.schemas import Strict
 from mailgate.services import suppressions as svc
 from mailgate.store.db import transaction
@@ -25,7 +26,7 @@ def list_(
     ws: WorkspaceDep,
     session: SessionDep,
     reason: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Depends(page_limit(100))] = 100,
     after: str | None = None,
 ) -> dict[str, Any]:
     rows, nxt = svc.listing(session, ws.id, reason=reason, limit=limit, after=after)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
+from mailgate.api.limits import check_name
 from mailgate.api.schemas import TransportIn, TransportPatch
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1/transports", tags=["transports"])
 def create(
     body: TransportIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep
 ) -> dict[str, Any]:
+    check_name(app.settings, body.name)
     with transaction(app.sessions) as session:
         row = svc.create(
             session,
@@ -45,6 +47,7 @@ def get(transport_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -
 def patch(
     transport_id: str, body: TransportPatch, app: AppDep, ws: WorkspaceDep, caller: CallerDep
 ) -> dict[str, Any]:
+    check_name(app.settings, body.name)
     with transaction(app.sessions) as session:
         row = svc.get_own(session, ws.id, transport_id)
         svc.update(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
+from mailgate.api.limits import page_limit
 from mailgate.events import webhooks as svc
 from mailgate.store.db import transaction
 
@@ -98,7 +99,7 @@ def deliveries(
     webhook_id: str,
     ws: WorkspaceDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Depends(page_limit(50))] = 50,
     before: str | None = None,
 ) -> dict[str, Any]:
     """The delivery log, newest first; pass ``next`` back as ``before`` for the next page."""

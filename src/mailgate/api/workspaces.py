@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from mailgate.api.deps import AppDep, OperatorDep, SessionDep
+from mailgate.api.limits import check_name
 from mailgate.api.schemas import Strict
 from mailgate.services import receiving_domains, tenancy
 from mailgate.store.db import transaction
@@ -37,6 +38,7 @@ def list_(_: OperatorDep, session: SessionDep) -> dict[str, Any]:
 @router.post("", status_code=201)
 def create(body: WorkspaceIn, app: AppDep, _: OperatorDep) -> dict[str, Any]:
     """A workspace, with its receiving domains (all or nothing)."""
+    check_name(app.settings, body.name)
     with transaction(app.sessions) as session:
         ws = tenancy.create_workspace(session, body.name)
         rows = [receiving_domains.assign(session, ws.id, d) for d in body.domains]

@@ -170,6 +170,10 @@ def update(session: Session, conv: Conversation, data: dict[str, Any]) -> None:
         ref = data["reference"] or {}
         conv.reference_type, conv.reference_id = ref.get("type"), ref.get("id")
     if "team" in data:
+        # null clears the team; "" is refused rather than guessed at (it used to reach the
+        # foreign key and answer 500).
+        if data["team"] is not None and not str(data["team"]).strip():
+            raise InvalidInput("team must be a team id, or null to clear it", field="team")
         if data["team"]:
             tenancy.get_team(session, conv.workspace_id, data["team"])
         conv.team_id = data["team"]

@@ -108,6 +108,73 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
     return out
 
 
+def _check_recipients(req: SendRequest, most: int) -> None:
+    """At most MAILGATE_MAX_RECIPIENTS per message, counted before any address is parsed."""
+    total = len(req.to) + len(req.cc) + len(req.bcc)
+    if total <= most:
+        return
+    # Name the list that crosses the limit: to, then cc, then bcc.
+    where = "to" if len(req.to) > most else "cc" if len(req.to) + len(req.cc) > most else "bcc"
+    raise InvalidInput(
+        f"{total} recipients (to + cc + bcc); a message may have at most {most} "
+        "(MAILGATE_MAX_RECIPIENTS): send several messages or a batch",
+        field=where,
+    )
+
+
+# RFC 3834 §5 keywords (and RFC 3798's auto-notified) a caller may use to refine the marker.
+_AUTOMATIC = ("auto-generated", "auto-replied", "auto-notified")
+
+
+def _check_automatic_headers(headers: dict[str, str]) -> None:
+    """Automatic mail keeps its marker: a caller cannot turn it into ``Auto-Submitted: no``."""
+    for name, value in headers.items():
+        key = name.lower()
+        if key == "auto-submitted" and value.partition(";")[0].strip().lower() not in _AUTOMATIC:
+            raise InvalidInput(
+                f"this message is automatic (auto, or no from) so it says so (RFC 3834 §5): "
+                f"Auto-Submitted may be {', '.join(_AUTOMATIC)}, not {value!r}",
+                field=f"headers.{name}",
+            )
+        if key == "x-auto-response-suppress":
+            raise InvalidInput(
+                "mailgate writes X-Auto-Response-Suppress: All on automatic mail",
+                field=f"headers.{name}",
+            )
+
+
+def _check_parts(draft: Draft, limit: int) -> None:
+    """Refuse a part that alone is over the message limit, naming it, before composing."""
+    for name, value in (("text", draft.text), ("html", draft.html)):
+        # A character is 1 to 4 UTF-8 bytes: encode only a text that may be over.
+        if value is not None and len(value) * 4 > limit and len(value.encode()) > limit:
+            raise MessageTooLarge(
+                f"the {name} is {len(value.encode())} bytes; a whole message may be at most "
+                f"{limit} bytes (MAILGATE_MAX_MESSAGE_BYTES)",
+                field=name,
+            )
+    total = 0
+    for i, att in enumerate(draft.attachments):
+        total += len(att.data)
+        if total > limit:
+            raise MessageTooLarge(
+                f"the attachments reach {total} bytes at attachments[{i}]; a whole message may "
+                f"be at most {limit} bytes (MAILGATE_MAX_MESSAGE_BYTES)",
+                field=f"attachments[{i}]",
+            )
+
+
+def _largest_part(draft: Draft) -> str:
+    """Which field made an oversized message large: text, html or attachments."""
+    sizes = {
+        "text": len(draft.text or ""),
+        "html": len(draft.html or ""),
+        # base64 grows a file by a third in the message
+        "attachments": sum(len(a.data) for a in draft.attachments) * 4 // 3,
+    }
+    return max(sizes, key=lambda k: sizes[k])
+
+
 def prepare(
     session: Session,
     app: Context,
@@ -121,6 +188,7 @@ def prepare(
     """
     if req.mode not in (None, "immediate", "queued"):
         raise InvalidInput("mode must be 'immediate', 'queued' or null", field="mode")
+    _check_recipients(req, app.settings.max_recipients)
     to = parse_address_list(req.to, field="to")
     cc = parse_address_list(req.cc, field="cc")
     bcc = parse_address_list(req.bcc, field="bcc")
@@ -154,6 +222,8 @@ def prepare(
         raise InvalidInput(
             "no from address, and the transport has no sender to use instead", field="from"
         )
+    if auto:
+        _check_automatic_headers(headers)
     draft = Draft(
         from_=sender,
         to=to,
@@ -180,12 +250,13 @@ def prepare(
     if row.bounce_address and mail_from == row.bounce_address:
         # VERP: a bounce to this envelope sender names the message it is about.
         mail_from = tokens.verp_address(app.secrets, row.bounce_address, pk)
+    _check_parts(draft, app.settings.max_message_bytes)
     composed = compose(draft, domain=draft.from_.domain)
     if len(composed.raw) > app.settings.max_message_bytes:
         raise MessageTooLarge(
-            f"the message is {len(composed.raw)} bytes; the limit is "
+            f"the message is {len(composed.raw)} bytes once encoded; the limit is "
             f"{app.settings.max_message_bytes} (MAILGATE_MAX_MESSAGE_BYTES)",
-            field="attachments",
+            field=_largest_part(draft),
         )
     now = utcnow()
     mode = req.mode or row.mode
