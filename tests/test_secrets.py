@@ -266,3 +266,9 @@ def test_rotate_while_serving_then_drop_the_old_key(store_url: str, tmp_path: Pa
             assert "MAILGATE_OLD_SECRET_KEYS" in detail["recipients"][0]["text"]
             sealed = secret_service.rotate_all(app4)
             assert sealed.rotated == 0 and len(sealed.unreadable) == 2
+            # Editing around the lost secret names the problem; setting it again fixes it.
+            r = c.patch(f"/v1/transports/{relay}", json={"config": {"timeout": 20}})
+            assert r.status_code == 409 and r.json()["error"]["code"] == "secret_unreadable"
+            r = c.patch(f"/v1/transports/{relay}", json={"config": {"password": "new-one"}})
+            assert r.status_code == 200, r.text
+            assert r.json()["secrets_readable"] is True and r.json()["secrets_set"] == ["password"]

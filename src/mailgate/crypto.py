@@ -88,9 +88,16 @@ class SecretBox:
         """Split a config into (plain, secrets), secrets merged over the stored ones.
 
         PATCH semantics for write-only fields: a secret left out is kept, ``None``
-        clears it, a value replaces it.
+        clears it, a value replaces it. When the stored secrets were sealed under a
+        key that is gone, setting a secret again starts afresh (what could not be
+        read is lost already); changing anything else still raises SecretUnreadable.
         """
-        secrets = self.decrypt(old_token)
+        try:
+            secrets = self.decrypt(old_token)
+        except SecretUnreadable:
+            if not any(k in secret_names and v is not None for k, v in config.items()):
+                raise
+            secrets = {}
         plain: dict[str, Any] = {}
         for key, value in config.items():
             if key not in secret_names:
