@@ -14,7 +14,11 @@ import asyncio
 import email
 import email.policy
 import email.utils
+import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -272,3 +276,32 @@ def test_rotate_while_serving_then_drop_the_old_key(store_url: str, tmp_path: Pa
             r = c.patch(f"/v1/transports/{relay}", json={"config": {"password": "new-one"}})
             assert r.status_code == 200, r.text
             assert r.json()["secrets_readable"] is True and r.json()["secrets_set"] == ["password"]
+
+
+def test_secrets_rotate_command(tmp_path: Path) -> None:
+    """`mailgate secrets rotate`: a progress bar, a count, harmless to re-run; exit 1 if stuck."""
+    data = tmp_path / "data"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    base = {**clean, "MAILGATE_DATA_DIR": str(data), "COLUMNS": "200"}
+
+    def mailgate(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(Path(sys.executable).parent / "mailgate"), *args]
+        return subprocess.run(
+            cmd, env={**base, **env}, capture_output=True, text=True, timeout=60
+        )
+
+    assert mailgate("init").returncode == 0
+    config = json.dumps({"host": "127.0.0.1", "port": free_port(), "password": "hunter2"})
+    added = mailgate("transport", "add", "relay", "--workspace", "default", "--config", config)
+    assert added.returncode == 0, added.stderr
+    old = (data / "secret.key").read_text().strip()
+    rotating = {"MAILGATE_SECRET_KEY": K2, "MAILGATE_OLD_SECRET_KEYS": old}
+    first = mailgate("secrets", "rotate", **rotating)
+    assert first.returncode == 0, first.stderr
+    assert "1 re-encrypted, 0 already under the current key" in first.stdout
+    assert "re-encrypting secrets" in first.stderr  # the progress bar
+    second = mailgate("secrets", "rotate", **rotating)
+    assert "0 re-encrypted, 1 already under the current key" in second.stdout
+    stuck = mailgate("secrets", "rotate", MAILGATE_SECRET_KEY=K3)
+    assert stuck.returncode == 1
+    assert "transports.secrets" in stuck.stderr and "MAILGATE_OLD_SECRET_KEYS" in stuck.stderr
