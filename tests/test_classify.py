@@ -341,6 +341,23 @@ def test_own_message_back_is_a_loop() -> None:
     assert result.loop_reason is not None and "X-Mailgate-Id" in result.loop_reason
 
 
+def test_marker_is_handed_on_unverified() -> None:
+    """classify only reports X-Mailgate-Id (this message's and the returned copy's):
+    it has no keys, so routing decides whether the mark is genuine."""
+    mark = "msg_1." + "a" * 32
+    assert _run(f"{BASE}\nX-Mailgate-Id: {mark}").marker == mark
+    raw = REPORT.format(
+        blocks="Final-Recipient: rfc822; x@example.org\nAction: failed\nStatus: 5.1.1\n"
+    ).replace("Message-ID: <orig-1@help.example.com>", f"X-Mailgate-Id: {mark}")
+    msg = email.message_from_bytes(raw.replace("\n", "\r\n").encode(), policy=email.policy.compat32)
+    result = classify(msg, text="Notice.", subject="Undelivered")
+    assert result.kind == "bounce"
+    assert result.original_marker == mark and result.marker is None
+    body = f"This is the qmail-send program.\n\n<x@example.org>:\n550 no\n\nX-Mailgate-Id: {mark}\n"
+    quoted = _run("From: MAILER-DAEMON@mx.example.org\nTo: support@help.example.com", body)
+    assert quoted.kind == "bounce" and quoted.original_marker == mark
+
+
 def test_received_count_limit() -> None:
     """More than MAX_RECEIVED Received fields is a suspected loop; exactly that many is not."""
     hop = "Received: from a by b; Fri, 01 Mar 2024 10:00:00 +0000\n"

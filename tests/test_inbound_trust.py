@@ -348,6 +348,8 @@ def test_stranger_quoting_a_message_id_opens_a_linked_conversation(
         original = session.get_one(Conversation, conv_id)
         assert original.participants == [{"name": "Li Lei", "address": CUSTOMER}]
     with desk.client() as c:
+        assert c.get(f"/v1/conversations/{other}").json()["related"] == conv_id
+        assert c.get(f"/v1/conversations/{conv_id}").json()["related"] is None
         r = c.post(f"/v1/conversations/{conv_id}/replies", json={"text": "please restart it"})
         assert r.status_code == 202, r.text
     sent = outbox.messages[-1]

@@ -60,6 +60,8 @@ def public(session: Session, conv: Conversation) -> dict[str, Any]:
             else None
         ),
         "participants": conv.participants,
+        # The thread a non-participant quoted when their mail opened this one.
+        "related": conv.related_id,
         "message_count": conv.message_count,
         "created_at": conv.created_at.isoformat(),
         "updated_at": conv.updated_at.isoformat(),
