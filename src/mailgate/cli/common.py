@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from sqlalchemy import inspect, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from mailgate.config import Settings
 from mailgate.errors import ConfigurationError, MailgateError
@@ -65,7 +65,13 @@ def prepare_app() -> Mailgate:
 
 
 def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            "MAILGATE_DATABASE_URL",
+            f"{url!r} is not a database URL (e.g. postgresql://user@host/db)",
+        ) from None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database).resolve()
@@ -77,12 +83,12 @@ def require_prepared(settings: Settings) -> None:
     Without this, ``mailgate worker`` run from the wrong directory made a new ``./data``
     with a new key and an empty database, and ran happily against it.
     """
+    path = _sqlite_path(settings.database_url)  # first: it checks the URL's syntax
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     hint = (
         f"(MAILGATE_DATA_DIR={settings.data_dir}, MAILGATE_DATABASE_URL={shown}): set both "
         "to the installation's, or run `mailgate init` to prepare a new one"
     )
-    path = _sqlite_path(settings.database_url)
     if path is not None and not path.exists():
         raise ConfigurationError("MAILGATE_DATABASE_URL", f"no database at {path} {hint}")
     engine = make_engine(settings.database_url)
