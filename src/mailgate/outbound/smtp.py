@@ -19,6 +19,7 @@ the check button nor a delivery result can tell an open port from a closed one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import ssl
@@ -135,20 +136,14 @@ class SmtpTransport:
             client = await self._open()
         except SmtpFailureError as exc:
             return CheckResult(False, exc.failure.text, exc.failure.stage)
-        try:
-            await client.quit()
-        except MAPPED_EXCEPTIONS:
-            client.close()  # Everything that matters already worked.
+        await _quit(client)
         return CheckResult(True, "connect success")
 
     async def close(self) -> None:
         """QUIT and close every pooled connection."""
         idle, self._idle = self._idle, []
         for client in idle:
-            try:
-                await client.quit()
-            except MAPPED_EXCEPTIONS:
-                client.close()
+            await _quit(client)
 
     # -- pool -------------------------------------------------------------------
 
@@ -382,6 +377,20 @@ class SmtpTransport:
             return
         if reply.code != 250:
             client.close()
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """QUIT, then close the socket at once.
+
+    After QUIT nothing more is owed to the server: a TLS close_notify exchange would
+    outlive an event loop that stops right after (a check, a shutdown).
+    """
+    transport = client.transport
+    with contextlib.suppress(*MAPPED_EXCEPTIONS):  # everything that mattered worked
+        await client.quit()
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    client.close()
 
 
 def _drop(client: aiosmtplib.SMTP, sock: socket.socket | None) -> None:
