@@ -40,6 +40,9 @@ from mailgate.config import Settings
 from mailgate.inbound.pollers import PollerSupervisor
 
 settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2], secret_key=sys.argv[3])
+# A killed child holds the source's lease: its successor takes over once it runs out.
+settings.source_lease_seconds = 1.5
+settings.allow_private_networks = ("127.0.0.0/8",)
 app = build(settings, run_migrations=False)
 asyncio.run(PollerSupervisor(app, refresh_seconds=0.2, backoff_base=0.05).run(asyncio.Event()))
 """
