@@ -246,3 +246,125 @@ def test_unknown_and_disabled_sources(server: Server) -> None:
         # Polling is for mailboxes; a route is pushed to.
         assert c.post(f"/v1/sources/{sid}/poll").status_code == 409
     assert post(server, sid, data, files).status_code == 200
+
+
+# -- hardening: what the signature check must refuse (issue 6) -------------------------------
+
+
+def sign_raw(timestamp: str, token: str, key: str = KEY) -> dict[str, str]:
+    """Sign any (timestamp, token) the way Mailgun does, however odd the timestamp."""
+    sig = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": sig}
+
+
+def test_a_timestamp_that_is_not_plain_digits_is_refused_even_when_signed(
+    server: Server,
+) -> None:
+    """1e9, nan, +1, a space, a leading zero, a fraction: 406 naming timestamp, even signed."""
+    with server.client() as c:
+        sid = mailgun_source(c)
+    now = str(int(time.time()))
+    for timestamp in (
+        now + "e0",
+        f"{int(now) / 10:.0f}e1",
+        "nan",
+        "+" + now,
+        " " + now,
+        now + " ",
+        "0" + now,
+        now + ".0",
+        "١٢٣٤٥٦٧٨٩٠",  # Unicode digits: str.isdigit() says yes
+        "",
+    ):
+        data, files = parsed_form(**sign_raw(timestamp, secrets.token_hex(25)))
+        r = post(server, sid, data, files)
+        assert r.status_code == 406, (timestamp, r.text)
+        assert r.json()["error"]["field"] == "timestamp", timestamp
+    assert stored(server.app, sid) == []
+
+
+def test_re_splitting_a_signed_string_does_not_make_a_new_token(server: Server) -> None:
+    """The issue's bypass: ts+"e0" with the token's first two characters moved is refused.
+
+    Mailgun signs timestamp + token with no separator, so a genuine token that starts
+    with "e0" lets the same signature cover (ts + "e0", token[2:]); a token that starts
+    with digits lets it cover (ts + "1", token[1:]). Neither may pass as a new request.
+    """
+    with server.client() as c:
+        sid = mailgun_source(c)
+    now = str(int(time.time()))
+    genuine = sign_raw(now, "e0" + secrets.token_hex(24))
+    data, files = parsed_form(**genuine)
+    assert post(server, sid, data, files).status_code == 200
+    token = genuine["token"]
+    for timestamp, rest in ((now + "e0", token[2:]), (now + "e", token[1:])):
+        forged = {**genuine, "timestamp": timestamp, "token": rest}
+        data, files = parsed_form(**forged)
+        assert post(server, sid, data, files).status_code == 406, timestamp
+    digits = sign_raw(now, "12" + secrets.token_hex(24))
+    data, files = parsed_form(**digits)
+    assert post(server, sid, data, files).status_code == 200
+    shifted = digits["token"]
+    for timestamp, rest in ((now + "1", shifted[1:]), (now[:-1], now[-1] + shifted)):
+        data, files = parsed_form(**{**digits, "timestamp": timestamp, "token": rest})
+        r = post(server, sid, data, files)
+        assert r.status_code == 406, timestamp
+    assert len(stored(server.app, sid)) == 2
+
+
+def test_the_replay_record_is_the_signature(server: Server) -> None:
+    """A replay is recognised by its MAC: the same signature in upper case is no new request."""
+    with server.client() as c:
+        sid = mailgun_source(c)
+    genuine = signed()
+    data, files = parsed_form(**genuine)
+    assert post(server, sid, data, files).status_code == 200
+    shouted = {**genuine, "signature": genuine["signature"].upper()}
+    data, files = parsed_form(**shouted)
+    r = post(server, sid, data, files)
+    assert r.status_code == 406 and r.json()["error"]["field"] == "token"
+    assert len(stored(server.app, sid)) == 1
+
+
+def test_the_signature_is_checked_before_the_body_is_parsed(
+    server: Server, monkeypatch: Any
+) -> None:
+    """A forged post with 5 MB of attachments is refused without parsing its form or MIME."""
+    import mailgate.inbound.mailgun as mailgun
+
+    parsed: list[str] = []
+    real_parse = mailgun.parse_form
+
+    def spy(content_type: str, body: bytes) -> list[mailgun.Part]:
+        parsed.append(content_type)
+        return real_parse(content_type, body)
+
+    monkeypatch.setattr(mailgun, "parse_form", spy)
+    with server.client() as c:
+        sid = mailgun_source(c)
+    data, _ = parsed_form(**signed("key-wrong"))
+    megabyte = b"\x00" * 1_000_000
+    big = [(f"attachment-{i}", (f"f{i}.bin", megabyte, "application/pdf")) for i in range(5)]
+    r = post(server, sid, data, big)
+    assert r.status_code == 406 and r.json()["error"]["field"] == "signature"
+    assert parsed == []
+    data, files = parsed_form(**signed())
+    assert post(server, sid, data, files).status_code == 200
+    assert len(parsed) == 1  # a genuine post is parsed, once
+
+
+def test_a_signed_field_given_twice_is_refused(server: Server) -> None:
+    """Two timestamps (or tokens): which one counts is not for a parser to decide: 406."""
+    with server.client() as c:
+        sid = mailgun_source(c)
+    good = signed()
+    fields = [(k, v) for k, v in good.items()] + [("timestamp", str(int(time.time()) - 1))]
+    body = httpx.QueryParams(fields)
+    with httpx.Client(base_url=server.url, timeout=30) as anon:
+        r = anon.post(
+            f"/v1/inbound/mailgun/{sid}/mime",
+            content=str(body).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert r.status_code == 406 and r.json()["error"]["field"] == "timestamp"
+    assert stored(server.app, sid) == []
