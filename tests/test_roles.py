@@ -179,3 +179,16 @@ def test_openapi_lists_both_kinds_of_key(server: Server) -> None:
     both = [{"workspaceKey": []}, {"operatorKey": []}]
     assert spec["paths"]["/v1/transports"]["post"]["security"] == both
     assert spec["paths"]["/v1/apikeys"]["post"]["security"] == both
+
+
+def test_system_transports_are_the_operators(server: Server, operator: httpx.Client) -> None:
+    """A workspace sees a system transport but cannot change or delete it (403 naming scope)."""
+    body = {"name": "shared", "kind": "capture", "scope": "system"}
+    r = operator.post("/v1/transports", json=body, headers=in_workspace(server))
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    with server.client() as c:
+        assert c.get(f"/v1/transports/{tid}").json()["scope"] == "system"
+        forbidden(c.patch(f"/v1/transports/{tid}", json={"name": "mine"}), "scope")
+        forbidden(c.delete(f"/v1/transports/{tid}"), "scope")
+        assert c.get(f"/v1/transports/{tid}").json()["name"] == "shared"
