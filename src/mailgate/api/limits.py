@@ -62,13 +62,15 @@ def body_cap(settings: Settings) -> int:
 
 
 def signed_route_cap(settings: Settings) -> int:
-    """The cap for routes a provider's signature authenticates (the Mailgun route).
+    """A backstop for routes a provider's signature authenticates (the Mailgun route).
 
     Mailgun posts a message as form fields that repeat its text (``body-plain``,
-    ``stripped-text``, ``body-html``…), so these get twice the message limit; the route
-    applies its own, tighter rules once the signature is verified (``api/sources.py``).
+    ``stripped-text``, ``body-html``…); its route spools the body under its own cap of
+    twice the message limit plus 1 MiB and answers 406, which Mailgun does not retry
+    (``api/sources.py``). This cap sits above that one so the route's answer wins, and
+    still bounds a signed route that forgot its own.
     """
-    return max(body_cap(settings), 2 * settings.max_message_bytes + MiB)
+    return max(body_cap(settings), 2 * settings.max_message_bytes + 4 * MiB)
 
 
 def _too_large_body(cap: int) -> dict[str, object]:
@@ -177,7 +179,9 @@ class RequestLimits:
                 await _answer(send, 401, error_body("unauthorized", message))
                 return
         cap = body_cap(self.settings) if keyed else signed_route_cap(self.settings)
-        if declared is not None and declared > cap:
+        # A signed route answers an announced size itself (Mailgun: 406, never retried);
+        # for it the cap below is only the streaming backstop.
+        if keyed and declared is not None and declared > cap:
             await _answer(send, 413, _too_large_body(cap))
             return
         await self._streaming(scope, receive, send, cap)
