@@ -302,6 +302,37 @@ def test_dsn_proven_by_the_signed_marker(desk: Server, outbox: ScriptedSMTPServe
     assert events(desk, "bounce.unmatched") == []
 
 
+def test_verp_proves_a_bounce_only_in_its_own_workspace(
+    desk: Server, outbox: ScriptedSMTPServer
+) -> None:
+    """The signed VERP envelope alone proves a bounce; in another workspace it proves nothing."""
+    with desk.client() as c:
+        t = c.post(
+            "/v1/transports",
+            json=smtp_transport(
+                outbox.port,
+                name="verp",
+                default=False,
+                mode="immediate",
+                bounce_address="bounces@acme.example.com",
+            ),
+        )
+        assert t.status_code == 201, t.text
+    sent = send(desk, "gone@customer.example.org", transport=t.json()["id"])
+    verp = outbox.messages[-1].mail_from
+    assert verp.startswith("bounces+") and verp.endswith("@acme.example.com")
+    other_ws, other_key = desk.new_workspace("globex")
+    raw = dsn("gone@customer.example.org", "")  # a report that returns no headers at all
+    foreign = processed(desk, deliver_in(desk, raw, ws=other_ws, rcpt=verp), other_key)
+    assert foreign["kind"] == "bounce"
+    assert suppressed(desk, other_ws) == [] and suppressed(desk) == []
+    [unmatched] = events(desk, "bounce.unmatched", other_ws)
+    assert unmatched["message"] is None
+    processed(desk, deliver_in(desk, raw, rcpt=verp))
+    assert recipient_status(desk, sent["id"]) == "bounced"
+    assert suppressed(desk) == ["gone@customer.example.org"]
+
+
 # --- complaints --------------------------------------------------------------------
 
 
