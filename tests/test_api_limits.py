@@ -354,3 +354,27 @@ def test_every_validation_error_names_its_field(
         err = _error(r)
         assert err["field"] == field, err
         assert err["message"].startswith(field) or field == "body", err
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/webhooks", b'{"url": "http://h\\ud800.test/", "events": ["*"]}', "url"),
+        ("POST", "/v1/suppressions", b'{"address": "\\udc00@example.net"}', "address"),
+        (
+            "POST",
+            "/v1/transports",
+            b'{"name": "t", "kind": "capture", "config": {"x": ["a", "\\ud800"]}}',
+            "config.x[1]",
+        ),
+        ("POST", "/v1/conversations", b'{"to": ["a@example.net"], "text": "\\ud800"}', "text"),
+    ],
+)
+def test_lone_surrogate_on_other_routes(
+    server: Server, method: str, path: str, body: bytes, field: str
+) -> None:
+    """Every request body model refuses broken text naming the field, not only messages."""
+    with server.client() as c:
+        r = c.request(method, path, content=body, headers={"Content-Type": "application/json"})
+        err = _error(r)
+        assert err["field"] == field and "not valid Unicode" in err["message"], err

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,7 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailgate.api.errors import error_body
 from mailgate.config import Settings
 from mailgate.errors import InvalidInput, Unauthorized
+from mailgate.runtime import Mailgate
 from mailgate.services import tenancy
+from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,9 @@ class RequestLimits:
         return False  # no such route (404) or method (405): the router answers unread
 
     async def _key_is_live(self, key: str) -> bool:
+        mailgate: Mailgate = self.api.state.mailgate
+
         def lookup() -> bool:
-            mailgate: Any = self.api.state.mailgate
             with mailgate.sessions() as session:
                 try:
                     tenancy.find_key(session, key)
@@ -156,7 +158,7 @@ class RequestLimits:
                     return False
             return True
 
-        return await run_in_threadpool(lookup)
+        return await run_in(mailgate.executors.api, lookup)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

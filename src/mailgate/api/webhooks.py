@@ -9,30 +9,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.limits import page_limit
+from mailgate.api.schemas import Strict
 from mailgate.events import webhooks as svc
 from mailgate.store.db import transaction
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(Strict):
     """A new subscription; leave ``secret`` out to have one generated (shown once)."""
 
-    model_config = ConfigDict(extra="forbid")
     url: str
     events: list[str] = Field(min_length=1)
     secret: str | None = None
     enabled: bool = True
 
 
-class WebhookPatch(BaseModel):
+class WebhookPatch(Strict):
     """Only the fields given change; a ``secret`` given replaces the old one."""
 
-    model_config = ConfigDict(extra="forbid")
     url: str | None = None
     events: list[str] | None = None
     secret: str | None = None
