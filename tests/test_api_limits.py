@@ -179,6 +179,7 @@ LISTS = [
     "/v1/conversations",
     "/v1/suppressions",
     "/v1/captured",
+    "/v1/inbound",
 ]
 
 

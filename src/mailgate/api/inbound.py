@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from mailgate.api.deps import AppDep, SessionDep, WorkspaceDep
+from mailgate.api.limits import page_limit
 from mailgate.errors import InvalidInput, MessageTooLarge
 from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.store.executors import run_in
@@ -77,7 +78,7 @@ def list_inbound(
     status: Annotated[
         str, Query(description="received, processing, processed or dead (dead letters)")
     ] = "dead",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Depends(page_limit(50))] = 50,
     before: str | None = None,
 ) -> dict[str, Any]:
     """Received mail of one status, newest first, with why it failed; ``next`` pages on.

@@ -147,16 +147,17 @@ class RequestLimits:
                 return keyed
         return False  # no such route (404) or method (405): the router answers unread
 
-    async def _key_is_live(self, key: str) -> bool:
+    async def _key_problem(self, key: str) -> str | None:
+        """Why ``key`` is refused (unknown, revoked), or None: tenancy's look-up, read-only."""
         mailgate: Mailgate = self.api.state.mailgate
 
-        def lookup() -> bool:
+        def lookup() -> str | None:
             with mailgate.sessions() as session:
                 try:
                     tenancy.find_key(session, key)
-                except Unauthorized:
-                    return False
-            return True
+                except Unauthorized as exc:
+                    return exc.message
+            return None
 
         return await run_in(mailgate.executors.api, lookup)
 
@@ -173,12 +174,11 @@ class RequestLimits:
         keyed = self._route_needs_key(scope)
         if keyed:
             key = _bearer(headers)
-            unknown = key is None or (
-                (declared is None or declared > _LOOKUP_ABOVE) and not await self._key_is_live(key)
-            )
-            if unknown:
-                message = _NO_KEY if key is None else "unknown or revoked API key"
-                await _answer(send, 401, error_body("unauthorized", message))
+            problem = _NO_KEY if key is None else None
+            if key is not None and (declared is None or declared > _LOOKUP_ABOVE):
+                problem = await self._key_problem(key)
+            if problem is not None:
+                await _answer(send, 401, error_body("unauthorized", problem))
                 return
         cap = body_cap(self.settings) if keyed else signed_route_cap(self.settings)
         # A signed route answers an announced size itself (Mailgun: 406, never retried);
