@@ -98,6 +98,26 @@ def test_fake_end_of_data_never_splits_a_message(
     assert smtp_listener.raw(rows[0]) == (first + fake_end + SMUGGLED).replace(b"\r\n.", b"\r\n")
 
 
+def test_lmtp_never_splits_a_message_either(
+    listener_factory: Callable[..., RunningListener],
+) -> None:
+    """The LMTP listener shares the reader: <LF>.<CR><LF> is content there too."""
+    running = listener_factory(lmtp=True)
+    wire = Wire(running.port)
+    try:
+        assert wire.command(b"LHLO client.example.org").startswith(b"250")
+        wire.command(b"MAIL FROM:<customer@client.example.org>")
+        wire.command(b"RCPT TO:<support@acme.example.com>")
+        assert wire.command(b"DATA").startswith(b"354")
+        answer = wire.command(b"Subject: lmtp\r\n\r\nhi\n.\r\n" + SMUGGLED + b".")
+        assert answer.startswith(b"250")
+        assert wire.command(b"QUIT").startswith(b"221")
+    finally:
+        wire.close()
+    [row] = running.inbound()
+    assert running.raw(row) == b"Subject: lmtp\r\n\r\nhi\n.\r\n" + SMUGGLED
+
+
 def test_real_end_after_bare_newlines_still_ends(smtp_listener: RunningListener) -> None:
     """Bare CR and LF inside the content do not stop the real CRLF.CRLF from ending it."""
     body = b"Subject: bare\r\n\r\none\ntwo\rthree\r\n..four\r\n"

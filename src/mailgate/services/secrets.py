@@ -69,6 +69,9 @@ def rotate_all(
                         .where(column.is_not(None), model.id > after)
                         .order_by(model.id)
                         .limit(batch)
+                        # PostgreSQL: an API edit of the same row waits instead of being
+                        # overwritten by the old secret re-encrypted (SQLite has one writer).
+                        .with_for_update()
                     )
                 )
                 for row in rows:
