@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
@@ -17,6 +16,7 @@ from mailgate.inbound import processor
 from mailgate.services import journal
 from mailgate.services import messages as svc
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -131,6 +131,6 @@ async def reprocess(message_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str,
                 )
         return processor.reprocess(app, message_id)
 
-    status = await asyncio.to_thread(run)
+    status = await run_in(app.executors.api, run)
     app.wake_workers()
     return {"id": message_id, "status": status}

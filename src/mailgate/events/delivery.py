@@ -36,6 +36,7 @@ from mailgate.queue.backoff import next_attempt
 from mailgate.queue.lanes import run_lane
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 from mailgate.store.models import Event, WebhookDelivery, WebhookSubscription, utcnow
 
 log = logging.getLogger(__name__)
@@ -336,7 +337,7 @@ class WebhookDispatcher:
         # A lease owner per batch: a lane whose lease ran out cannot overwrite the
         # result of whichever lane (of this process or another) took the row over.
         owner = f"{self.owner}/{secrets.token_hex(4)}"
-        jobs = await asyncio.to_thread(self._claim, owner)
+        jobs = await run_in(self.app.executors.webhooks, self._claim, owner)
         if not jobs:
             return 0
         client = self._http()
@@ -349,7 +350,7 @@ class WebhookDispatcher:
         )
         async with beat:  # a receiver slower than the lease keeps its row
             results = await asyncio.gather(*(post(client, job) for job in jobs))
-        await asyncio.to_thread(self._record, owner, list(results))
+        await run_in(self.app.executors.webhooks, self._record, owner, list(results))
         return len(jobs)
 
     async def drain(self) -> None:

@@ -40,6 +40,7 @@ from mailgate.queue import lease
 from mailgate.queue.backoff import next_attempt
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 from mailgate.store.models import Source, utcnow
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class PollerSupervisor:
         try:
             while not stop.is_set():
                 try:
-                    self.reconcile(await asyncio.to_thread(self._load))
+                    self.reconcile(await run_in(self.app.executors.inbound, self._load))
                 except Exception:  # the database is away: the fence pauses the pollers
                     log.exception("could not renew or load the inbound sources")
                 self._wake.clear()
@@ -266,7 +267,7 @@ class PollerSupervisor:
         finally:
             self.app.remove_waker(self.wake)
             self._loop = None
-            await asyncio.to_thread(self.stop_all)
+            await run_in(self.app.executors.inbound, self.stop_all)
 
     def stop_all(self, timeout: float = 5.0) -> None:
         runners, self.runners = list(self.runners.values()), {}

@@ -39,6 +39,7 @@ from mailgate.inbound.groupcommit import GroupCommitter
 from mailgate.inbound.pipeline import Incoming
 from mailgate.inbound.recipients import workspace_for
 from mailgate.store.context import Context
+from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class RecipientCache:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        ws = await asyncio.to_thread(self._lookup, key)
+        ws = await run_in(self.app.executors.inbound, self._lookup, key)
         if len(self._known) >= self.size:
             self._known.clear()
         self._known[key] = (ws, now + self.ttl)

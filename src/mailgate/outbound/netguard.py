@@ -129,7 +129,8 @@ class NetGuard:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [self.nameserver[0]]
         resolver.port = self.nameserver[1]
-        resolver.lifetime = self.dns_timeout
+        # One try for the whole time: a slow server is waited for, not asked again.
+        resolver.timeout = resolver.lifetime = self.dns_timeout
         found: list[str] = []
         for rdtype in ("A", "AAAA"):
             try:

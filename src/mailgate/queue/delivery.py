@@ -21,6 +21,7 @@ from mailgate.queue import lease, outbox
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
 from mailgate.store.models import MessageRow, TransportRow
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,10 @@ def heartbeat(app: Context, claimed: list[Claimed]) -> lease.Heartbeat:
 
 async def deliver_held(app: DeliveryContext, ids: list[str], owner: str) -> dict[str, str]:
     """Deliver and record messages ``owner`` already holds (immediate mode); id → status."""
-    claimed = await asyncio.to_thread(_load_held, app, ids, owner)
+    claimed = await run_in(app.executors.outbox, _load_held, app, ids, owner)
     async with heartbeat(app, claimed):
         outcomes = await deliver(app, claimed)
-    return await asyncio.to_thread(record, app, outcomes)
+    return await run_in(app.executors.outbox, record, app, outcomes)
 
 
 def _load_held(app: Context, ids: list[str], owner: str) -> list[Claimed]:
@@ -72,7 +73,7 @@ def _load_held(app: Context, ids: list[str], owner: str) -> list[Claimed]:
 async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]:
     """Deliver claimed messages (raw bytes loaded) through their transports."""
     ids = {c.transport_id for c in claimed if c.transport_id}
-    rows = await asyncio.to_thread(_load_transports, app, ids)
+    rows = await run_in(app.executors.outbox, _load_transports, app, ids)
 
     async def one(msg: Claimed) -> Outcome:
         envelope = Envelope(msg.mail_from, tuple(msg.recipients))

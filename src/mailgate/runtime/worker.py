@@ -18,6 +18,7 @@ from mailgate.queue import lease
 from mailgate.queue.delivery import claim_batch, deliver, heartbeat, record, worker_name
 from mailgate.queue.lanes import run_lane
 from mailgate.runtime import Mailgate
+from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,23 @@ class Worker:
         batch = self.app.settings.worker_batch
         # An owner per batch: a lane never completes what a sibling lane holds.
         owner = lease.new_owner("out")
-        claimed = await asyncio.to_thread(claim_batch, self.app, owner, batch)
+        claimed = await run_in(self.app.executors.outbox, claim_batch, self.app, owner, batch)
         if not claimed:
             return 0
         async with heartbeat(self.app, claimed):
             outcomes = await deliver(self.app, claimed)
-        await asyncio.to_thread(record, self.app, outcomes)
+        await run_in(self.app.executors.outbox, record, self.app, outcomes)
         return len(claimed)
 
     async def process_inbound(self) -> int:
         """Parse and route one batch of received mail; returns how many."""
         owner = lease.new_owner("in")
-        ids = await asyncio.to_thread(processor.claim, self.app, owner, 50)
+        ids = await run_in(self.app.executors.inbound, processor.claim, self.app, owner, 50)
         async with processor.heartbeat(self.app, owner, ids):
             for message_pk in ids:
-                await asyncio.to_thread(processor.process, self.app, message_pk, owner)
+                await run_in(
+                    self.app.executors.inbound, processor.process, self.app, message_pk, owner
+                )
         return len(ids)
 
     async def drain(self) -> None:

@@ -6,7 +6,6 @@ nothing is acknowledged before the outbox row and the raw bytes are committed.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
@@ -29,6 +28,7 @@ from mailgate.queue.delivery import IMMEDIATE_OWNER, DeliveryContext, deliver_he
 from mailgate.services import transports as transport_service
 from mailgate.store.context import Context
 from mailgate.store.db import insert_rows, transaction
+from mailgate.store.executors import run_in
 from mailgate.store.models import (
     MessageRow,
     Recipient,
@@ -353,7 +353,9 @@ async def accept(
     app: DeliveryContext, workspace: Workspace, requests: list[SendRequest]
 ) -> list[Accepted]:
     """Store every valid request in one transaction; deliver the immediate ones now."""
-    answers, immediate = await asyncio.to_thread(_accept_sync, app, workspace, requests)
+    answers, immediate = await run_in(
+        app.executors.api, _accept_sync, app, workspace, requests
+    )
     if any(a.status == "queued" for a in answers):
         app.wake_workers()
     if immediate:
