@@ -120,3 +120,17 @@ def test_reply_uses_the_transport_of_the_address_domain(
     assert msg["From"].addresses[0].addr_spec == "info@brand.example.net"
     assert msg["Reply-To"].addresses[0].addr_spec.endswith("@brand.example.net")
     assert msg["Auto-Submitted"] is None
+
+
+def test_reply_prefers_the_workspace_domain_among_several_recipients(
+    desk: Server, outbox: ScriptedSMTPServer
+) -> None:
+    """A mailbox copy written to a partner and to us: the answer comes from our address."""
+    raw = customer_mail("Bob <bob@partner.example.net>, help@acme.example.com", "both", "Hi.")
+    conv = arrive(desk, raw, "imap", [])
+    with desk.client() as c:
+        r = c.post(f"/v1/conversations/{conv}/replies", json={"text": "ok", "author": "Ann"})
+        assert r.status_code == 202, r.text
+    msg = email.message_from_bytes(outbox.messages[-1].data, policy=email.policy.default)
+    assert msg["From"].addresses[0].addr_spec == "help@acme.example.com"
+    assert msg["Reply-To"].addresses[0].addr_spec.endswith("@acme.example.com")

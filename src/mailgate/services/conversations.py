@@ -28,6 +28,7 @@ from mailgate.store.eventlog import emit
 from mailgate.store.models import (
     Conversation,
     MessageRow,
+    ReceivingDomain,
     SupportAddress,
     TransportRow,
     Workspace,
@@ -353,15 +354,27 @@ def _received_at(session: Session, app: DeliveryContext, conv: Conversation) -> 
     people = {p["address"].lower() for p in conv.participants}
     summary = first.summary or {}
     headers = [str(a.get("address", "")) for a in [*summary.get("to", []), *summary.get("cc", [])]]
-    for raw in [*(str(a) for a in first.rcpt_to or []), *headers]:
-        candidate = raw.strip().strip("<>")
-        if (
-            "@" in candidate
-            and candidate.lower() not in people
-            and tokens.parse(app.secrets, candidate) is None
-        ):
+    candidates = [
+        c
+        for c in (raw.strip().strip("<>") for raw in [*map(str, first.rcpt_to or []), *headers])
+        if "@" in c and c.lower() not in people and tokens.parse(app.secrets, c) is None
+    ]
+    # The customer may have written to others too: prefer a domain this workspace receives.
+    ours = {
+        d.lower()
+        for d in session.scalars(
+            select(ReceivingDomain.domain).where(ReceivingDomain.workspace_id == conv.workspace_id)
+        )
+    } | {
+        a.rpartition("@")[2].lower()
+        for a in session.scalars(
+            select(SupportAddress.address).where(SupportAddress.workspace_id == conv.workspace_id)
+        )
+    }
+    for candidate in candidates:
+        if candidate.rpartition("@")[2].lower() in ours:
             return candidate
-    return None
+    return candidates[0] if candidates else None
 
 
 def _transport_for(session: Session, workspace_id: str, address: str | None) -> str | None:
