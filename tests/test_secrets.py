@@ -109,6 +109,9 @@ def test_generated_and_random_keys_accepted(tmp_path: Path) -> None:
     for key in (secrets.token_urlsafe(32), secrets.token_hex(32)):
         env = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SECRET_KEY": key}
         assert Settings.from_env(env).secret_key == key
+    # A weak key being rotated away from is still read as an old key.
+    env["MAILGATE_OLD_SECRET_KEYS"] = "short, older"
+    assert Settings.from_env(env).old_secret_keys == ("short", "older")
 
 
 # --- rotating a live installation --------------------------------------------------------
