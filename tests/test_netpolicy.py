@@ -32,6 +32,7 @@ from tests.servers.dns import DnsServer
 from tests.servers.dovecot import Dovecot
 from tests.servers.mailgate import Server, make_settings
 from tests.servers.smtpsink import free_port
+from tests.test_inbound_imap import imap_source
 from tests.test_inbound_pop3 import make_mail, pop3_source
 from tests.test_webhooks import Receiver, receiver, wait_delivery
 
@@ -396,3 +397,46 @@ def test_failed_delivery_keeps_status_and_a_short_clean_excerpt(
     assert len(error) <= len(prefix) + 200
     assert error.isprintable() and "\x1b" not in error
 
+
+
+def test_rebound_imap_source_is_refused_at_poll(
+    server: Server, dns_server: DnsServer, dovecot: Dovecot
+) -> None:
+    """IMAP: a name that resolves to 127.0.0.1 by poll time fails at stage policy."""
+    dovecot.add_message(make_mail(0))
+    dns_server.records["imap.rebind.test"] = [PUBLIC]
+    body = imap_source(dovecot)
+    body["config"]["host"] = "imap.rebind.test"
+    with server.client() as c:
+        r = c.post("/v1/sources", json=body)
+        assert r.status_code == 201, r.text
+        dns_server.records["imap.rebind.test"] = ["127.0.0.1"]
+        polled = c.post(f"/v1/sources/{r.json()['id']}/poll")
+    assert polled.status_code == 502
+    assert polled.json()["error"]["message"].startswith("policy: imap.rebind.test is a loopback")
+
+
+def test_tls_is_verified_against_the_name_not_the_checked_address(
+    server: Server, dns_server: DnsServer, dovecot: Dovecot
+) -> None:
+    """The socket goes to the checked address; STARTTLS still checks the certificate's name.
+
+    The test certificate names ``localhost`` and ``127.0.0.1``: connecting by address
+    but verifying the name, ``localhost`` passes and another name for the same
+    address fails at stage tls.
+    """
+    dovecot.add_message(make_mail(0))
+    dns_server.records["localhost"] = ["127.0.0.1"]
+    dns_server.records["other-name.test"] = ["127.0.0.1"]
+    answers = {}
+    with server.operator_client() as op:
+        for host in ("localhost", "other-name.test"):
+            body = imap_source(dovecot, security="starttls", ca_file=str(dovecot.tls.ca_file))
+            body["config"]["host"] = host
+            sid = op.post("/v1/sources", json=body).json()["id"]
+            answers[host] = op.post(f"/v1/sources/{sid}/poll")
+    assert answers["localhost"].status_code == 200, answers["localhost"].text
+    assert answers["localhost"].json()["taken"] == 1
+    refused = answers["other-name.test"]
+    assert refused.status_code == 502
+    assert refused.json()["error"]["message"].startswith("tls: ")

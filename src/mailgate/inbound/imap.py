@@ -46,7 +46,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
-from mailgate.inbound.netconnect import GuardedIMAPClient, connect_errors, guard_for
+from mailgate.inbound.netconnect import GuardedIMAPClient, connect_errors, guard_for, stage_of
 from mailgate.store.context import Context
 
 # RFC 2177 §3: servers may drop an IDLE client after 30 minutes; renew well before.
@@ -79,7 +79,8 @@ def _mapped(what: str) -> Iterator[None]:
     except SourceError:
         raise
     except (imaplib.IMAP4.error, OSError) as exc:
-        raise SourceError(f"IMAP {what}: {exc or type(exc).__name__}") from exc
+        text = f"IMAP {what}: {exc or type(exc).__name__}"
+        raise SourceError(text, stage=stage_of(what)) from exc
 
 
 class ImapPoller:

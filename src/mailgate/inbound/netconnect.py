@@ -33,6 +33,18 @@ def guard_for(app: Context, ref: SourceRef) -> NetGuard:
     return NetGuard.from_settings(app.settings).trusting(ref.private_network)
 
 
+def stage_of(what: str) -> str:
+    """The stage of a mailbox step named like ``"STARTTLS"``, ``"login as x"``, ``"UIDL"``."""
+    step = what.split(" ", 1)[0].lower()
+    if step in ("starttls", "stls"):
+        return "tls"
+    if step == "login":
+        return "auth"
+    if step == "connect":
+        return "connect"
+    return "protocol"
+
+
 @contextmanager
 def connect_errors(protocol: str, host: str, port: int) -> Iterator[None]:
     """Map what opening a mailbox connection raises to :class:`SourceError` with a stage.

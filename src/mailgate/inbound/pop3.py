@@ -30,7 +30,7 @@ from mailgate.inbound.base import (
     taken_keys,
     tls_context,
 )
-from mailgate.inbound.netconnect import GuardedPop3Socket, connect_errors, guard_for
+from mailgate.inbound.netconnect import GuardedPop3Socket, connect_errors, guard_for, stage_of
 from mailgate.store.context import Context
 
 # poplib refuses lines over 2,048 bytes; real mail (HTML in one line) has longer ones.
@@ -79,7 +79,8 @@ def _mapped(what: str) -> Iterator[None]:
     except SourceError:
         raise
     except (poplib.error_proto, OSError) as exc:
-        raise SourceError(f"POP3 {what}: {exc or type(exc).__name__}") from exc
+        text = f"POP3 {what}: {exc or type(exc).__name__}"
+        raise SourceError(text, stage=stage_of(what)) from exc
 
 
 class Pop3Poller:
