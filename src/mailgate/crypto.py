@@ -55,14 +55,6 @@ class SecretBox:
                 field="secrets",
             ) from None
 
-    def readable(self, token: str | None) -> bool:
-        """Whether :meth:`decrypt` would succeed (no token counts as readable)."""
-        try:
-            self.decrypt(token)
-        except SecretUnreadable:
-            return False
-        return True
-
     def describe(self, token: str | None) -> dict[str, Any]:
         """What an API view may say about stored secrets: their names, and whether we can read them.
 
