@@ -54,6 +54,10 @@ def prepare_app() -> Mailgate:
     os.chmod(settings.data_dir, 0o700)  # also when it existed with a laxer mode
     path = _sqlite_path(settings.database_url)
     if path is not None:
+        if not path.parent.is_dir():
+            raise ConfigurationError(
+                "MAILGATE_DATABASE_URL", f"{path.parent} does not exist (the database's directory)"
+            )
         path.touch(mode=0o600)  # exists with its final mode before any row is written
     mg = build(settings)
     if path is not None:
