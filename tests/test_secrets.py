@@ -210,6 +210,11 @@ def test_rotate_while_serving_then_drop_the_old_key(store_url: str, tmp_path: Pa
                 json={"name": "mg", "kind": "mailgun", "config": {"signing_key": "key-1"}},
             )
             assert source.status_code == 201, source.text
+            hook = c.post(
+                "/v1/webhooks",
+                json={"url": f"http://127.0.0.1:{free_port()}/hook", "events": ["*"]},
+            )
+            assert hook.status_code == 201, hook.text
             assert c.post("/v1/addresses", json={"address": SUPPORT}).status_code == 201
             conv = arrive(app1, c, SUPPORT, "printer")
             old_reply_to = reply_address(c, outbox, conv)
@@ -222,9 +227,9 @@ def test_rotate_while_serving_then_drop_the_old_key(store_url: str, tmp_path: Pa
             assert listed[relay]["secrets_readable"] is True
             assert arrive(app2, c, old_reply_to, "no subject tag") == conv
             report = secret_service.rotate_all(app2, batch=1)
-            assert (report.rotated, report.unreadable) == (2, [])
+            assert (report.rotated, report.unreadable) == (3, [])
             again = secret_service.rotate_all(app2)  # restartable: a re-run only skips
-            assert (again.rotated, again.current) == (0, 2)
+            assert (again.rotated, again.current) == (0, 3)
             new_reply_to = reply_address(c, outbox, conv)
             assert new_reply_to != old_reply_to
 
@@ -272,7 +277,19 @@ def test_rotate_while_serving_then_drop_the_old_key(store_url: str, tmp_path: Pa
             assert detail["status"] != "sent"
             assert "MAILGATE_OLD_SECRET_KEYS" in detail["recipients"][0]["text"]
             sealed = secret_service.rotate_all(app4)
-            assert sealed.rotated == 0 and len(sealed.unreadable) == 2
+            assert sealed.rotated == 0 and len(sealed.unreadable) == 3
+            # A webhook whose secret nobody can read records why; it stops nothing else.
+            arrive(app4, c, SUPPORT, "an event for the webhook")
+            hook_id = hook.json()["id"]
+            errors = wait_for(
+                lambda: [
+                    d["last_error"]
+                    for d in c.get(f"/v1/webhooks/{hook_id}/deliveries").json()["items"]
+                    if d["last_error"] and "MAILGATE_OLD_SECRET_KEYS" in d["last_error"]
+                ],
+                what="the webhook delivery's error",
+            )
+            assert errors
             # Editing around the lost secret names the problem; setting it again fixes it.
             r = c.patch(f"/v1/transports/{relay}", json={"config": {"timeout": 20}})
             assert r.status_code == 409 and r.json()["error"]["code"] == "secret_unreadable"

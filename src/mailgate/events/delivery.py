@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailgate.core.netpolicy import parse_ip_literal
+from mailgate.errors import SecretUnreadable
 from mailgate.events.webhooks import SIGNATURE_HEADER, payload, secret_of, sign
 from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.queue import lease
@@ -67,6 +68,8 @@ class Job:
     guard: NetGuard | None = field(default=None, repr=False)
     #: Where the host is resolved: the webhooks' own pool, never the shared one.
     executor: Executor | None = field(default=None, repr=False)
+    #: Why it cannot be signed (a secret sealed under a dropped key): recorded, retried.
+    unsigned: str | None = None
 
 
 @dataclass(slots=True)
@@ -119,16 +122,31 @@ def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
             id=d.id,
             event_type=ev.type,
             url=sub.url,
-            secret=secret_of(app.secrets, sub),
+            secret=_secret(app, sub),
             body=payload(ev),
             attempts=d.attempts,
             created_at=d.created_at,
             enabled=sub.enabled,
             guard=NetGuard.from_settings(app.settings).trusting(bool(sub.private_network)),
             executor=app.executors.webhooks,
+            unsigned=None if app.secrets.describe(sub.secret)["secrets_readable"] else _UNSIGNED,
         )
         for d, ev, sub in rows
     ]
+
+
+_UNSIGNED = (
+    "the subscription's secret cannot be decrypted with MAILGATE_SECRET_KEY or "
+    "MAILGATE_OLD_SECRET_KEYS; set it again (PATCH) or restore the key"
+)
+
+
+def _secret(app: Context, sub: WebhookSubscription) -> str:
+    """The signing secret, or "" when no key opens it (one such row must not stop a batch)."""
+    try:
+        return secret_of(app.secrets, sub)
+    except SecretUnreadable:
+        return ""
 
 
 def record(
@@ -190,6 +208,8 @@ async def post(client: httpx.AsyncClient, job: Job) -> Result:
     """One signed POST. httpx errors are mapped into a Result here and nowhere else."""
     if not job.enabled:
         return Result(job, False, None, "the webhook is disabled")
+    if job.unsigned:
+        return Result(job, False, None, job.unsigned)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
