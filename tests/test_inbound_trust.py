@@ -380,6 +380,8 @@ def test_stranger_quoting_a_message_id_opens_a_linked_conversation(
         assert linked.related_id == conv_id
         original = session.get_one(Conversation, conv_id)
         assert original.participants == [{"name": "Li Lei", "address": CUSTOMER}]
+    created = [e for e in events(desk, "conversation.created") if e["conversation"] == other]
+    assert created[0]["related"] == conv_id
     with desk.client() as c:
         assert c.get(f"/v1/conversations/{other}").json()["related"] == conv_id
         assert c.get(f"/v1/conversations/{conv_id}").json()["related"] is None

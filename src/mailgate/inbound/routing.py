@@ -477,4 +477,5 @@ def _conv_payload(conv: Conversation) -> dict[str, Any]:
         "subject": conv.subject,
         "participants": conv.participants,
         "reference": _reference(conv),
+        "related": conv.related_id,
     }
