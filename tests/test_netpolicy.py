@@ -261,6 +261,10 @@ def test_operator_may_point_a_workspace_transport_at_loopback(
         assert renamed.status_code == 200 and renamed.json()["private_network"] is True
         moved = c.patch(f"/v1/transports/{tid}", json={"config": {"host": "127.0.0.2"}})
         assert moved.status_code == 403 and moved.json()["error"]["field"] == "config.host"
+        # The operator allowed this port on that host, not another service there.
+        other_port = c.patch(f"/v1/transports/{tid}", json={"config": {"port": 6379}})
+        assert other_port.status_code == 403, other_port.text
+        assert c.get(f"/v1/transports/{tid}").json()["config"]["port"] == smtp_sink.port
 
 
 def test_workspace_source_host_is_refused_when_saved_and_when_polled(
@@ -373,9 +377,15 @@ def test_operator_webhook_reaches_loopback_by_name_with_its_host_header(
         r = op.post("/v1/webhooks", json={"url": url, "events": ["*"]})
         assert r.status_code == 201, r.text
         assert r.json()["private_network"] is True
-        assert op.post(f"/v1/webhooks/{r.json()['id']}/test").status_code < 300
+        hid = r.json()["id"]
+        assert op.post(f"/v1/webhooks/{hid}/test").status_code < 300
     [got] = receiver.got(1)
     assert got.headers["Host"] == f"hooks.internal.test:{receiver.port}"
+    with server.client() as c:
+        # A workspace key may not re-aim the operator's URL, not even its path.
+        moved = c.patch(f"/v1/webhooks/{hid}", json={"url": url.removesuffix("/hooks") + "/admin"})
+        assert moved.status_code == 403 and moved.json()["error"]["field"] == "url"
+        assert c.patch(f"/v1/webhooks/{hid}", json={"events": ["message.sent"]}).status_code == 200
 
 
 def test_failed_delivery_keeps_status_and_a_short_clean_excerpt(

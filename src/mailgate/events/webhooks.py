@@ -248,7 +248,8 @@ def create(
     approve_host(
         row,
         before=None,
-        after=url_host(checked),
+        after=checked,
+        host=url_host(checked),
         field="url",
         operator=operator,
         guard=guard,
@@ -270,13 +271,13 @@ def update(
 ) -> None:
     """PATCH semantics: only the fields given change; a new secret replaces the old one."""
     if "url" in data:
-        before = url_host(row.url)
-        unchanged = isinstance(data["url"], str) and url_host(data["url"].strip()) == before
+        unchanged = isinstance(data["url"], str) and data["url"].strip() == row.url
         checked = check_url(data["url"], guard=None if operator or unchanged else guard)
         approve_host(
             row,
-            before=before,
-            after=url_host(checked),
+            before=row.url,
+            after=checked,
+            host=url_host(checked),
             field="url",
             operator=operator,
             guard=guard,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ __all__ = [
     "approve_host",
     "policy_message",
     "require_allowed",
+    "target",
 ]
 
 
@@ -224,31 +225,43 @@ class Approvable(Protocol):
     private_network: bool
 
 
+def target(config: Mapping[str, Any]) -> str | None:
+    """What a host-bearing config connects to: host, port and security, or None."""
+    if not config.get("host"):
+        return None
+    return f"{config.get('host')}|{config.get('port')}|{config.get('security')}"
+
+
 def approve_host(
     row: Approvable,
     *,
     before: str | None,
     after: str | None,
+    host: str | None,
     field: str,
     operator: bool,
     guard: NetGuard | None,
     creating: bool,
 ) -> None:
-    """Record who chose ``after`` on ``row``; a workspace's refused host is 403 naming ``field``.
+    """Record who chose the target on ``row``; a workspace's refused host is 403 naming ``field``.
 
-    ``before`` is the stored host (None when creating), ``after`` the one saved
-    (None for kinds that connect nowhere). ``guard`` is the installation's policy;
-    without one only an operator's choice is recorded and nothing is refused here.
+    ``before`` and ``after`` are what the row connects to before and after the
+    save (:func:`target`, or a webhook's URL; None for kinds that connect nowhere),
+    ``host`` the host to check. Any change by a workspace key — host, port,
+    security, path — clears an operator's approval: an operator who allowed
+    ``10.0.0.5:25`` did not allow ``10.0.0.5:6379``. ``guard`` is the installation's
+    policy; without one only an operator's choice is recorded and nothing is
+    refused here.
     """
     changed = creating or (after or None) != (before or None)
     if not changed:
-        return  # the same host as before: whoever chose it, that stands
+        return  # the same target as before: whoever chose it, that stands
     if operator:
         row.private_network = after is not None
         return
     row.private_network = False
-    if after is not None and guard is not None:
-        require_allowed(guard, after, field)
+    if host and guard is not None:
+        require_allowed(guard, host, field)
 
 
 def require_allowed(guard: NetGuard, host: str, field: str) -> None:

@@ -20,7 +20,7 @@ from mailgate.inbound.base import PollResult
 from mailgate.inbound.mailgun import MailgunConfig
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
-from mailgate.outbound.netguard import NetGuard, approve_host
+from mailgate.outbound.netguard import NetGuard, approve_host, target
 from mailgate.services import roles
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
@@ -147,10 +147,12 @@ def _apply(
         if not creating:
             config = {**row.config, **config}
         plain, sealed = _split_config(box, row.kind, config, None if creating else row.secrets)
+        connects = "host" in config_model(row.kind).model_fields
         approve_host(
             row,
-            before=None if creating else (row.config or {}).get("host"),
-            after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,
+            before=None if creating else target(row.config or {}),
+            after=target(plain) if connects else None,
+            host=plain.get("host") if connects else None,
             field="config.host",
             operator=operator,
             guard=guard,

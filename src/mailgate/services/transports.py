@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
-from mailgate.outbound.netguard import NetGuard, approve_host
+from mailgate.outbound.netguard import NetGuard, approve_host, target
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
 from mailgate.services import receiving_domains, roles
 from mailgate.services.tenancy import get_team
@@ -212,12 +212,14 @@ def _apply(
         if not fresh:
             config = {**row.config, **config}
         old = None if creating or "kind" in data else row.secrets
-        before = None if creating else (row.config or {}).get("host")
+        before = None if creating else target(row.config or {})
         plain, token = _split_config(box, row.kind, config, old)
+        connects = "host" in config_model(row.kind).model_fields
         approve_host(
             row,
             before=before,
-            after=plain.get("host") if "host" in config_model(row.kind).model_fields else None,
+            after=target(plain) if connects else None,
+            host=plain.get("host") if connects else None,
             field="config.host",
             operator=operator,
             guard=guard,
