@@ -379,3 +379,24 @@ def test_lone_surrogate_on_other_routes(
         r = c.request(method, path, content=body, headers={"Content-Type": "application/json"})
         err = _error(r)
         assert err["field"] == field and "not valid Unicode" in err["message"], err
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/suppressions", b'{"address": "a\\u0000b@example.net"}', "address"),
+        ("POST", "/v1/messages", b'{"to": ["a@example.net"], "text": "x\\u0000"}', "text"),
+        ("GET", "/v1/messages/msg%00x", None, "message_id"),
+        ("GET", "/v1/conversations?address=a%00b", None, "address"),
+        ("GET", "/v1/suppressions?after=a%00", None, "after"),
+        ("DELETE", "/v1/suppressions/a%00b@example.net", None, "address"),
+    ],
+)
+def test_nul_in_any_text_is_refused_naming_it(
+    server: Server, method: str, path: str, body: bytes | None, field: str
+) -> None:
+    """NUL in a body, path or query is a 422 naming it, not PostgreSQL's 500."""
+    with server.client() as c:
+        headers = {"Content-Type": "application/json"} if body else {}
+        err = _error(c.request(method, path, content=body, headers=headers))
+        assert err["field"] == field, err

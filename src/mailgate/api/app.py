@@ -22,6 +22,7 @@ from mailgate.api import (
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
 from mailgate.api.limits import RequestLimits, page_limit
+from mailgate.api.schemas import plain_params
 from mailgate.runtime import Mailgate
 from mailgate.services import journal
 from mailgate.store.models import MessageRow, TransportRow
@@ -32,6 +33,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
         title="mailgate",
         version=__version__,
         description="A self-hosted email gateway for business software.",
+        # No NUL or half surrogate in any path or query parameter (api/schemas.py).
+        dependencies=[Depends(plain_params)],
     )
     app.state.mailgate = mailgate
     errors.install(app)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from mailgate.api.schemas import UNICODE_ERROR
+from mailgate.api.schemas import TEXT_ERRORS
 from mailgate.errors import MailgateError
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def validation_error(first: dict[str, Any]) -> tuple[str, str]:
     if first.get("type") == "json_invalid":
         at = f" at character {loc[1]}" if len(loc) > 1 else ""
         return "body", f"the body is not valid JSON: {ctx.get('error', 'decode error')}{at}"
-    field = _field(loc, ctx.get("where") if first.get("type") == UNICODE_ERROR else None)
+    field = _field(loc, ctx.get("where") if first.get("type") in TEXT_ERRORS else None)
     return field, f"{field}: {first.get('msg', 'invalid value')}"
 
 
