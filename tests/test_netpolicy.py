@@ -172,6 +172,15 @@ def test_every_resolved_address_is_checked(dns_server: DnsServer) -> None:
     assert sorted(guard.trusting().check("mixed.test", 25)) == sorted([PUBLIC, "127.0.0.1"])
 
 
+def test_the_system_resolver_is_checked_too() -> None:
+    """Without MAILGATE_DNS_RESOLVER, getaddrinfo answers (here /etc/hosts) are checked alike."""
+    with pytest.raises(NetworkRefused) as info:
+        NetGuard().check("localhost", 25)
+    assert info.value.reason == "loopback"
+    allowed = NetGuard(allowed=parse_networks(["127.0.0.0/8", "::1/128"]))
+    assert "127.0.0.1" in allowed.check("localhost", 25)
+
+
 def test_a_literal_is_checked_without_asking_dns(dns_server: DnsServer) -> None:
     """127.1 is an address, not a name: refused at once, no query sent."""
     guard = NetGuard(nameserver=dns_server.address)
