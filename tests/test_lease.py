@@ -120,6 +120,7 @@ class Tarpit(ScriptedSMTPServer):
         return smtp
 
 
+@pytest.mark.slow
 def test_tarpit_past_the_lease_is_delivered_once(store_url: str, tmp_path: Path) -> None:
     """DATA held for 2.5 leases while two workers of 3 lanes poll: one delivery, one attempt."""
     app = build(make_settings(tmp_path, store_url, lease_seconds=1.5))

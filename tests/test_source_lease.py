@@ -32,7 +32,7 @@ from tests.servers.mailbox import make_mail, stored_ids
 from tests.servers.mailgate import make_settings
 from tests.servers.postgres import Postgres
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 MAILGATE = str(Path(sys.executable).parent / "mailgate")
 WORKERS = 4
