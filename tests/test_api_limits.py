@@ -8,6 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailgate.api.app import create_app
+from mailgate.api.limits import keyed_routes
+from mailgate.runtime import Mailgate
 from tests.servers.mailgate import Server
 
 MiB = 1024 * 1024
@@ -61,6 +64,18 @@ def test_no_key_is_refused_before_the_body(server: Server, length: bool, path: s
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "unauthorized"
     assert growth < BIG // 2, f"memory grew by {growth / MiB:.0f} MiB"
+
+
+@sqlite_only
+def test_every_v1_route_but_signed_webhooks_counts_as_keyed(mailgate_app: Mailgate) -> None:
+    """The pre-check reads keys from OpenAPI: every /v1 route is keyed but the Mailgun route."""
+    table = keyed_routes(create_app(mailgate_app).openapi())
+    assert len(table) > 30
+    for pattern, method, keyed in table:
+        if pattern.pattern.startswith("/v1/"):
+            signed = pattern.pattern.startswith("/v1/inbound/mailgun/")
+            assert keyed is not signed, (method, pattern.pattern)
+    assert any(p.fullmatch("/v1/messages/batch") and m == "POST" for p, m, _ in table)
 
 
 @sqlite_only
