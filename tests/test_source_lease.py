@@ -1,14 +1,15 @@
 """One poller per source across processes: four ``mailgate worker`` processes, one mailbox.
 
-On PostgreSQL (several workers need a shared server). A proxy in front of Dovecot
-counts concurrent connections; the pollers keep one IMAP connection open in IDLE,
-so two workers polling at once would show as two open connections. The worker
-holding the source is then SIGKILLed: another takes it over once the short source
-lease has run out, and keeps storing.
+The process test runs on PostgreSQL (several workers need a shared server). A
+proxy in front of Dovecot counts concurrent connections; the pollers keep one IMAP
+connection open in IDLE, so two workers polling at once would show as two open
+connections. The worker holding the source is then SIGKILLed: another takes it over
+once the short source lease has run out, and keeps storing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select as selectmod
 import signal
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from mailgate.inbound.pollers import PollerSupervisor, _Fenced
+from mailgate.queue import lease
 from mailgate.runtime import Mailgate, build
 from mailgate.services import sources, tenancy
 from mailgate.store.db import transaction
@@ -31,8 +34,6 @@ from tests.servers.dovecot import Dovecot
 from tests.servers.mailbox import make_mail, stored_ids
 from tests.servers.mailgate import make_settings
 from tests.servers.postgres import Postgres
-
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 MAILGATE = str(Path(sys.executable).parent / "mailgate")
 WORKERS = 4
@@ -100,6 +101,8 @@ def taken(app: Mailgate, sid: str) -> int:
         return int(session.scalar(select(func.count()).where(SourceItem.source_id == sid)) or 0)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_four_workers_poll_one_source_one_at_a_time_and_take_over(
     postgres: Postgres, dovecot: Dovecot, tmp_path: Path
 ) -> None:
@@ -191,3 +194,73 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+def test_fence_stops_a_poller_whose_lease_was_not_renewed() -> None:
+    """The stop signal a poller sees turns on when the fence passes, and off on renewal."""
+    fence = lease.Fence(0.3)
+    stop = threading.Event()
+    guard = _Fenced(stop, fence)
+    assert guard.is_set()  # never renewed: not proven to hold the source
+    fence.renewed(lease.Fence.clock())
+    assert not guard.is_set()
+    assert guard.wait(5)  # returns once two thirds of the lease (0.2 s) have passed
+    assert guard.is_set()
+    fence.renewed(lease.Fence.clock())
+    assert not guard.is_set()
+    stop.set()
+    assert guard.is_set()
+
+
+@pytest.mark.slow
+def test_a_second_supervisor_waits_for_the_first_to_release(
+    mailgate_app: Mailgate, dovecot: Dovecot
+) -> None:
+    """In one process too: the second supervisor polls only once the first one stopped."""
+    app = mailgate_app
+    app.settings.source_lease_seconds = 30  # only a release can hand the source over
+    proxy = CountingProxy(dovecot.imap_port)
+    try:
+        with transaction(app.sessions) as session:
+            ws = tenancy.create_workspace(session, "acme")
+            sid = sources.create(
+                session,
+                app.secrets,
+                ws.id,
+                {
+                    "name": "inbox",
+                    "kind": "imap",
+                    "config": {
+                        "host": "127.0.0.1",
+                        "port": proxy.port,
+                        "security": "none",
+                        "username": dovecot.user,
+                        "password": dovecot.password,
+                        "poll_interval": 0.2,
+                    },
+                },
+            ).id
+        dovecot.add_message(make_mail(1, tag="hand"))
+        first = PollerSupervisor(app, refresh_seconds=0.1, backoff_base=0.05)
+        second = PollerSupervisor(app, refresh_seconds=0.1, backoff_base=0.05)
+
+        async def main() -> None:
+            stop_first, stop_second = asyncio.Event(), asyncio.Event()
+            a = asyncio.create_task(first.run(stop_first))
+            await asyncio.to_thread(wait_for, lambda: taken(app, sid) == 1, what="first pass")
+            b = asyncio.create_task(second.run(stop_second))
+            await asyncio.sleep(0.5)  # several refreshes of the second: it must not claim
+            assert (holder(app, sid), list(second.runners)) == (first.owner, [])
+            stop_first.set()
+            await a
+            dovecot.add_message(make_mail(2, tag="hand"))
+            await asyncio.to_thread(wait_for, lambda: taken(app, sid) == 2, what="handed over")
+            assert holder(app, sid) == second.owner
+            stop_second.set()
+            await b
+
+        asyncio.run(asyncio.wait_for(main(), 60))
+        assert proxy.most == 1
+        assert holder(app, sid) is None
+    finally:
+        proxy.close()
