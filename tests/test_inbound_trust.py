@@ -409,9 +409,10 @@ def test_workspace_admitting_anyone_lets_strangers_in_but_never_adds_them(
     desk: Server, outbox: ScriptedSMTPServer
 ) -> None:
     """thread_admission "anyone": the stranger's mail joins; the CC list stays as it was."""
-    with transaction(desk.app.sessions) as session:
-        assert admission.thread_admission(session, desk.workspace_id) == "participants"
-        admission.set_thread_admission(session, desk.workspace_id, "anyone")
+    with desk.client() as c:
+        assert c.get("/v1/workspace").json()["thread_admission"] == "participants"
+        answer = c.patch("/v1/workspace", json={"thread_admission": "anyone"})
+        assert answer.status_code == 200 and answer.json()["thread_admission"] == "anyone"
     raw, first_mid = mail("printer broken", "it does not print")
     conv_id = processed(desk, deliver_in(desk, raw))["conversation"]
     evil, _ = mail(
@@ -430,6 +431,11 @@ def test_thread_admission_rejects_unknown_values(desk: Server) -> None:
     with transaction(desk.app.sessions) as session, pytest.raises(InvalidInput) as err:
         admission.set_thread_admission(session, desk.workspace_id, "everyone")
     assert err.value.field == "thread_admission"
+    with desk.client() as c:
+        answer = c.patch("/v1/workspace", json={"thread_admission": "everyone"})
+        assert answer.status_code == 422
+        assert answer.json()["error"]["field"] == "thread_admission"
+        assert c.get("/v1/workspace").json()["thread_admission"] == "participants"
 
 
 # --- the breaker per correspondent -----------------------------------------------------

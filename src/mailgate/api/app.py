@@ -18,6 +18,7 @@ from mailgate.api import (
     suppressions,
     transports,
     webhooks,
+    workspace,
     workspaces,
 )
 from mailgate.api.deps import SessionDep, WorkspaceDep
@@ -50,6 +51,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(inbound.router)
     app.include_router(apikeys.router)
     app.include_router(workspaces.router)
+    app.include_router(workspace.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
