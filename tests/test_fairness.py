@@ -26,6 +26,9 @@ from tests.helpers import wait_for
 from tests.servers.dns import DnsServer
 from tests.servers.mailgate import Server, make_settings
 from tests.servers.smtpsink import free_port
+from tests.test_webhooks import Receiver, receiver
+
+__all__ = ["receiver"]  # a fixture, imported to be used here
 
 RAW = (
     b"From: customer@client.example.org\r\n"
@@ -54,19 +57,14 @@ def test_slow_webhook_dns_does_not_slow_another_workspace(
     server: Server, dns_server: DnsServer
 ) -> None:
     """Every webhook thread waits on DNS, and workspace B still sends and receives."""
-    dns_server.records["slow.hooks.test"] = ["127.0.0.1"]
-    with server.client() as a:
-        url = f"http://slow.hooks.test:{free_port()}/hooks"
-        r = a.post("/v1/webhooks", json={"url": url, "events": ["message.sent"]})
-        assert r.status_code == 201, r.text
-        hook = r.json()["id"]
-    dns_server.held.add("slow.hooks.test")  # from now on its answers wait
     threads = server.app.executors.webhooks._max_workers
+    hosts = [f"slow{i}.hooks.test" for i in range(2 * threads)]
+    hooks = [slow_webhook(server, dns_server, host) for host in hosts]
+    dns_server.held.update(hosts)  # from now on their answers wait
     with transaction(server.app.sessions) as session:
         # One transaction: one claim takes them all, and every webhook thread looks up.
-        row = webhooks.get(session, server.workspace_id, hook)
-        for _ in range(2 * threads):
-            webhooks.send_test(session, row)
+        for hook in hooks:
+            webhooks.send_test(session, webhooks.get(session, server.workspace_id, hook))
     server.app.wake_workers()
     try:
         assert dns_server.wait_pending(threads), "the webhook look-ups never reached DNS"
@@ -82,13 +80,59 @@ def test_slow_webhook_dns_does_not_slow_another_workspace(
         # finished an attempt (a look-up that gave up would have recorded one): B's
         # work did not wait for them.
         assert dns_server.pending >= threads
-        with server.app.sessions() as session:
-            attempts = session.scalars(
-                select(WebhookDelivery.attempts).where(WebhookDelivery.subscription_id == hook)
-            ).all()
-        assert len(attempts) == 2 * threads and set(attempts) == {0}
+        assert attempts_of(server, hooks) == [0] * len(hooks)
     finally:
         dns_server.release.set()
+
+
+def test_one_slow_webhook_host_does_not_hold_the_other_webhooks(
+    server: Server, dns_server: DnsServer, receiver: Receiver
+) -> None:
+    """Many deliveries to one slow host share one look-up: B's webhook is still delivered."""
+    threads = server.app.executors.webhooks._max_workers
+    hook = slow_webhook(server, dns_server, "slow.hooks.test")
+    dns_server.held.add("slow.hooks.test")
+    with transaction(server.app.sessions) as session:
+        row = webhooks.get(session, server.workspace_id, hook)
+        for _ in range(2 * threads):
+            webhooks.send_test(session, row)
+    server.app.wake_workers()
+    try:
+        assert dns_server.wait_pending(1), "the slow look-up never reached DNS"
+        dns_server.records["fast.hooks.test"] = ["127.0.0.1"]
+        _, key_b = server.new_workspace("globex")
+        with server.client(key_b) as b:
+            url = f"http://fast.hooks.test:{receiver.port}/hooks"
+            r = b.post("/v1/webhooks", json={"url": url, "events": ["message.sent"]})
+            assert r.status_code == 201, r.text
+            assert b.post(f"/v1/webhooks/{r.json()['id']}/test").status_code < 300
+        receiver.got(1)
+        # Eight deliveries, one look-up in flight, none of them finished: B did not wait.
+        assert dns_server.pending == 1
+        assert attempts_of(server, [hook]) == [0] * (2 * threads)
+    finally:
+        dns_server.release.set()
+
+
+def slow_webhook(server: Server, dns_server: DnsServer, host: str) -> str:
+    """A webhook of the server's workspace to ``host`` (answered at once until held)."""
+    dns_server.records[host] = ["127.0.0.1"]
+    with server.client() as a:
+        url = f"http://{host}:{free_port()}/hooks"
+        r = a.post("/v1/webhooks", json={"url": url, "events": ["message.sent"]})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+def attempts_of(server: Server, hooks: list[str]) -> list[int]:
+    with server.app.sessions() as session:
+        return list(
+            session.scalars(
+                select(WebhookDelivery.attempts).where(
+                    WebhookDelivery.subscription_id.in_(hooks)
+                )
+            )
+        )
 
 
 def serve_workspace_b(server: Server) -> str:

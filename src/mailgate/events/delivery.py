@@ -68,6 +68,11 @@ class Job:
     guard: NetGuard | None = field(default=None, repr=False)
     #: Where the host is resolved: the webhooks' own pool, never the shared one.
     executor: Executor | None = field(default=None, repr=False)
+    #: Look-ups shared by the jobs of one batch: a host is resolved once per batch,
+    #: so fifty deliveries to one slow host hold one thread of the pool, not all.
+    lookups: dict[tuple[str, int, bool], asyncio.Future[list[str]]] | None = field(
+        default=None, repr=False
+    )
     #: Why it cannot be signed (a secret sealed under a dropped key): recorded, retried.
     unsigned: str | None = None
 
@@ -111,6 +116,7 @@ def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
     """Join claimed rows with their event and subscription; the secret decrypted."""
     if not ids:
         return []
+    lookups: dict[tuple[str, int, bool], asyncio.Future[list[str]]] = {}
     rows = session.execute(
         select(WebhookDelivery, Event, WebhookSubscription)
         .join(Event, Event.id == WebhookDelivery.event_id)
@@ -129,6 +135,7 @@ def load_jobs(app: Context, session: Session, ids: list[str]) -> list[Job]:
             enabled=sub.enabled,
             guard=NetGuard.from_settings(app.settings).trusting(bool(sub.private_network)),
             executor=app.executors.webhooks,
+            lookups=lookups,
             unsigned=None if app.secrets.describe(sub.secret)["secrets_readable"] else _UNSIGNED,
         )
         for d, ev, sub in rows
@@ -266,6 +273,18 @@ def excerpt(body: bytes, limit: int = ERROR_EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+async def _lookup(job: Job, guard: NetGuard, host: str, port: int) -> list[str]:
+    """The checked addresses of ``host``, looked up once for all the jobs of a batch."""
+    if job.lookups is None:
+        return await guard.acheck(host, port, job.executor)
+    key = (host, port, guard.unrestricted)
+    found = job.lookups.get(key)
+    if found is None:
+        found = asyncio.ensure_future(guard.acheck(host, port, job.executor))
+        job.lookups[key] = found
+    return await found
+
+
 async def _checked_target(job: Job, headers: dict[str, str]) -> tuple[httpx.URL, dict[str, str]]:
     """The URL to POST to, its host replaced by an address the policy allows.
 
@@ -280,7 +299,7 @@ async def _checked_target(job: Job, headers: dict[str, str]) -> tuple[httpx.URL,
         return url, {}
     host = url.raw_host.decode("ascii")
     port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = await job.guard.acheck(host, port, job.executor)
+    addresses = await _lookup(job, job.guard, host, port)
     headers["Host"] = url.netloc.decode("ascii")
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     if parse_ip_literal(host) is not None:
