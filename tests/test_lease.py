@@ -228,9 +228,14 @@ def test_processing_failures_end_in_listed_dead_letters(
         )
         bad = client.get("/v1/inbound?status=bogus")
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "status"
+        monkeypatch.undo()  # the fix is deployed: reprocessing a dead letter routes it
+        again = client.post(f"/v1/messages/{ids[0]}/reprocess")
+        assert again.json()["status"] == "processed", again.text
+        left = client.get("/v1/inbound?status=dead").json()["items"]
+        assert [i["id"] for i in left] == [ids[1]]
     with server.client(other_key) as client:  # another workspace sees none of them
         assert client.get("/v1/inbound?status=dead").json() == {"items": [], "next": None}
     with server.app.sessions() as session:
-        row = session.get_one(MessageRow, ids[0])
+        row = session.get_one(MessageRow, ids[1])
         assert (row.status, row.attempts, row.lease_owner) == ("dead", 3, None)
     assert other_ws != server.workspace_id
