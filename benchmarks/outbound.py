@@ -83,6 +83,8 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
         "MAILGATE_DATA_DIR": str(tmp),
         "MAILGATE_HTTP": f"127.0.0.1:{free_port()}",
         "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
+        # The sink listens on loopback, which a workspace's transport may use only when allowed.
+        "MAILGATE_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
     }
     stack = contextlib.ExitStack()
     if args.postgres:

@@ -14,9 +14,10 @@ from mailgate.store.blobs import FileBlobStore, blob_key
 from mailgate.store.db import transaction
 from tests.servers.mailgate import BLOB_STORES
 
-pytestmark = pytest.mark.parametrize("blob_store", BLOB_STORES)
+both_stores = pytest.mark.parametrize("blob_store", BLOB_STORES)
 
 
+@both_stores
 def test_round_trip_and_missing(mailgate_app: Mailgate, blob_store: str) -> None:
     """Bytes come back by their sha256; an unknown key is NotFound, not an OSError."""
     blobs = [b"Subject: one\r\n\r\nbody\r\n", b"\x00\xff" * 5000, b""]
@@ -30,6 +31,7 @@ def test_round_trip_and_missing(mailgate_app: Mailgate, blob_store: str) -> None
             mailgate_app.blobs.get(s, "0" * 64)
 
 
+@both_stores
 def test_identical_blobs_in_one_transaction(mailgate_app: Mailgate, blob_store: str) -> None:
     """The same bytes many times in one put_many (two workspaces, one message) all store.
 
@@ -65,6 +67,7 @@ def _write_together(app: Mailgate, raw: bytes, writers: int) -> list[BaseExcepti
     return failures
 
 
+@both_stores
 def test_concurrent_identical_writers(mailgate_app: Mailgate, blob_store: str) -> None:
     """Threads writing the same new blob at the same instant all succeed, bytes intact."""
     for round_ in range(10):
@@ -74,12 +77,11 @@ def test_concurrent_identical_writers(mailgate_app: Mailgate, blob_store: str) -
             assert mailgate_app.blobs.get(s, blob_key(raw)) == raw
 
 
+@pytest.mark.parametrize("blob_store", ["files"])  # only the file store has files
 def test_file_store_leaves_no_temp_files_and_keeps_them_private(
     mailgate_app: Mailgate, blob_store: str, tmp_path: Path
 ) -> None:
     """Blob files are 0600 and no temp file survives a write."""
-    if blob_store != "files":
-        pytest.skip("only the file store has files")
     assert isinstance(mailgate_app.blobs, FileBlobStore)
     with transaction(mailgate_app.sessions) as s:
         [key] = set(mailgate_app.blobs.put_many(s, [b"x" * 100] * 3))

@@ -239,6 +239,8 @@ class Heartbeat:
             except TimeoutError:
                 pass
             try:
+                # asyncio's default pool, which nothing else uses any more: a renewal
+                # must not queue behind the very work it keeps leased in a busy pool.
                 self.ids = await asyncio.to_thread(self.renew_now)
             except Exception:
                 log.warning("renewing the lease of %s failed; retrying", self.owner, exc_info=True)
