@@ -132,7 +132,7 @@ class Settings:
                 else None
             ),
             max_recipients=_int(env, "MAILGATE_MAX_RECIPIENTS", 500),
-            max_name_length=_int(env, "MAILGATE_MAX_NAME_LENGTH", 200),
+            max_name_length=_name_length(env),
             max_page_size=_int(env, "MAILGATE_MAX_PAGE_SIZE", 500),
             max_request_bytes=_int(env, "MAILGATE_MAX_REQUEST_BYTES", 0),
             automatic_limit=_int(env, "MAILGATE_AUTOMATIC_LIMIT", 10),
@@ -148,6 +148,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(name, f"expected a whole number, got {raw!r}") from None
+
+
+#: The width of every name column (store/models.py): a longer limit could not be stored.
+NAME_COLUMN = 200
+
+
+def _name_length(env: dict[str, str]) -> int:
+    value = _int(env, "MAILGATE_MAX_NAME_LENGTH", NAME_COLUMN)
+    if not 1 <= value <= NAME_COLUMN:
+        raise ConfigurationError(
+            "MAILGATE_MAX_NAME_LENGTH", f"must be between 1 and {NAME_COLUMN}, got {value}"
+        )
+    return value
 
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
