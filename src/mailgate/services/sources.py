@@ -111,7 +111,7 @@ def update(
 ) -> None:
     """PATCH semantics: only the fields given change; secrets not given are kept.
 
-    ``guard`` is the network policy a workspace's host must pass (services/network.py).
+    ``guard`` is the network policy a workspace's host must pass (outbound/netguard.py).
     """
     if "kind" in data and data["kind"] != row.kind:
         raise InvalidInput("kind cannot change: create a new source", field="kind")

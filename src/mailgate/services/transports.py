@@ -123,7 +123,7 @@ def update(
 ) -> None:
     """PATCH semantics: only the fields given change; secrets not given are kept.
 
-    ``guard`` is the network policy a workspace's host must pass (services/network.py).
+    ``guard`` is the network policy a workspace's host must pass (outbound/netguard.py).
     """
     for frozen in ("scope", "team"):
         current = row.scope if frozen == "scope" else row.team_id
