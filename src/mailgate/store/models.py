@@ -375,3 +375,45 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendingDomain(Base):
+    """A domain a workspace sends from: the DNS records to publish and their last check."""
+
+    __tablename__ = "sending_domains"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_sending_domains_name"),
+        Index("ix_sending_domains_due", "next_check_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(253))  # lower-case A-labels
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|verified|degraded
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    records: Mapped[list[Any]] = mapped_column(default=list)  # the last check, per record
+    verified_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DkimKey(Base):
+    """One DKIM key of a sending domain; rotation adds a second selector."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "selector", "algorithm", name="uq_dkim_keys_selector"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("sending_domains.id", ondelete="CASCADE"))
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(16))  # rsa-sha256 | ed25519-sha256
+    private_key: Mapped[str] = mapped_column(Text)  # encrypted (crypto.SecretBox)
+    public_key: Mapped[str] = mapped_column(Text)  # the p= value
+    #: pending (published, not yet verified) → active → retiring → retired
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None]
+    retire_after: Mapped[datetime | None]
