@@ -192,6 +192,11 @@ class MessageRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(20))  # inbound: smtp, imap, pop3, ...
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)  # inbound envelope recipients
+    # Inbound authentication (inbound/authentication.py): the SMTP client's address and
+    # HELO (SPF needs both), and the SPF/DKIM/DMARC verdicts computed or trusted.
+    peer_ip: Mapped[str | None] = mapped_column(String(45))
+    helo: Mapped[str | None] = mapped_column(String(255))
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(80))
@@ -288,6 +293,9 @@ class Conversation(Base):
     participants: Mapped[list[Any]] = mapped_column(default=list)
     #: The thread a stranger answered, when their answer opened this conversation.
     related_id: Mapped[str | None] = mapped_column(String(40))
+    #: Why this conversation was opened instead of joining ``related_id`` because its
+    #: first message failed DMARC (inbound/routing.py); None otherwise.
+    auth_warning: Mapped[str | None] = mapped_column(Text)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,8 +4,8 @@ Revision ID: 0008
 Revises: 0007
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0008"
 down_revision = "0007"
@@ -14,8 +14,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("peer_ip", sa.String(length=45), nullable=True))
+        batch.add_column(sa.Column("helo", sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column("auth", sa.JSON(), nullable=True))
+    with op.batch_alter_table("conversations") as batch:
+        batch.add_column(sa.Column("auth_warning", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("auth_warning")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("auth")
+        batch.drop_column("helo")
+        batch.drop_column("peer_ip")
