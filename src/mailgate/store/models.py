@@ -80,6 +80,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     #: "participants" | "anyone": who may join a thread by quoting its Message-ID.
     thread_admission: Mapped[str] = mapped_column(String(16), default="participants")
+    #: IANA zone name: where the day of a daily quota begins and ends.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -153,6 +155,11 @@ class TransportRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: An operator saved its host: it may reach networks the policy refuses a workspace.
     private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Sending limits (queue/limits.py); None is no limit.
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    rate_per_second: Mapped[int | None] = mapped_column(Integer)
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_connections: Mapped[int | None] = mapped_column(Integer)
 
 
 class Blob(Base):
@@ -231,6 +238,8 @@ class Attempt(Base):
     enhanced_status: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text, default="")
     transient: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The receiving domain asked us to slow down (core/throttle.py).
+    throttled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Suppression(Base):
@@ -405,6 +414,11 @@ class SendingDomain(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sending limits for mail from this domain (queue/limits.py); None is no limit.
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    rate_per_second: Mapped[int | None] = mapped_column(Integer)
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_connections: Mapped[int | None] = mapped_column(Integer)
 
 
 class DkimKey(Base):
@@ -425,3 +439,40 @@ class DkimKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None]
     retire_after: Mapped[datetime | None]
+
+
+class SendCounter(Base):
+    """Messages counted in one window of one limited scope, shared by every worker.
+
+    ``scope_key`` is ``transport:<id>`` or ``domain:<id>``; ``window`` is ``day``,
+    ``minute`` or ``second``. Incremented with one upsert per scope and claim.
+    """
+
+    __tablename__ = "send_counters"
+    scope_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[str] = mapped_column(String(8), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``quota.exhausted`` was emitted for this window (once per scope and day).
+    exhausted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DestinationThrottle(Base):
+    """A receiving domain that asked one transport to slow down (421, 4.7.28, TS01...)."""
+
+    __tablename__ = "destination_throttles"
+    __table_args__ = (
+        UniqueConstraint("transport_id", "domain", name="uq_destination_throttles"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transport_id: Mapped[str] = mapped_column(ForeignKey("transports.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    #: Nothing goes to the domain before this.
+    until: Mapped[datetime]
+    #: Throttling replies in a row: the backoff doubles with each.
+    strikes: Mapped[int] = mapped_column(Integer, default=1)
+    #: Messages per claim to the domain while ``cut_until`` has not passed.
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    cut_until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
