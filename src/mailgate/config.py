@@ -67,6 +67,12 @@ class Settings:
     #: RFC 3834 §2 breaker: this many automatic messages from one correspondent per window.
     automatic_limit: int = 10
     automatic_window_seconds: int = 3600
+    #: Customers publish a CNAME to ``<selector>.<domain>.dkim.<this>`` instead of the key
+    #: (MAILGATE_DKIM_DELEGATION_DOMAIN); None: they publish the key itself. docs/domains.md.
+    dkim_delegation_domain: str | None = None
+    #: How long a rotated-out DKIM key stays published (and verifiable) after its
+    #: successor signs (MAILGATE_DKIM_RETIRE_AFTER, seconds; default 7 days).
+    dkim_retire_after_seconds: int = 7 * 24 * 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +143,10 @@ class Settings:
             max_request_bytes=_int(env, "MAILGATE_MAX_REQUEST_BYTES", 0),
             automatic_limit=_int(env, "MAILGATE_AUTOMATIC_LIMIT", 10),
             automatic_window_seconds=_int(env, "MAILGATE_AUTOMATIC_WINDOW", 3600),
+            dkim_delegation_domain=(
+                env.get("MAILGATE_DKIM_DELEGATION_DOMAIN", "").strip().strip(".").lower() or None
+            ),
+            dkim_retire_after_seconds=_int(env, "MAILGATE_DKIM_RETIRE_AFTER", 7 * 24 * 3600),
         )
 
 
