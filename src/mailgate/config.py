@@ -50,6 +50,12 @@ class Settings:
     inbound_retry_seconds: float = 30.0
     worker_batch: int = 200
     worker_concurrency: int = 16  # webhook deliveries in flight
+    #: A receiving domain that throttles us is left alone this long, doubling per
+    #: throttling reply up to the cap, and then gets at most ``throttle_concurrency``
+    #: halved messages per claim for a while (docs/transports.md).
+    throttle_base_seconds: float = 60.0
+    throttle_max_seconds: float = 6 * 3600.0
+    throttle_concurrency: int = 8
     hostname: str = "localhost"
     #: Earlier secret keys, newest first: still decrypt and verify, never sign (rotation).
     old_secret_keys: tuple[str, ...] = ()
@@ -129,6 +135,9 @@ class Settings:
             inbound_retry_seconds=float(_int(env, "MAILGATE_INBOUND_RETRY_BASE", 30)),
             worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
+            throttle_base_seconds=float(_int(env, "MAILGATE_THROTTLE_BASE", 60)),
+            throttle_max_seconds=float(_int(env, "MAILGATE_THROTTLE_MAX", 6 * 3600)),
+            throttle_concurrency=_int(env, "MAILGATE_THROTTLE_CONCURRENCY", 8),
             hostname=env.get("MAILGATE_HOSTNAME", "localhost"),
             old_secret_keys=_list(env, "MAILGATE_OLD_SECRET_KEYS"),
             allow_private_networks=_networks(env),

@@ -97,6 +97,12 @@ class TransportIn(Strict):
     sender_policy: Literal["as_is", "on_behalf_of", "restrict_from"] = "as_is"
     bounce_address: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    # Sending limits (docs/transports.md); null is no limit. Typed loosely so the
+    # service's refusal names the field in mailgate's own words.
+    daily_quota: Any = None
+    rate_per_second: Any = None
+    rate_per_minute: Any = None
+    max_connections: Any = None
 
 
 class TransportPatch(Strict):
@@ -111,6 +117,10 @@ class TransportPatch(Strict):
     sender_policy: Literal["as_is", "on_behalf_of", "restrict_from"] | None = None
     bounce_address: str | None = None
     config: dict[str, Any] | None = None
+    daily_quota: Any = None
+    rate_per_second: Any = None
+    rate_per_minute: Any = None
+    max_connections: Any = None
 
 
 class AttachmentIn(Strict):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.limits import check_name
 from mailgate.api.schemas import TransportIn, TransportPatch
+from mailgate.services import limits
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
@@ -40,7 +41,9 @@ def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/{transport_id}")
 def get(transport_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return svc.public(svc.get(session, ws.id, transport_id), app.secrets)
+    row = svc.get(session, ws.id, transport_id)
+    # quota: {daily, used_today, resets_at} today, or null without a daily quota.
+    return {**svc.public(row, app.secrets), "quota": limits.quota(session, row)}
 
 
 @router.patch("/{transport_id}")

@@ -37,6 +37,8 @@ class RecipientResult:
     enhanced_status: str | None = None
     text: str = ""
     permanent: bool = False
+    #: The receiving domain asked us to slow down (core/throttle.py; set by the worker).
+    throttled: bool = False
 
 
 @dataclass(slots=True)

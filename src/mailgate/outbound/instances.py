@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from mailgate.crypto import SecretBox
 from mailgate.outbound.base import CheckResult, Transport
 from mailgate.outbound.netguard import NetGuard
-from mailgate.outbound.registry import build_transport
+from mailgate.outbound.registry import build_transport, config_model
 
 
 class TransportSpec(Protocol):
@@ -52,9 +52,13 @@ class TransportInstances:
             # Edited: the old pool drains in the background.
             asyncio.get_running_loop().create_task(cached[1].close())
         trusted = row.scope == "system" or bool(row.private_network)
+        config = {**row.config, **self._box.decrypt(row.secrets)}
+        cap = getattr(row, "max_connections", None)  # the transport's limit (docs/transports.md)
+        if cap is not None and "max_connections" in config_model(row.kind).model_fields:
+            config["max_connections"] = min(cap, int(config.get("max_connections") or cap))
         transport = build_transport(
             row.kind,
-            {**row.config, **self._box.decrypt(row.secrets)},
+            config,
             guard=self._guard.trusting(trusted),
             executor=self._executor,
         )

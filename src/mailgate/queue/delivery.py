@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -17,12 +18,12 @@ from sqlalchemy.orm import Session
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
-from mailgate.queue import lease, outbox
+from mailgate.queue import lease, limits, outbox, throttling
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
-from mailgate.store.models import MessageRow, TransportRow
+from mailgate.store.models import MessageRow, TransportRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,20 @@ def _load_transports(app: Context, ids: Iterable[str]) -> dict[str, TransportRow
         return {r.id: r for r in session.query(TransportRow).filter(TransportRow.id.in_(ids))}
 
 
-def claim_batch(app: Context, owner: str, limit: int) -> list[Claimed]:
-    """Claim due messages and read their raw bytes, in one transaction."""
+def claim_batch(
+    app: Context, owner: str, limit: int, *, now: datetime | None = None
+) -> list[Claimed]:
+    """Claim due messages and read their raw bytes, in one transaction.
+
+    What quotas, rates or a throttling receiver hold back is put back in the same
+    transaction (queue/limits.py).
+    """
+    now = now or utcnow()
     with transaction(app.sessions) as session:
         claimed = outbox.claim(
-            session, owner, limit=limit, lease_seconds=app.settings.lease_seconds
+            session, owner, limit=limit, lease_seconds=app.settings.lease_seconds, now=now
         )
+        claimed = limits.gate(session, claimed, now)
         load_raw(app, session, claimed)
     return claimed
 
@@ -123,10 +132,16 @@ def load_raw(app: Context, session: Session, claimed: list[Claimed]) -> None:
 
 
 def record(app: Context, outcomes: list[Outcome]) -> dict[str, str]:
+    settings = app.settings
+    policy = throttling.Policy(
+        settings.throttle_base_seconds, settings.throttle_max_seconds, settings.throttle_concurrency
+    )
     with transaction(app.sessions) as session:
+        not_before = throttling.note(session, outcomes, policy, utcnow())
         return outbox.record(
             session,
             outcomes,
             retry_base=app.settings.retry_base_seconds,
             retry_cap=app.settings.retry_max_seconds,
+            not_before=not_before,
         )

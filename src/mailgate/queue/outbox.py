@@ -25,8 +25,9 @@ from mailgate.store.db import insert_rows, update_rows
 from mailgate.store.eventlog import emit_many, event
 from mailgate.store.models import Attempt, MessageRow, Recipient, utcnow
 
-#: Message statuses a worker may pick up (``sending`` only once its lease ran out).
-DUE = ("queued", "deferred", "sending")
+#: Message statuses a worker may pick up (``sending`` only once its lease ran out,
+#: ``held`` once the quota that held it reset).
+DUE = ("queued", "deferred", "sending", "held")
 FINAL_RECIPIENT = ("sent", "failed", "suppressed", "bounced")
 
 
@@ -93,6 +94,7 @@ def _walks(now: datetime) -> list[lease.Walk]:
         for status, ready in (
             ("deferred", MessageRow.next_attempt_at <= now),
             ("queued", MessageRow.next_attempt_at <= now),
+            ("held", MessageRow.next_attempt_at <= now),  # a quota reset (queue/limits.py)
             ("sending", MessageRow.lease_until < now),  # its worker died holding the lease
         )
     ]
@@ -140,8 +142,11 @@ def record(
     retry_base: float,
     retry_cap: float,
     now: datetime | None = None,
+    not_before: dict[str, datetime] | None = None,
 ) -> dict[str, str]:
     """Write every attempt, move recipients and messages on; returns id → new status.
+
+    ``not_before``: message id → the earliest retry (a throttling receiver, queue/throttling.py).
 
     Only messages still leased to the owner that delivered them are written: if a
     lease ran out and another worker took the message over, its result counts and
@@ -181,6 +186,7 @@ def record(
                     "enhanced_status": res.enhanced_status,
                     "text": res.text,
                     "transient": not res.accepted and not res.permanent,
+                    "throttled": res.throttled,
                 }
             )
             recipient_updates.append(
@@ -211,6 +217,8 @@ def record(
             if status == "deferred"
             else None
         )
+        if nxt is not None and not_before and msg.id in not_before:
+            nxt = max(nxt, not_before[msg.id])
         if nxt is not None and msg.expires_at is not None and nxt > msg.expires_at:
             nxt = msg.expires_at  # one last try at the end of the lifetime
         message_updates.append(

@@ -35,7 +35,7 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
         "size": row.size,
         "attempts": row.attempts,
         "next_attempt_at": _iso(row.next_attempt_at)
-        if row.status in ("queued", "deferred")
+        if row.status in ("queued", "deferred", "held")
         else None,
         "last_error": row.last_error,
         "created_at": _iso(row.created_at),
@@ -57,6 +57,7 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
                 "enhanced_status": a.enhanced_status,
                 "text": a.text,
                 "transient": a.transient,
+                "throttled": a.throttled,
             }
         )
     out["headers"] = row.headers
@@ -81,8 +82,10 @@ def _iso(value: Any) -> str | None:
 
 JOURNALS = {
     "sent": ("sent",),
-    "pending": ("queued", "sending", "deferred"),
+    "pending": ("queued", "sending", "deferred", "held"),
     "queued": ("queued",),
+    # A quota ran out: held until it resets, then sent (queue/limits.py).
+    "held": ("held",),
     "sending": ("sending",),
     "deferred": ("deferred",),
     "failed": ("failed",),

@@ -198,5 +198,6 @@ def public_workspace(ws: Workspace) -> dict[str, Any]:
         "id": ws.id,
         "name": ws.name,
         "thread_admission": ws.thread_admission,
+        "timezone": ws.timezone,  # where a daily quota's day begins (services/limits.py)
         "created_at": ws.created_at.isoformat(),
     }

@@ -18,7 +18,7 @@ from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
 from mailgate.outbound.netguard import NetGuard, approve_host, target
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
-from mailgate.services import receiving_domains, roles
+from mailgate.services import limits, receiving_domains, roles
 from mailgate.services.tenancy import get_team
 from mailgate.store.models import TransportRow, new_id
 
@@ -45,6 +45,7 @@ def public(row: TransportRow, box: SecretBox) -> dict[str, Any]:
         **box.describe(row.secrets),  # secrets_set, secrets_readable
         # An operator chose the host: the network policy does not apply to it.
         "private_network": bool(row.private_network),
+        **limits.public(row),  # daily_quota, rate_per_second, rate_per_minute, max_connections
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
@@ -200,6 +201,7 @@ def _apply(
         row.is_default = bool(data["default"])
     elif creating:
         row.is_default = False
+    limits.apply(row, data)  # quotas and rates: queue/limits.py enforces them
     if row.sender_policy == "restrict_from" and not row.sender:
         raise InvalidInput("restrict_from needs the account's sender address", field="sender")
     if creating or "config" in data or "kind" in data:

@@ -35,6 +35,8 @@ EVENT_TYPES = (
     "bounce.unmatched",
     "complaint.unmatched",
     "correspondent.throttled",
+    # A daily quota ran out: the rest of the day's mail is held (queue/limits.py).
+    "quota.exhausted",
 )
 
 

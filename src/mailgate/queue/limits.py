@@ -1,0 +1,288 @@
+"""Sending limits checked when a worker claims a batch: quotas, rates, throttled domains.
+
+After :func:`mailgate.queue.outbox.claim` leased a batch, :func:`gate` decides what
+of it may leave now and puts the rest back, still durable, with a time to try:
+
+* a receiving domain that throttled this transport (``destination_throttles``)
+  gets nothing before its ``until``, then at most ``concurrency`` messages per
+  claim while its cut lasts;
+* ``rate_per_second`` / ``rate_per_minute`` of the transport or of the sending
+  domain (the From domain): the excess waits for the next window;
+* ``daily_quota``: the excess is ``held`` (reason ``quota_exceeded``) until the day
+  resets in the workspace's time zone, its lifetime extended by the hold, and
+  ``quota.exhausted`` is emitted once per scope and day.
+
+Counts live in ``send_counters`` (:mod:`mailgate.store.counters`): one upsert per
+scope and window per claim, never a query per message. A message counts when it
+is handed to the transport, whether or not the receiver then accepts it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailgate.core.limits import window
+from mailgate.queue.outbox import Claimed
+from mailgate.store import counters
+from mailgate.store.db import update_rows
+from mailgate.store.eventlog import emit_many, event
+from mailgate.store.models import (
+    DestinationThrottle,
+    MessageRow,
+    SendingDomain,
+    TransportRow,
+    Workspace,
+)
+
+QUOTA_EXCEEDED = "quota_exceeded"
+_Counted = list[tuple[str, datetime, list[Claimed]]]
+_WINDOWS = (("second", "rate_per_second"), ("minute", "rate_per_minute"), ("day", "daily_quota"))
+
+
+@dataclass(slots=True)
+class Scope:
+    """A transport or sending domain with at least one limit."""
+
+    key: str  # transport:<id> | domain:<id>
+    kind: str  # transport | domain
+    id: str
+    name: str
+    workspace_id: str | None
+    limits: dict[str, int]  # window → limit
+    tz: str = "UTC"
+    members: list[Claimed] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Putback:
+    status: str
+    next_attempt_at: datetime
+    last_error: str
+    expires_at: datetime | None
+
+
+def gate(session: Session, claimed: list[Claimed], now: datetime) -> list[Claimed]:
+    """What of ``claimed`` may be delivered now; the rest is put back in this transaction."""
+    if not claimed:
+        return claimed
+    back: dict[str, _Putback] = {}
+    _throttled(session, claimed, now, back)
+    scopes = _scopes(session, [c for c in claimed if c.id not in back])
+    events: list[dict[str, Any]] = []
+    counted = [(scope, _count(session, scope, now, back, events)) for scope in scopes]
+    for scope, windows in counted:
+        _give_back(session, scope, windows, back)
+    if back:
+        _put_back(session, claimed, back, now)
+        emit_many(session, events)
+    return [c for c in claimed if c.id not in back]
+
+
+def _status(msg: Claimed) -> str:
+    return "queued" if msg.attempts == 0 else "deferred"
+
+
+def _domains(msg: Claimed) -> set[str]:
+    return {a.rpartition("@")[2].lower() for a in msg.recipients}
+
+
+def _throttled(
+    session: Session, claimed: list[Claimed], now: datetime, back: dict[str, _Putback]
+) -> None:
+    """Hold back mail to receiving domains that asked this transport to slow down."""
+    tids = {c.transport_id for c in claimed if c.transport_id}
+    if not tids:
+        return
+    rows = session.execute(
+        select(
+            DestinationThrottle.transport_id,
+            DestinationThrottle.domain,
+            DestinationThrottle.until,
+            DestinationThrottle.concurrency,
+            DestinationThrottle.reason,
+        ).where(DestinationThrottle.transport_id.in_(tids), DestinationThrottle.cut_until > now)
+    ).all()
+    if not rows:
+        return
+    active = {(r.transport_id, r.domain): r for r in rows}
+    taken: dict[tuple[str, str], int] = defaultdict(int)
+    for msg in claimed:
+        hits = [active[k] for d in _domains(msg) if (k := (msg.transport_id or "", d)) in active]
+        if not hits:
+            continue
+        blocked = [h for h in hits if h.until > now]
+        if blocked:
+            until = max(h.until for h in blocked)
+            back[msg.id] = _Putback(_status(msg), until, blocked[0].reason, msg.expires_at)
+            continue
+        if any(taken[(h.transport_id, h.domain)] >= h.concurrency for h in hits):
+            # Over the cut concurrency for this claim: the next second's claim takes it.
+            reason = f"concurrency to {hits[0].domain} cut after throttling"
+            back[msg.id] = _Putback(
+                _status(msg), now + timedelta(seconds=1), reason, msg.expires_at
+            )
+            continue
+        for h in hits:
+            taken[(h.transport_id, h.domain)] += 1
+
+
+def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
+    """The limited transports and sending domains of these messages (two or three queries)."""
+    if not claimed:
+        return []
+    tids = {c.transport_id for c in claimed if c.transport_id}
+    wsids = {c.workspace_id for c in claimed}
+    scopes: list[Scope] = []
+    t = TransportRow
+    for r in session.execute(
+        select(t.id, t.name, t.workspace_id, t.daily_quota, t.rate_per_second, t.rate_per_minute)
+        .where(t.id.in_(tids))
+        .where(
+            or_(
+                t.daily_quota.is_not(None),
+                t.rate_per_second.is_not(None),
+                t.rate_per_minute.is_not(None),
+            )
+        )
+    ):
+        scope = Scope(f"transport:{r.id}", "transport", r.id, r.name, r.workspace_id, _limits(r))
+        scope.members = [c for c in claimed if c.transport_id == r.id]
+        scopes.append(scope)
+    d = SendingDomain
+    domains = session.execute(
+        select(d.id, d.name, d.workspace_id, d.daily_quota, d.rate_per_second, d.rate_per_minute)
+        .where(d.workspace_id.in_(wsids))
+        .where(
+            or_(
+                d.daily_quota.is_not(None),
+                d.rate_per_second.is_not(None),
+                d.rate_per_minute.is_not(None),
+            )
+        )
+    ).all()
+    if domains:
+        ids = [c.id for c in claimed]
+        from_addr = dict(
+            session.execute(
+                select(MessageRow.id, MessageRow.from_addr).where(MessageRow.id.in_(ids))
+            ).tuples()
+        )
+        for r in domains:
+            scope = Scope(f"domain:{r.id}", "domain", r.id, r.name, r.workspace_id, _limits(r))
+            scope.members = [
+                c
+                for c in claimed
+                if c.workspace_id == r.workspace_id
+                and from_addr.get(c.id, "").rpartition("@")[2].lower() == r.name
+            ]
+            scopes.append(scope)
+    if any("day" in s.limits and s.workspace_id for s in scopes):
+        zones = dict(
+            session.execute(
+                select(Workspace.id, Workspace.timezone).where(
+                    Workspace.id.in_({s.workspace_id for s in scopes if s.workspace_id})
+                )
+            ).tuples()
+        )
+        for s in scopes:
+            s.tz = zones.get(s.workspace_id or "", "UTC") or "UTC"
+    return [s for s in scopes if s.members]
+
+
+def _limits(row: Any) -> dict[str, int]:
+    return {w: getattr(row, col) for w, col in _WINDOWS if getattr(row, col) is not None}
+
+
+def _count(
+    session: Session,
+    scope: Scope,
+    now: datetime,
+    back: dict[str, _Putback],
+    events: list[dict[str, Any]],
+) -> _Counted:
+    """Count this scope's messages window by window; the excess is put back.
+
+    What a later window or scope refuses was already counted by the earlier ones:
+    it is given back (:func:`_give_back`), so a counter holds only what was handed
+    to a transport.
+    """
+    counted: _Counted = []
+    for kind, _ in _WINDOWS:
+        limit = scope.limits.get(kind)
+        if limit is None:
+            continue
+        members = [c for c in scope.members if c.id not in back]
+        if not members:
+            break
+        win = window(kind, now, scope.tz)
+        after = counters.add(session, scope.key, kind, win.start, len(members))
+        before = after - len(members)
+        allowed = max(0, min(len(members), limit - before))
+        counters.give_back(session, scope.key, kind, win.start, len(members) - allowed)
+        for msg in members[allowed:]:
+            back[msg.id] = _refused(msg, scope, kind, win.end, now)
+        counted.append((kind, win.start, members[:allowed]))
+        if (
+            kind == "day"
+            and allowed < len(members)
+            and counters.mark_exhausted(session, scope.key, win.start)
+        ):
+            events.extend(_exhausted(scope, limit, win.end, now))
+    return counted
+
+
+def _give_back(
+    session: Session, scope: Scope, counted: _Counted, back: dict[str, _Putback]
+) -> None:
+    """Return to each window what a later window or scope refused after it counted."""
+    for kind, start, members in counted:
+        refused = sum(1 for c in members if c.id in back)
+        counters.give_back(session, scope.key, kind, start, refused)
+
+
+def _refused(msg: Claimed, scope: Scope, kind: str, resets: datetime, now: datetime) -> _Putback:
+    if kind == "day":
+        # Held, not failing: the lifetime clock stops while the quota keeps it here.
+        expires = msg.expires_at + (resets - now) if msg.expires_at is not None else None
+        return _Putback("held", resets, QUOTA_EXCEEDED, expires)
+    reason = f"rate limit of {scope.kind} {scope.name!r}: {scope.limits[kind]} per {kind}"
+    return _Putback(_status(msg), resets, reason, msg.expires_at)
+
+
+def _exhausted(scope: Scope, limit: int, resets: datetime, now: datetime) -> list[dict[str, Any]]:
+    payload = {
+        scope.kind: scope.id,
+        "name": scope.name,
+        "daily": limit,
+        "resets_at": resets.isoformat(),
+    }
+    workspaces = (
+        {scope.workspace_id} if scope.workspace_id else {c.workspace_id for c in scope.members}
+    )
+    return [event(ws, "quota.exhausted", payload, now=now) for ws in sorted(workspaces)]
+
+
+def _put_back(
+    session: Session, claimed: list[Claimed], back: dict[str, _Putback], now: datetime
+) -> None:
+    rows = [
+        {
+            "id": c.id,
+            "status": p.status,
+            "next_attempt_at": p.next_attempt_at,
+            "last_error": p.last_error,
+            "expires_at": p.expires_at,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        for c in claimed
+        if (p := back.get(c.id)) is not None
+    ]
+    update_rows(session, MessageRow, rows)

@@ -1,0 +1,106 @@
+"""Sending limits: set them on transports and sending domains, read the day's quota.
+
+The limits are enforced by the worker when it claims mail (queue/limits.py); this
+module validates them (each refusal names its field), sets the workspace's time
+zone (where the quota's day begins) and answers ``quota: {daily, used_today,
+resets_at}`` for the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailgate.core.limits import valid_timezone, window
+from mailgate.errors import InvalidInput, NotFound
+from mailgate.store import counters
+from mailgate.store.models import SendingDomain, TransportRow, Workspace, utcnow
+
+LIMIT_FIELDS = ("daily_quota", "rate_per_second", "rate_per_minute", "max_connections")
+#: Upper bounds that catch a typo (an extra zero) rather than a real plan.
+_MAX = {
+    "daily_quota": 100_000_000,
+    "rate_per_second": 100_000,
+    "rate_per_minute": 6_000_000,
+    "max_connections": 100,
+}
+
+
+def validated(data: dict[str, Any]) -> dict[str, int | None]:
+    """The limit fields present in ``data``: whole numbers from 1 up, or null for none."""
+    out: dict[str, int | None] = {}
+    for name in LIMIT_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None:
+            out[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"{name} must be a whole number or null", field=name)
+        if not 1 <= value <= _MAX[name]:
+            raise InvalidInput(
+                f"{name} must be between 1 and {_MAX[name]} (null for no limit)", field=name
+            )
+        out[name] = value
+    return out
+
+
+def apply(row: TransportRow | SendingDomain, data: dict[str, Any]) -> None:
+    """Set the limits given in ``data`` on a transport or sending domain (PATCH semantics)."""
+    for name, value in validated(data).items():
+        setattr(row, name, value)
+
+
+def public(row: TransportRow | SendingDomain) -> dict[str, int | None]:
+    return {name: getattr(row, name) for name in LIMIT_FIELDS}
+
+
+def set_limits(
+    session: Session, workspace_id: str, domain_id: str, data: dict[str, Any]
+) -> SendingDomain:
+    """Set a sending domain's limits (the ``PATCH /v1/domains/{id}`` body's limit fields)."""
+    row = session.get(SendingDomain, domain_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFound(f"no domain {domain_id}", field="id")
+    apply(row, data)
+    return row
+
+
+def set_timezone(session: Session, workspace_id: str, value: object) -> Workspace:
+    """Where the workspace's day begins: an IANA zone name such as ``Europe/Paris``."""
+    name = valid_timezone(value)
+    if name is None:
+        raise InvalidInput(
+            "timezone must be an IANA time zone name such as 'Europe/Paris' or 'UTC'",
+            field="timezone",
+        )
+    ws = session.get(Workspace, workspace_id)
+    if ws is None:
+        raise NotFound(f"no workspace {workspace_id}", field="workspace")
+    ws.timezone = name
+    return ws
+
+
+def quota(
+    session: Session, row: TransportRow | SendingDomain, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """``{daily, used_today, resets_at}``, or None when there is no daily quota."""
+    if row.daily_quota is None:
+        return None
+    tz = "UTC"
+    if row.workspace_id:
+        ws = session.get(Workspace, row.workspace_id)
+        tz = ws.timezone if ws is not None else "UTC"
+    day = window("day", now or utcnow(), tz)
+    kind = "transport" if isinstance(row, TransportRow) else "domain"
+    key = f"{kind}:{row.id}"
+    used = counters.used(session, [(key, "day", day.start)])[key]
+    return {
+        "daily": row.daily_quota,
+        "used_today": min(used, row.daily_quota),
+        "resets_at": day.end.isoformat(),
+        "timezone": tz,
+    }
