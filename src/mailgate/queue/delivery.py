@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
-from mailgate.queue import lease, limits, outbox, throttling
+from mailgate.queue import lease, limits, outbox, signing, throttling
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
@@ -75,6 +75,8 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
     """Deliver claimed messages (raw bytes loaded) through their transports."""
     ids = {c.transport_id for c in claimed if c.transport_id}
     rows = await run_in(app.executors.outbox, _load_transports, app, ids)
+    # DKIM last, right before the bytes leave: it covers every header added before.
+    signed = await run_in(app.executors.outbox, signing.sign_batch, app, claimed)
 
     async def one(msg: Claimed) -> Outcome:
         envelope = Envelope(msg.mail_from, tuple(msg.recipients))
@@ -85,8 +87,11 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
             return _all(msg, envelope, "the transport was deleted", permanent=True)
         if not row.enabled:
             return _all(msg, envelope, f"transport {row.name!r} is disabled", permanent=False)
+        raw = signed.get(msg.id, msg.raw)
+        if isinstance(raw, signing.Unsigned):  # the key is the operator's to fix: retry
+            return _all(msg, envelope, raw.reason, permanent=False)
         try:
-            result = await app.transports.get(row).deliver(envelope, msg.raw)
+            result = await app.transports.get(row).deliver(envelope, raw)
         except SecretUnreadable as e:  # the key changed: the operator's to fix, then it retries
             return _all(msg, envelope, f"transport {row.name!r}: {e.message}", permanent=False)
         except Exception as e:  # never lose a message to a transport bug: retry later
