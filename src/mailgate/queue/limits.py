@@ -168,10 +168,10 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
     ).all()
     if domains:
         ids = [c.id for c in claimed]
-        from_addr = dict(
+        from_addr: dict[str, str] = dict(
             session.execute(
                 select(MessageRow.id, MessageRow.from_addr).where(MessageRow.id.in_(ids))
-            ).tuples()
+            ).all()
         )
         for r in domains:
             scope = Scope(f"domain:{r.id}", "domain", r.id, r.name, r.workspace_id, _limits(r))
@@ -183,12 +183,12 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
             ]
             scopes.append(scope)
     if any("day" in s.limits and s.workspace_id for s in scopes):
-        zones = dict(
+        zones: dict[str, str] = dict(
             session.execute(
                 select(Workspace.id, Workspace.timezone).where(
                     Workspace.id.in_({s.workspace_id for s in scopes if s.workspace_id})
                 )
-            ).tuples()
+            ).all()
         )
         for s in scopes:
             s.tz = zones.get(s.workspace_id or "", "UTC") or "UTC"
