@@ -1,6 +1,12 @@
 """Shared fixtures. Real servers live in tests/servers/, one module each, loaded here."""
 
+import os
 from pathlib import Path
+
+# Inbound authentication asks DNS; tests talk only to loopback servers, so mailgate
+# processes started with this environment compute nothing unless a test asks for it
+# (tests/test_inbound_auth.py points MAILGATE_DNS_RESOLVER at its own server).
+os.environ.setdefault("MAILGATE_INBOUND_AUTH", "off")
 
 pytest_plugins = sorted(
     f"tests.servers.{p.stem}"

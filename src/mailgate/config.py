@@ -65,6 +65,11 @@ class Settings:
     #: ``host:port`` of the DNS server mailgate asks for the hosts of transports, sources
     #: and webhooks (MAILGATE_DNS_RESOLVER); None: the operating system's resolver.
     dns_resolver: tuple[str, int] | None = None
+    #: Inbound authentication (inbound/authentication.py): the authserv-id whose topmost
+    #: Authentication-Results field is trusted (MAILGATE_TRUSTED_AUTHSERV_ID), and whether
+    #: mailgate computes SPF/DKIM/DMARC itself otherwise (MAILGATE_INBOUND_AUTH: compute|off).
+    trusted_authserv_id: str | None = None
+    inbound_auth: str = "compute"
     max_recipients: int = 500  # per message, To + Cc + Bcc
     max_name_length: int = 200  # names of workspaces, teams, keys, transports, sources
     max_page_size: int = 500  # ?limit= on every list
@@ -152,11 +157,22 @@ class Settings:
             max_request_bytes=_int(env, "MAILGATE_MAX_REQUEST_BYTES", 0),
             automatic_limit=_int(env, "MAILGATE_AUTOMATIC_LIMIT", 10),
             automatic_window_seconds=_int(env, "MAILGATE_AUTOMATIC_WINDOW", 3600),
+            trusted_authserv_id=env.get("MAILGATE_TRUSTED_AUTHSERV_ID", "").strip().lower() or None,
+            inbound_auth=_inbound_auth(env),
             dkim_delegation_domain=(
                 env.get("MAILGATE_DKIM_DELEGATION_DOMAIN", "").strip().strip(".").lower() or None
             ),
             dkim_retire_after_seconds=_int(env, "MAILGATE_DKIM_RETIRE_AFTER", 7 * 24 * 3600),
         )
+
+
+def _inbound_auth(env: dict[str, str]) -> str:
+    raw = env.get("MAILGATE_INBOUND_AUTH", "").strip().lower() or "compute"
+    if raw not in ("compute", "off"):
+        raise ConfigurationError(
+            "MAILGATE_INBOUND_AUTH", f"expected compute or off, got {raw!r}"
+        )
+    return raw
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

@@ -3,7 +3,9 @@
 ``records`` maps a name to its addresses (A and AAAA are told apart by the address);
 a name may be changed between queries (DNS rebinding), or *held*: its queries wait
 until the test releases them (a slow name server), each in its own thread so that
-other names are answered at once. Point mailgate at it with
+other names are answered at once. ``txt`` maps a name to its TXT strings (SPF,
+DKIM keys, DMARC records); a string longer than 255 octets is sent in chunks.
+Point mailgate at it with
 ``Settings.dns_resolver = dns_server.address`` (``MAILGATE_DNS_RESOLVER``).
 """
 
@@ -18,7 +20,10 @@ from dataclasses import dataclass, field
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 import pytest
 
@@ -31,6 +36,7 @@ MAX_HOLD_SECONDS = 30.0
 class DnsServer:
     address: tuple[str, int]
     records: dict[str, list[str]] = field(default_factory=dict)
+    txt: dict[str, list[str]] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
     queries: list[str] = field(default_factory=list)
@@ -64,10 +70,14 @@ class DnsServer:
                     self.pending -= 1
                     self.changed.notify_all()
         addresses = self.records.get(name)
-        if addresses is None:
+        texts = self.txt.get(name)
+        if addresses is None and texts is None:
             reply.set_rcode(dns.rcode.NXDOMAIN)
             return reply.to_wire()
         want = question.rdtype
+        if want == dns.rdatatype.TXT and texts:
+            reply.answer.append(dns.rrset.from_rdata_list(question.name, 1, _txt(texts)))
+        addresses = addresses or []
         found = [
             a
             for a in addresses
@@ -79,6 +89,16 @@ class DnsServer:
             )
             reply.answer.append(rrset)
         return reply.to_wire()
+
+
+def _txt(texts: list[str]) -> list[dns.rdata.Rdata]:
+    """One TXT rdata per string, each cut into 255-octet chunks (RFC 1035 §3.3.14)."""
+    out = []
+    for t in texts:
+        raw = t.encode()
+        chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+        out.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks))
+    return out
 
 
 class _Handler(socketserver.BaseRequestHandler):

@@ -44,6 +44,8 @@ def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
         hostname="mailgate.example.com",
         # Every test server listens on loopback; a workspace may use it only when allowed.
         allow_private_networks=("127.0.0.0/8", "::1/128"),
+        # No DNS but the tests' own: inbound authentication computes only when asked.
+        inbound_auth="off",
     )
     for k, v in overrides.items():
         setattr(settings, k, v)

@@ -31,6 +31,8 @@ class Incoming:
     mail_from: str = ""
     rcpt_to: Sequence[str] = field(default_factory=list)
     item: tuple[str, str] | None = None  # (source id, item key): taken once only
+    peer_ip: str | None = None  # the SMTP client's address (SPF), when there is one
+    helo: str | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ def store_many(session: Session, app: Context, items: Sequence[Incoming]) -> lis
                 "source": it.source,
                 "mail_from": it.mail_from,
                 "rcpt_to": list(it.rcpt_to),
+                "peer_ip": it.peer_ip,
+                "helo": (it.helo or None) and it.helo[:255],
                 "references": [],
                 "summary": {},
                 "attempts": 0,

@@ -12,8 +12,10 @@ from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import parseaddr
+from typing import Any
 
 from mailgate.core.parse import parse_message
+from mailgate.inbound import authentication
 from mailgate.inbound.breaker import Limits
 from mailgate.inbound.routing import route
 from mailgate.queue import lease
@@ -71,10 +73,14 @@ def process(app: Context, message_pk: str, owner: str) -> str:
     (``"stale"``), so a slow parse can never route a message twice.
     """
     try:
+        auth = _authenticate(app, message_pk, owner)
+        if auth is None:
+            return STALE
         with transaction(app.sessions) as session:
             if not lease.held(session, MessageRow, {message_pk: owner}, what="inbound"):
                 return STALE
             row = session.get_one(MessageRow, message_pk)
+            row.auth = auth  # routing reads it: a DMARC failure joins no thread by header
             parsed = parse_message(app.blobs.get(session, row.blob_key))
             now = utcnow()
             events = route(session, app.secrets, row, parsed, now, limits=_limits(app))
@@ -86,6 +92,26 @@ def process(app: Context, message_pk: str, owner: str) -> str:
     except Exception as e:  # dead-letter with the reason; the bytes stay re-processable
         log.exception("processing inbound %s failed", message_pk)
         return _failed(app, message_pk, owner, e)
+
+
+def _authenticate(app: Context, message_pk: str, owner: str) -> dict[str, Any] | None:
+    """The SPF/DKIM/DMARC verdicts of a leased message; None if the lease was lost.
+
+    The DNS look-ups run between two short transactions, holding no row lock. A message
+    processed again keeps the verdicts it got when it arrived: keys rotate and records
+    change, and the verdict is about the moment of receipt.
+    """
+    with transaction(app.sessions) as session:
+        if not lease.held(session, MessageRow, {message_pk: owner}, what="inbound"):
+            return None
+        row = session.get_one(MessageRow, message_pk)
+        if row.auth:
+            return row.auth
+        raw = app.blobs.get(session, row.blob_key)
+        source, mail_from, peer_ip, helo = row.source or "", row.mail_from, row.peer_ip, row.helo
+    return authentication.verdicts(
+        app.settings, raw, source=source, mail_from=mail_from, peer_ip=peer_ip, helo=helo
+    )
 
 
 def _failed(app: Context, message_pk: str, owner: str, error: Exception) -> str:

@@ -14,7 +14,11 @@ Inbound mail is evidence, not authority (docs/conversations.md):
 * a sender who is not a participant joins a thread only with its signed reply
   address: quoting a Message-ID or a subject tag opens a new conversation linked
   to it (``related_id``), unless the workspace admits anyone;
-* a correspondent sending automatic mail too fast trips a breaker (``breaker.py``).
+* a correspondent sending automatic mail too fast trips a breaker (``breaker.py``);
+* a message whose From fails DMARC (``row.auth``, ``authentication.py``) joins no
+  thread by Message-ID or subject tag: anyone can write that From and quote those.
+  It opens a new conversation linked to the one it named, with ``auth_warning``;
+  only the signed reply address still threads it.
 """
 
 from __future__ import annotations
@@ -351,6 +355,9 @@ def _thread(
     sender = _sender(row, parsed)
     related: Conversation | None = None
     guest = False  # in the thread by the workspace's leave, not as a participant
+    forged = _dmarc_failure(row)
+    if conv is not None and not signed and forged:
+        related, conv = conv, None  # a From anyone could have written proves nothing
     if conv is not None and not signed and not _participant(conv, sender):
         workspace = session.get(Workspace, ws)
         if workspace is not None and workspace.thread_admission == "anyone":
@@ -377,6 +384,7 @@ def _thread(
             status="open",
             participants=_participants(who, parsed, own),
             related_id=related.id if related else None,
+            auth_warning=forged,
             message_count=0,
             created_at=now,
             updated_at=now,
@@ -410,6 +418,7 @@ def _thread(
                 "subject": row.subject,
                 "reply_text": parsed.reply_text,
                 "reference": _reference(conv),
+                "auth": row.auth,
             },
             message_pk=row.id,
             conversation_id=conv.id,
@@ -417,6 +426,18 @@ def _thread(
         )
     )
     return events
+
+
+def _dmarc_failure(row: MessageRow) -> str | None:
+    """What the conversation shows when the From failed DMARC; None when it did not."""
+    found = (row.auth or {}).get("dmarc") or {}
+    if found.get("result") != "fail":
+        return None
+    policy = f" (p={found['policy']})" if found.get("policy") else ""
+    return (
+        f"the From domain {found.get('domain')} failed DMARC{policy}: it may be forged, so "
+        "this message did not join a conversation by Message-ID or subject tag"
+    )
 
 
 def _sender(row: MessageRow, parsed: ParsedMessage) -> str:
@@ -478,4 +499,5 @@ def _conv_payload(conv: Conversation) -> dict[str, Any]:
         "participants": conv.participants,
         "reference": _reference(conv),
         "related": conv.related_id,
+        "auth_warning": conv.auth_warning,
     }

@@ -284,8 +284,17 @@ class InboundHandler:
         for rcpt in envelope.rcpt_tos:
             by_workspace[envelope.workspaces[rcpt]].append(rcpt)
         source = "lmtp" if self.lmtp else "smtp"
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None  # SPF, later
         items = [
-            Incoming(ws, raw, source, mail_from=envelope.mail_from or "", rcpt_to=rcpts)
+            Incoming(
+                ws,
+                raw,
+                source,
+                mail_from=envelope.mail_from or "",
+                rcpt_to=rcpts,
+                peer_ip=peer,
+                helo=session.host_name or None,
+            )
             for ws, rcpts in by_workspace.items()
         ]
         try:

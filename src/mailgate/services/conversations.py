@@ -63,6 +63,8 @@ def public(session: Session, conv: Conversation) -> dict[str, Any]:
         "participants": conv.participants,
         # The thread a non-participant quoted when their mail opened this one.
         "related": conv.related_id,
+        # Why it was opened instead of joining ``related``: its From failed DMARC.
+        "auth_warning": conv.auth_warning,
         "message_count": conv.message_count,
         "created_at": conv.created_at.isoformat(),
         "updated_at": conv.updated_at.isoformat(),
@@ -141,6 +143,8 @@ def message_view(session: Session, app: DeliveryContext, row: MessageRow) -> dic
         "html": summary.get("html"),
         "reply_text": summary.get("reply_text", ""),
         "message_id": row.message_id,
+        # Inbound: SPF/DKIM/DMARC verdicts (docs/conversations.md); None when sent.
+        "auth": row.auth if row.direction == "in" else None,
         "attachments": [
             {
                 "id": str(i),
