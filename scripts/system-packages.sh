@@ -1,5 +1,5 @@
 #!/bin/sh
-# The real servers the test suite starts: Postfix, Dovecot, PostgreSQL (Debian packages).
+# The real servers the test suite starts: Postfix, Dovecot, PostgreSQL, Knot DNS (Debian packages).
 # Installs what is missing when run as root; otherwise says what to install.
 set -eu
 missing=""
@@ -9,6 +9,8 @@ command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || missing="$miss
 [ -x /usr/lib/dovecot/imap ] || missing="$missing dovecot-imapd"
 [ -x /usr/lib/dovecot/pop3 ] || missing="$missing dovecot-pop3d"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# Knot DNS: the authoritative server sending-domain verification is tested against.
+[ -x /usr/sbin/knotd ] || missing="$missing knot"
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

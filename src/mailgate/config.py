@@ -65,6 +65,9 @@ class Settings:
     #: ``host:port`` of the DNS server mailgate asks for the hosts of transports, sources
     #: and webhooks (MAILGATE_DNS_RESOLVER); None: the operating system's resolver.
     dns_resolver: tuple[str, int] | None = None
+    #: The host the MX records of sending domains point at (MAILGATE_INBOUND_HOST): where
+    #: mailgate receives bounces, replies and DMARC reports; empty: ``hostname``.
+    inbound_host: str = ""
     #: Inbound authentication (inbound/authentication.py): the authserv-id whose topmost
     #: Authentication-Results field is trusted (MAILGATE_TRUSTED_AUTHSERV_ID), and whether
     #: mailgate computes SPF/DKIM/DMARC itself otherwise (MAILGATE_INBOUND_AUTH: compute|off).
@@ -151,6 +154,7 @@ class Settings:
                 if env.get("MAILGATE_DNS_RESOLVER")
                 else None
             ),
+            inbound_host=env.get("MAILGATE_INBOUND_HOST", "").strip().rstrip(".").lower(),
             max_recipients=_int(env, "MAILGATE_MAX_RECIPIENTS", 500),
             max_name_length=_name_length(env),
             max_page_size=_int(env, "MAILGATE_MAX_PAGE_SIZE", 500),

@@ -11,6 +11,7 @@ from mailgate import __version__
 from mailgate.api import (
     apikeys,
     conversations,
+    domains,
     errors,
     inbound,
     messages,
@@ -52,6 +53,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(apikeys.router)
     app.include_router(workspaces.router)
     app.include_router(workspace.router)
+    app.include_router(domains.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

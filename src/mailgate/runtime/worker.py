@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from mailgate.domains import schedule as domain_schedule
 from mailgate.events.delivery import WebhookDispatcher
 from mailgate.inbound import processor
 from mailgate.inbound.pollers import PollerSupervisor
@@ -43,7 +44,8 @@ class Worker:
             outbound = [self._lane(stop, self.run_once) for _ in range(self.lanes)]
             inbound = self._lane(stop, self.process_inbound)
             pollers = PollerSupervisor(self.app).run(stop)
-            await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers)
+            domains = self._lane(stop, self.check_domains)
+            await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers, domains)
         finally:
             self.app.remove_waker(self.wake)
 
@@ -70,6 +72,11 @@ class Worker:
                     self.app.executors.inbound, processor.process, self.app, message_pk, owner
                 )
         return len(ids)
+
+    async def check_domains(self) -> int:
+        """Re-check the sending domains that are due (docs/domains.md); returns how many."""
+        # The API pool: a check is what the verify button does, and it is rare.
+        return await run_in(self.app.executors.api, domain_schedule.check_due, self.app)
 
     async def drain(self) -> None:
         """Work until nothing is due now (tests and `mailgate worker --once`)."""

@@ -7,7 +7,8 @@ between "it happened" and "the business app will be told".
 Vocabulary: ``message.sent``, ``message.deferred``, ``message.failed``,
 ``message.bounced``, ``message.complained``, ``message.received``,
 ``conversation.created``, ``address.verified``, ``bounce.unmatched``,
-``complaint.unmatched``, ``correspondent.throttled``.
+``complaint.unmatched``, ``correspondent.throttled``, ``domain.verified``,
+``domain.degraded``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ EVENT_TYPES = (
     "bounce.unmatched",
     "complaint.unmatched",
     "correspondent.throttled",
+    # A sending domain's records: all required ones found (again), or one lost (docs/domains.md).
+    "domain.verified",
+    "domain.degraded",
     # A daily quota ran out: the rest of the day's mail is held (queue/limits.py).
     "quota.exhausted",
 )

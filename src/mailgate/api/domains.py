@@ -1,0 +1,47 @@
+"""``/v1/domains``: sending domains, the DNS records to publish, and their verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from mailgate.api.deps import AppDep, WorkspaceDep
+from mailgate.api.schemas import Strict
+from mailgate.services import sending_domains as svc
+
+router = APIRouter(prefix="/v1/domains", tags=["domains"])
+
+
+class DomainIn(Strict):
+    name: str
+
+
+@router.post("", status_code=201)
+def create(body: DomainIn, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Add a sending domain: the records to publish, each with its reason (docs/domains.md)."""
+    return svc.create(app, ws.id, body.name)
+
+
+@router.get("")
+def listing(ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    with app.sessions() as session:
+        return {"items": svc.listing(session, ws.id)}
+
+
+@router.get("/{domain_id}")
+def get(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """The domain as last checked (the scheduled re-check or the last verify)."""
+    return svc.show(app, ws.id, domain_id)
+
+
+@router.post("/{domain_id}/verify")
+def verify(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Look every record up in DNS now; each record gets its status and what was found."""
+    return svc.verify(app, ws.id, domain_id)
+
+
+@router.delete("/{domain_id}", status_code=204)
+def delete(domain_id: str, ws: WorkspaceDep, app: AppDep) -> Response:
+    svc.delete(app, ws.id, domain_id)
+    return Response(status_code=204)

@@ -1,0 +1,115 @@
+"""Sending domains of a workspace: add, list, show, verify, remove (docs/domains.md).
+
+A name is held by one workspace at most; another workspace asking for it gets a
+``409`` that names nobody. Changing the sending domain later is adding the new one
+and switching the transports' senders to it: nothing is bound at first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailgate.core.domain_names import sending_domain_name
+from mailgate.domains import checks, dkim
+from mailgate.domains.state import next_check
+from mailgate.errors import Conflict, NotFound
+from mailgate.store.context import Context
+from mailgate.store.db import transaction
+from mailgate.store.models import DkimKey, SendingDomain, new_id, utcnow
+
+
+def public(session: Session, row: SendingDomain) -> dict[str, Any]:
+    keys = dkim.published_keys(session, row)
+    signing = next((k for k in keys if k.state == "active"), keys[0] if keys else None)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "state": row.state,
+        "records": list(row.records or []),
+        "dkim": (
+            {"selector": signing.selector, "algorithm": signing.algorithm}
+            if signing is not None
+            else None
+        ),
+        "warnings": list(row.warnings or []),
+        "verified_at": row.verified_at.isoformat() if row.verified_at else None,
+        "checked_at": row.checked_at.isoformat() if row.checked_at else None,
+        "next_check_at": row.next_check_at.isoformat() if row.next_check_at else None,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _taken(session: Session, name: str) -> bool:
+    return session.scalar(select(SendingDomain.id).where(SendingDomain.name == name)) is not None
+
+
+def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
+    """Add ``name`` (422 naming ``name`` for a bad one, 409 if any workspace has it)."""
+    name = sending_domain_name(name, field="name")
+    with app.sessions() as session:
+        if _taken(session, name):
+            raise Conflict(f"{name} is already a sending domain", field="name")
+    lookup = checks.dns_for(app)
+    # Looked up before the transaction: DNS may be slow, the write lock must not wait.
+    warnings = checks.mailbox_warning(name, lookup, checks.inbound_host(app))
+    now = utcnow()
+    try:
+        with transaction(app.sessions) as session:
+            row = SendingDomain(
+                id=new_id("sdom"),
+                workspace_id=workspace_id,
+                name=name,
+                state="pending",
+                warnings=warnings,
+                records=[],
+                created_at=now,
+                next_check_at=next_check("pending", now),
+            )
+            session.add(row)
+            session.flush()
+            dkim.ensure_keys(session, app.secrets, row, now=now)
+            row.records = checks.expected(session, app, row, lookup)
+            return public(session, row)
+    except IntegrityError:  # a concurrent request took the name first
+        raise Conflict(f"{name} is already a sending domain", field="name") from None
+
+
+def get_own(session: Session, workspace_id: str, domain_id: str) -> SendingDomain:
+    row = session.get(SendingDomain, domain_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFound(f"no sending domain {domain_id} in this workspace", field="domain")
+    return row
+
+
+def listing(session: Session, workspace_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(SendingDomain)
+        .where(SendingDomain.workspace_id == workspace_id)
+        .order_by(SendingDomain.name)
+    )
+    return [public(session, r) for r in rows]
+
+
+def show(app: Context, workspace_id: str, domain_id: str) -> dict[str, Any]:
+    with app.sessions() as session:
+        return public(session, get_own(session, workspace_id, domain_id))
+
+
+def verify(app: Context, workspace_id: str, domain_id: str) -> dict[str, Any]:
+    """Check every record against DNS now; the domain with each record's status."""
+    with app.sessions() as session:
+        get_own(session, workspace_id, domain_id)
+    checks.run_check(app, domain_id)
+    return show(app, workspace_id, domain_id)
+
+
+def delete(app: Context, workspace_id: str, domain_id: str) -> None:
+    with transaction(app.sessions) as session:
+        row = get_own(session, workspace_id, domain_id)
+        for key in session.scalars(select(DkimKey).where(DkimKey.domain_id == row.id)):
+            session.delete(key)  # the private keys go with the domain
+        session.delete(row)
