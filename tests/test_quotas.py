@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,14 @@ from tests.servers.mailgate import make_settings
 from tests.servers.smtpsink import SmtpSink
 
 MAILGATE = str(Path(sys.executable).parent / "mailgate")
+
+
+async def _closing(app: Mailgate, work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work``, then close the transports' pools in the same loop, even on failure."""
+    try:
+        await work
+    finally:
+        await app.aclose()
 
 
 def _setup(app: Mailgate, port: int, tz: str = "UTC", **limits_: Any) -> tuple[Workspace, str]:
@@ -101,10 +109,9 @@ def test_daily_quota_holds_the_rest_until_the_day_resets(
         assert await _deliver_at(app, day.end + timedelta(seconds=1)) == 3
         assert _statuses(app) == {"sent": 6, "held": 1}
         smtp_sink.messages(expect=6)
-        await app.aclose()
 
     try:
-        asyncio.run(main())
+        asyncio.run(_closing(app, main()))
     finally:
         app.dispose()
 
@@ -139,10 +146,9 @@ def test_rates_delay_to_the_next_window_without_failing(
             )
         # Only what was handed over is counted, in every window of the scope.
         assert counts == {"minute": 4, "second": 4}
-        await app.aclose()
 
     try:
-        asyncio.run(main())
+        asyncio.run(_closing(app, main()))
     finally:
         app.dispose()
 
@@ -206,9 +212,8 @@ def test_two_workers_never_exceed_the_daily_quota(
         reset = window("day", utcnow()).end
         assert await _deliver_at(app, reset + timedelta(seconds=1)) == quota
         assert Counter(_statuses(app)) == Counter({"sent": 2 * quota, "held": total - 2 * quota})
-        await app.aclose()
 
     try:
-        asyncio.run(main())
+        asyncio.run(_closing(app, main()))
     finally:
         app.dispose()

@@ -82,8 +82,9 @@ def classify(code: int | None, enhanced: str | None, text: str | None) -> Thrott
     enhanced = enhanced or _first_enhanced(text)
     if _GREYLIST.search(text):
         return None  # greylisting wants one ordinary retry, not a slower domain
+    probe = f"{enhanced} {text}" if enhanced else text  # "4.7.28" may come apart from the text
     for provider, severity, pattern in _TEXTS:
-        if pattern.search(text):
+        if pattern.search(probe):
             if code >= 500 and provider not in ("qq",):
                 return None  # a permanent reply that merely mentions a rate: not ours to retry
             return Throttle(provider, severity, _reason(code, enhanced, text))
