@@ -11,6 +11,7 @@ from mailgate import __version__
 from mailgate.api import (
     apikeys,
     conversations,
+    dkim,
     domains,
     errors,
     inbound,
@@ -43,6 +44,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     # Before any body is read: the size cap and an obviously missing key (api/limits.py).
     app.add_middleware(RequestLimits, api=app, settings=mailgate.settings)
     app.include_router(transports.router)
+    app.include_router(dkim.router)  # /v1/domains/{id}/dkim: keys and rotation
+    app.include_router(dkim.zone_router)
     app.include_router(messages.router)
     app.include_router(sources.router)
     app.include_router(sources.inbound_router)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.config import Settings
 from mailgate.crypto import SecretBox
+from mailgate.errors import NotFound
 from mailgate.store.models import DkimKey, SendingDomain, new_id, utcnow
 
 RSA = "rsa-sha256"
@@ -69,11 +70,14 @@ def rotate(
 ) -> list[DkimKey]:
     """Create the next generation of keys (one per algorithm in use), ``pending``.
 
-    An unfinished rotation is replaced: its pending keys were never used to sign.
+    An unfinished rotation is replaced: its pending keys never signed, so they are
+    retired at once (kept, so that their selectors are never handed out again for a
+    different key that a stale record would then contradict).
     """
     for key in published_keys(session, domain):
         if key.state == "pending":
-            session.delete(key)
+            key.state = "retired"
+            key.private_key = ""
     session.flush()
     algorithms = sorted({k.algorithm for k in published_keys(session, domain)}) or [RSA]
     return _generate(session, box, domain, algorithms, state="pending", now=now)
@@ -86,6 +90,47 @@ def published_keys(session: Session, domain: SendingDomain) -> list[DkimKey]:
         .order_by(DkimKey.created_at, DkimKey.algorithm.desc())  # RSA first
         .all()
     )
+
+
+def own_domain(session: Session, workspace_id: str, domain_id: str) -> SendingDomain:
+    """The workspace's sending domain ``domain_id``; another workspace's is not found."""
+    row = session.get(SendingDomain, domain_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFound(f"no sending domain {domain_id} in this workspace", field="domain")
+    return row
+
+
+def public_key_view(key: DkimKey) -> dict[str, str | None]:
+    """What the API shows of a key: never the private half, sealed or not."""
+    return {
+        "selector": key.selector,
+        "algorithm": key.algorithm,
+        "state": key.state,
+        "public_key": key.public_key,
+        "created_at": key.created_at.isoformat(),
+        "activated_at": key.activated_at.isoformat() if key.activated_at else None,
+        "retire_after": key.retire_after.isoformat() if key.retire_after else None,
+    }
+
+
+def delegated_zone(session: Session, delegation_domain: str) -> list[str]:
+    """Zone-file lines the installation serves under MAILGATE_DKIM_DELEGATION_DOMAIN.
+
+    One TXT per published key of every workspace, at the name customers' CNAMEs
+    point to (docs/domains.md, "DKIM"). Long values are split into 255-octet strings.
+    """
+    rows = (
+        session.query(SendingDomain, DkimKey)
+        .join(DkimKey, DkimKey.domain_id == SendingDomain.id)
+        .filter(DkimKey.state.in_(PUBLISHED))
+        .order_by(SendingDomain.name, DkimKey.selector)
+    )
+    lines = []
+    for domain, key in rows:
+        value = record_value(key)
+        strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+        lines.append(f"{delegated_host(key, domain, delegation_domain)}. 3600 IN TXT {strings}")
+    return lines
 
 
 def record_value(key: DkimKey) -> str:
@@ -171,8 +216,9 @@ def promote_verified(
     """Activate pending keys whose record DNS now serves; the keys promoted.
 
     ``found`` maps each selector looked up to the ``p=`` value found (None: no
-    record). A promoted key takes over signing for its algorithm; the key it
-    replaces turns ``retiring`` for ``MAILGATE_DKIM_RETIRE_AFTER``.
+    record; for a delegated CNAME, the ``p=`` served at the CNAME's target). A
+    promoted key takes over signing for its algorithm; the key it replaces turns
+    ``retiring`` for ``MAILGATE_DKIM_RETIRE_AFTER``.
     """
     now = now or utcnow()
     grace = timedelta(seconds=settings.dkim_retire_after_seconds if settings else 7 * 24 * 3600)

@@ -1,0 +1,62 @@
+"""``/v1/domains/{id}/dkim``: a sending domain's DKIM keys and their rotation.
+
+The domain itself (create, verify, records) is ``api/domains.py``; this router
+shares its prefix. docs/domains.md, "DKIM".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mailgate.api.deps import AppDep, OperatorDep, WorkspaceDep
+from mailgate.domains import dkim
+from mailgate.errors import Conflict
+from mailgate.store.db import transaction
+
+router = APIRouter(prefix="/v1/domains", tags=["domains"])
+zone_router = APIRouter(prefix="/v1/dkim", tags=["domains"])
+
+
+def _view(app: AppDep, session: Any, row: Any) -> dict[str, Any]:
+    return {
+        "domain_id": row.id,
+        "name": row.name,
+        "keys": [dkim.public_key_view(k) for k in dkim.published_keys(session, row)],
+        "records": dkim.dkim_records(session, app.secrets, row, app.settings),
+    }
+
+
+@router.get("/{domain_id}/dkim")
+def keys(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """The published keys (pending, active, retiring) and the records they need."""
+    with transaction(app.sessions) as session:  # a write: keys past their grace retire
+        return _view(app, session, dkim.own_domain(session, ws.id, domain_id))
+
+
+@router.post("/{domain_id}/dkim/rotate", status_code=201)
+def rotate(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Add the next key as ``pending``: publish its record; it signs once DNS serves it.
+
+    The key it replaces keeps signing until then, and stays published for
+    MAILGATE_DKIM_RETIRE_AFTER afterwards.
+    """
+    with transaction(app.sessions) as session:
+        row = dkim.own_domain(session, ws.id, domain_id)
+        dkim.rotate(session, app.secrets, row)
+        return _view(app, session, row)
+
+
+@zone_router.get("/zone")
+def zone(app: AppDep, _operator: OperatorDep) -> dict[str, Any]:
+    """The TXT records the installation serves under MAILGATE_DKIM_DELEGATION_DOMAIN."""
+    delegation = app.settings.dkim_delegation_domain
+    if not delegation:
+        raise Conflict(
+            "MAILGATE_DKIM_DELEGATION_DOMAIN is not set: customers publish their keys "
+            "themselves, and there is no zone to serve",
+            field="dkim_delegation_domain",
+        )
+    with app.sessions() as session:
+        return {"domain": delegation, "records": dkim.delegated_zone(session, delegation)}
