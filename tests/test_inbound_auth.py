@@ -14,6 +14,7 @@ import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import make_msgid
+from pathlib import Path
 
 import dkim
 import pytest
@@ -21,7 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
+from mailgate.config import Settings
 from mailgate.core import authresults, dmarc
+from mailgate.errors import ConfigurationError
 from mailgate.inbound import authentication, tokens
 from mailgate.inbound.smtp import start_listener
 from mailgate.runtime import Mailgate
@@ -106,7 +109,7 @@ def letter(
 
 
 def sign(raw: bytes, key: Key, domain: str) -> bytes:
-    signature = dkim.sign(
+    signature: bytes = dkim.sign(
         raw,
         b"s1",
         domain.encode(),
@@ -400,3 +403,15 @@ def test_several_from_domains_is_a_dmarc_permerror(authed: Mailgate) -> None:
     assert found["dmarc"]["result"] == "permerror"
     assert "several domains" in found["dmarc"]["reason"]
 
+
+
+def test_settings_from_the_environment(tmp_path: Path) -> None:
+    key = "Vq8Lr2Xn5Tb9Kw3Jd7Hs1Pf6Mz4Gc0Ay"
+    base = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_SECRET_KEY": key}
+    trusted = {"MAILGATE_TRUSTED_AUTHSERV_ID": " MX.Acme.Example.COM "}
+    settings = Settings.from_env({**base, **trusted, "MAILGATE_INBOUND_AUTH": "off"})
+    assert (settings.trusted_authserv_id, settings.inbound_auth) == ("mx.acme.example.com", "off")
+    assert Settings.from_env(base).inbound_auth == "compute"
+    with pytest.raises(ConfigurationError) as err:
+        Settings.from_env({**base, "MAILGATE_INBOUND_AUTH": "maybe"})
+    assert "MAILGATE_INBOUND_AUTH" in str(err.value)

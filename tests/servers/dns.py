@@ -93,7 +93,7 @@ class DnsServer:
 
 def _txt(texts: list[str]) -> list[dns.rdata.Rdata]:
     """One TXT rdata per string, each cut into 255-octet chunks (RFC 1035 §3.3.14)."""
-    out = []
+    out: list[dns.rdata.Rdata] = []
     for t in texts:
         raw = t.encode()
         chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]

@@ -65,6 +65,7 @@ def verdicts(
         values = [str(v) for v in header.get_all("Authentication-Results") or []]
         trusted = trusted_verdicts(values, settings.trusted_authserv_id)
         if trusted is not None:
+            trusted["dmarc"]["domain"] = trusted["dmarc"]["domain"] or from_domain
             if "reason" in trusted["dmarc"] and settings.inbound_auth == "compute":
                 # The MTA checked SPF and DKIM but not DMARC: evaluate its results here.
                 trusted["dmarc"] = _dmarc(resolver, from_domain, from_problem, trusted)
