@@ -11,6 +11,9 @@ command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || missing="$miss
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 # Knot DNS: the authoritative server sending-domain verification is tested against.
 [ -x /usr/sbin/knotd ] || missing="$missing knot"
+# OpenDKIM's verifier: the second independent check of mailgate's DKIM signatures.
+[ -x /usr/sbin/opendkim-testmsg ] || missing="$missing opendkim-tools"
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"  # lo up in its namespace
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -325,7 +325,7 @@ def _generate(
     keys = []
     for algorithm in algorithms:
         prefix = "ed" if algorithm == ED25519 else "mg"
-        private_pem, public_b64 = _new_key(algorithm)
+        private_pem, public_b64 = new_key_pair(algorithm)
         key = DkimKey(
             id=new_id("dkim"),
             domain_id=domain.id,
@@ -343,7 +343,7 @@ def _generate(
     return keys
 
 
-def _new_key(algorithm: str) -> tuple[str, str]:
+def new_key_pair(algorithm: str) -> tuple[str, str]:
     """(PKCS#8 PEM private key, base64 ``p=`` value)."""
     if algorithm == ED25519:
         ed_private = ed25519.Ed25519PrivateKey.generate()

@@ -1,0 +1,136 @@
+"""OpenDKIM's verifier (``opendkim-testmsg``) against keys a real DNS server serves.
+
+``opendkim-testmsg`` has no resolver option: it asks the system resolver, on port
+53. So each check runs in a private network and mount namespace (``unshare``):
+loopback up, ``/etc/resolv.conf`` bind-mounted to ``nameserver 127.0.0.1``, and
+Knot DNS answering the test's zone on 127.0.0.1:53 inside. Nothing leaves the
+namespace and the host's resolver is untouched (REAL-SERVERS.md, "DNS on loopback").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
+KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+ZONE = "test"
+
+KNOT_CONF = """\
+server:
+    rundir: "{dir}"
+    listen: 127.0.0.1@53
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "{dir}/db"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "{dir}"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: {zone}.
+"""
+
+# Runs inside the namespace. The DNS wait uses dnspython from the test's interpreter.
+SCRIPT = """\
+set -eu
+ip link set lo up
+mount --bind "$DIR/resolv.conf" /etc/resolv.conf
+"$KNOTD" -c "$DIR/knot.conf" 2>"$DIR/knot.log" &
+knot=$!
+"$PY" -c '
+import sys, time, dns.message, dns.query
+q = dns.message.make_query("test.", "SOA")
+for _ in range(500):
+    try:
+        dns.query.udp(q, "127.0.0.1", port=53, timeout=0.1); sys.exit(0)
+    except Exception:
+        time.sleep(0.02)
+sys.exit("knotd did not answer")
+'
+status=0
+"$TESTMSG" -t "$DIR" <"$DIR/message" >"$DIR/out" 2>&1 || status=$?
+kill "$knot"
+wait "$knot" || true
+exit $status
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    output: str
+
+
+def verify(message: bytes, zone_lines: list[str]) -> Verdict:
+    """Run ``opendkim-testmsg`` on ``message`` with ``zone_lines`` served for ``test.``."""
+    tmp = Path(tempfile.mkdtemp(prefix="mailgate-opendkim-"))
+    try:
+        (tmp / "db").mkdir()
+        (tmp / "knot.conf").write_text(KNOT_CONF.format(dir=tmp, zone=ZONE))
+        zone = [
+            f"$ORIGIN {ZONE}.",
+            "$TTL 60",
+            f"@ SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60",
+            f"@ NS ns.{ZONE}.",
+            "ns A 127.0.0.1",
+            *zone_lines,
+            "",
+        ]
+        (tmp / f"{ZONE}.zone").write_text("\n".join(zone))
+        (tmp / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+        (tmp / "message").write_bytes(message)
+        env = {
+            **os.environ,
+            "DIR": str(tmp),
+            "KNOTD": KNOTD,
+            "TESTMSG": TESTMSG,
+            "PY": sys.executable,
+        }
+        # -r: a user namespace too, so this works unprivileged; as root it changes nothing.
+        proc = subprocess.run(
+            [UNSHARE, "-r", "-n", "-m", "sh", "-c", SCRIPT],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        out = (tmp / "out").read_text() if (tmp / "out").exists() else ""
+        if proc.returncode != 0 and not out:  # the harness failed, not the verification
+            knot = (tmp / "knot.log").read_text() if (tmp / "knot.log").exists() else ""
+            raise RuntimeError(
+                f"the namespace run failed ({proc.returncode}): {proc.stderr.decode()} {knot}"
+            )
+        return Verdict(proc.returncode == 0 and not out.strip(), out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def opendkim() -> Iterator[Callable[[bytes, list[str]], Verdict]]:
+    """``opendkim(message, zone_lines)``: OpenDKIM's verdict, DNS from a private Knot."""
+    for tool, package in ((TESTMSG, "opendkim-tools"), (KNOTD, "knot")):
+        if not Path(tool).exists():
+            pytest.fail(f"{tool} is missing: run scripts/system-packages.sh (package {package})")
+    probe = subprocess.run([UNSHARE, "-r", "-n", "-m", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(
+            "cannot make a private network namespace here (unshare -rnm: "
+            f"{probe.stderr.decode().strip()}): OpenDKIM needs its own port 53"
+        )
+    yield verify
