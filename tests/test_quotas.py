@@ -26,6 +26,7 @@ from mailgate.services import messages as msvc
 from mailgate.services import transports as tsvc
 from mailgate.store.db import transaction
 from mailgate.store.models import Event, MessageRow, SendCounter, TransportRow, Workspace, utcnow
+from mailgate.testing import ScriptedSMTPServer
 from tests.helpers import smtp_transport, wait_for
 from tests.servers.mailgate import make_settings
 from tests.servers.smtpsink import SmtpSink
@@ -215,5 +216,25 @@ def test_two_workers_never_exceed_the_daily_quota(
 
     try:
         asyncio.run(_closing(app, main()))
+    finally:
+        app.dispose()
+
+
+def test_max_connections_caps_the_smtp_pool(store_url: str, tmp_path: Path) -> None:
+    """max_connections 1 on the transport: a batch of five shares one connection."""
+    app = build(make_settings(tmp_path, store_url))
+    server = ScriptedSMTPServer()
+
+    async def main() -> None:
+        # The config alone would allow 8 at once; the transport's limit wins.
+        ws, _ = _setup(app, server.port, max_connections=1, config={"max_connections": 8})
+        await msvc.accept(app, ws, _requests(5))
+        assert await _deliver_at(app, utcnow()) == 5
+        assert len(server.messages) == 5
+        assert server.connections == 1
+
+    try:
+        with server:
+            asyncio.run(_closing(app, main()))
     finally:
         app.dispose()
