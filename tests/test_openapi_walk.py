@@ -26,6 +26,8 @@ PUBLIC = {
     # Mailgun's HMAC signature authenticates these; test_unsigned_mailgun_route_is_refused.
     "/v1/inbound/mailgun/{source_id}": "Mailgun signature",
     "/v1/inbound/mailgun/{source_id}/mime": "Mailgun signature",
+    # The signed unsubscribe token is the authority (RFC 8058); test_unsubscribe.py.
+    "/u/{token}": "signed unsubscribe token",
 }
 
 #: Columns that legitimately change when a key is merely used.

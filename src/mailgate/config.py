@@ -65,14 +65,14 @@ class Settings:
     #: ``host:port`` of the DNS server mailgate asks for the hosts of transports, sources
     #: and webhooks (MAILGATE_DNS_RESOLVER); None: the operating system's resolver.
     dns_resolver: tuple[str, int] | None = None
-    #: The host the MX records of sending domains point at (MAILGATE_INBOUND_HOST): where
-    #: mailgate receives bounces, replies and DMARC reports; empty: ``hostname``.
-    inbound_host: str = ""
     #: Inbound authentication (inbound/authentication.py): the authserv-id whose topmost
     #: Authentication-Results field is trusted (MAILGATE_TRUSTED_AUTHSERV_ID), and whether
     #: mailgate computes SPF/DKIM/DMARC itself otherwise (MAILGATE_INBOUND_AUTH: compute|off).
     trusted_authserv_id: str | None = None
     inbound_auth: str = "compute"
+    #: The host the MX records of sending domains point at (MAILGATE_INBOUND_HOST): where
+    #: mailgate receives bounces, replies and DMARC reports; empty: ``hostname``.
+    inbound_host: str = ""
     max_recipients: int = 500  # per message, To + Cc + Bcc
     max_name_length: int = 200  # names of workspaces, teams, keys, transports, sources
     max_page_size: int = 500  # ?limit= on every list
@@ -81,6 +81,13 @@ class Settings:
     #: RFC 3834 §2 breaker: this many automatic messages from one correspondent per window.
     automatic_limit: int = 10
     automatic_window_seconds: int = 3600
+    #: Base of the List-Unsubscribe links (MAILGATE_PUBLIC_URL); None: http://MAILGATE_HTTP.
+    public_url: str | None = None
+    #: This many proven soft bounces (4.x.x) of one address within the window (days)
+    #: suppress it for MAILGATE_SOFT_BOUNCE_SUPPRESS_DAYS (docs/unsubscribe.md).
+    soft_bounce_limit: int = 5
+    soft_bounce_window_days: int = 7
+    soft_bounce_suppress_days: int = 14
     #: Customers publish a CNAME to ``<selector>.<domain>.dkim.<this>`` instead of the key
     #: (MAILGATE_DKIM_DELEGATION_DOMAIN); None: they publish the key itself. docs/domains.md.
     dkim_delegation_domain: str | None = None
@@ -92,6 +99,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def public_base(self) -> str:
+        """Where people reach mailgate's public pages (the List-Unsubscribe links)."""
+        host, port = self.http
+        return self.public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, create: bool = True) -> Settings:
@@ -163,6 +176,10 @@ class Settings:
             automatic_window_seconds=_int(env, "MAILGATE_AUTOMATIC_WINDOW", 3600),
             trusted_authserv_id=env.get("MAILGATE_TRUSTED_AUTHSERV_ID", "").strip().lower() or None,
             inbound_auth=_inbound_auth(env),
+            public_url=_public_url(env),
+            soft_bounce_limit=_int(env, "MAILGATE_SOFT_BOUNCE_LIMIT", 5),
+            soft_bounce_window_days=_int(env, "MAILGATE_SOFT_BOUNCE_WINDOW", 7),
+            soft_bounce_suppress_days=_int(env, "MAILGATE_SOFT_BOUNCE_SUPPRESS_DAYS", 14),
             dkim_delegation_domain=(
                 env.get("MAILGATE_DKIM_DELEGATION_DOMAIN", "").strip().strip(".").lower() or None
             ),
@@ -187,6 +204,18 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(name, f"expected a whole number, got {raw!r}") from None
+
+
+def _public_url(env: dict[str, str]) -> str | None:
+    raw = env.get("MAILGATE_PUBLIC_URL", "").strip().rstrip("/")
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")) or any(c in raw for c in " <>\"'"):
+        raise ConfigurationError(
+            "MAILGATE_PUBLIC_URL",
+            f"expected an http(s) URL such as https://mail.acme.com, got {raw!r}",
+        )
+    return raw
 
 
 #: The width of every name column (store/models.py): a longer limit could not be stored.

@@ -43,6 +43,8 @@ def to_request(body: MessageIn, idempotency_key: str | None = None) -> svc.SendR
         mode=body.mode,
         auto=body.auto,
         idempotency_key=idempotency_key,
+        category=body.category,
+        unsubscribe=body.unsubscribe,
     )
 
 

@@ -103,6 +103,8 @@ class TransportIn(Strict):
     rate_per_second: Any = None
     rate_per_minute: Any = None
     max_connections: Any = None
+    fallback_transport: Any = None
+    failover_after: Any = None
 
 
 class TransportPatch(Strict):
@@ -121,6 +123,8 @@ class TransportPatch(Strict):
     rate_per_second: Any = None
     rate_per_minute: Any = None
     max_connections: Any = None
+    fallback_transport: Any = None
+    failover_after: Any = None
 
 
 class AttachmentIn(Strict):
@@ -146,6 +150,8 @@ class MessageIn(Strict):
     team: str | None = None
     mode: Literal["immediate", "queued"] | None = None
     auto: bool = False
+    category: Literal["transactional", "bulk"] = "transactional"
+    unsubscribe: bool = False
 
 
 class BatchIn(Strict):

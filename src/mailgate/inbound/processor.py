@@ -18,6 +18,7 @@ from mailgate.core.parse import parse_message
 from mailgate.inbound import authentication
 from mailgate.inbound.breaker import Limits
 from mailgate.inbound.routing import route
+from mailgate.inbound.suppression import SoftBounceLimits
 from mailgate.queue import lease
 from mailgate.queue.backoff import next_attempt
 from mailgate.store.context import Context
@@ -83,7 +84,9 @@ def process(app: Context, message_pk: str, owner: str) -> str:
             row.auth = auth  # routing reads it: a DMARC failure joins no thread by header
             parsed = parse_message(app.blobs.get(session, row.blob_key))
             now = utcnow()
-            events = route(session, app.secrets, row, parsed, now, limits=_limits(app))
+            events = route(
+                session, app.secrets, row, parsed, now, limits=_limits(app), soft_bounces=_soft(app)
+            )
             row.status = "processed"
             row.lease_owner = row.lease_until = None
             row.updated_at = now
@@ -148,6 +151,13 @@ def _header_hint(raw: bytes) -> tuple[str, str]:
     except Exception:  # the header is what broke the parser: show nothing rather than fail
         return "", ""
     return sender[:320], " ".join(subject.split())[:998]
+
+
+def _soft(app: Context) -> SoftBounceLimits:
+    s = app.settings
+    return SoftBounceLimits(
+        s.soft_bounce_limit, s.soft_bounce_window_days, s.soft_bounce_suppress_days
+    )
 
 
 def _limits(app: Context) -> Limits:

@@ -21,7 +21,7 @@ from mailgate.store.models import (
 def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
     """The workspace that receives mail for ``address``, or None (answer ``550``).
 
-    In order: a signed reply or VERP token; a bounce address of a workspace's
+    In order: a signed reply, VERP or unsubscribe token; a bounce address of a workspace's
     transport; a registered support address exactly. Nothing else: an unregistered
     address on a domain we receive for is refused, not caught all. When a workspace
     holds the domain (``receiving_domains``), only that workspace's addresses count,
@@ -34,7 +34,7 @@ def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
         kind, value = token
         if kind == "reply":
             ws = session.scalar(select(Conversation.workspace_id).where(Conversation.tag == value))
-        else:
+        else:  # verp, unsubscribe: the message it names
             ws = session.scalar(select(MessageRow.workspace_id).where(MessageRow.id == value))
         if ws:
             return ws

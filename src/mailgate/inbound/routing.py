@@ -29,22 +29,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailgate.core.classify import MAX_RECEIVED
 from mailgate.core.message import Address
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
-from mailgate.inbound import breaker, markers, tokens
+from mailgate.inbound import breaker, markers, suppression, tokens
 from mailgate.store.eventlog import event
 from mailgate.store.models import (
     Conversation,
     MessageRow,
     Recipient,
     SupportAddress,
-    Suppression,
     Workspace,
 )
 
@@ -70,6 +67,7 @@ def route(
     now: datetime,
     *,
     limits: breaker.Limits | None = None,
+    soft_bounces: suppression.SoftBounceLimits | None = None,
 ) -> list[dict[str, Any]]:
     """Apply ``parsed`` to the store; returns the events to emit."""
     _describe(row, parsed)
@@ -83,11 +81,14 @@ def route(
         row.kind = "loop"
         row.last_error = loop
         return []
+    unsubscribed = _unsubscribe(session, box, row, parsed, now)
+    if unsubscribed is not None:
+        return unsubscribed
     if parsed.kind == "complaint":
         return _complaint(session, box, row, parsed, now)
     events: list[dict[str, Any]] = []
     if parsed.kind == "bounce" or (parsed.bounce and parsed.kind == "auto_reply"):
-        events = _bounce(session, box, row, parsed, now)
+        events = _bounce(session, box, row, parsed, now, soft_bounces)
         if parsed.kind == "bounce":
             return events
     return events + _thread(session, box, row, parsed, now, limits or breaker.Limits())
@@ -177,19 +178,55 @@ _NO_MATCH = (
 def _suppress(
     session: Session, workspace_id: str, address: str, reason: str, source: str, now: datetime
 ) -> None:
-    values = {
-        "workspace_id": workspace_id,
-        "address": address.lower(),
-        "reason": reason,
-        "source_message_id": source,
-        "created_at": now,
-    }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(Suppression).values(**values).on_conflict_do_nothing())
+    suppression.suppress(
+        session, workspace_id, address, reason=reason, scope="all", now=now, source=source
+    )
+
+
+def _unsubscribe(
+    session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage, now: datetime
+) -> list[dict[str, Any]] | None:
+    """A mail to a List-Unsubscribe ``mailto:`` of ours: suppress that message's recipient
+    from bulk mail, as the HTTPS one-click does. None when it is not addressed to one.
+
+    The signed token is the authority (RFC 8058's links carry no other proof either);
+    it names a message of this workspace, which had exactly one recipient.
+    """
+    for rcpt in [*(row.rcpt_to or []), *(a.address for a in parsed.to)]:
+        token = tokens.parse(box, str(rcpt))
+        if not token or token[0] != "unsubscribe":
+            continue
+        out = session.get(MessageRow, token[1])
+        if out is None or out.workspace_id != row.workspace_id or out.direction != "out":
+            continue
+        q = select(Recipient.address).where(Recipient.message_pk == out.id)
+        addresses = list(session.scalars(q))
+        if len(addresses) != 1:
+            continue
+        address = addresses[0].lower()
+        row.kind = "unsubscribe"
+        suppression.suppress(
+            session,
+            row.workspace_id,
+            address,
+            reason="unsubscribe",
+            scope="bulk",
+            now=now,
+            source=out.id,
+        )
+        payload = {"address": address, "scope": "bulk", "message": out.id, "via": "mailto"}
+        kind = "suppression.unsubscribed"
+        return [event(row.workspace_id, kind, payload, message_pk=row.id, now=now)]
+    return None
 
 
 def _bounce(
-    session: Session, box: SecretBox, row: MessageRow, parsed: ParsedMessage, now: datetime
+    session: Session,
+    box: SecretBox,
+    row: MessageRow,
+    parsed: ParsedMessage,
+    now: datetime,
+    soft_bounces: suppression.SoftBounceLimits | None = None,
 ) -> list[dict[str, Any]]:
     out = _outbound_for(session, box, row, parsed)
     reported = (parsed.bounce or {}).get("recipients", [])
@@ -217,6 +254,11 @@ def _bounce(
         rec.updated_at = now
         if str(r.get("status") or "").startswith("5"):
             _suppress(session, ws, rec.address, "hard_bounce", row.id, now)
+    for r in reported:  # 4.x.x, failed or delayed: counted towards a pause (docs/unsubscribe.md)
+        rec = by_address.get(str(r.get("address", "")).lower())
+        if rec is not None and str(r.get("status") or "").startswith("4"):
+            limits = soft_bounces or suppression.SoftBounceLimits()
+            suppression.soft_bounce(session, ws, rec.address, out.id, now, limits)
     events = []
     if proven:
         payload = {"message": out.id, "bounce": row.id, "recipients": proven}

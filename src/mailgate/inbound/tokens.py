@@ -10,12 +10,16 @@ is dropped, its tokens are simply not tokens any more (``parse`` answers None).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+from dataclasses import dataclass
 
 from mailgate.crypto import SecretBox
 
 _SIG_LEN = 12  # hex chars: 48 bits, checked online only (no offline guessing)
 REPLY_LOCAL = "reply"
+UNSUBSCRIBE_LOCAL = "unsubscribe"
 _TOKEN = re.compile(r"^(?P<base>[^+]+)\+(?P<id>[0-9a-z_]+)\.(?P<sig>[0-9a-f]{12})$", re.I)
 
 
@@ -35,14 +39,59 @@ def verp_address(box: SecretBox, bounce_address: str, message_pk: str) -> str:
     return f"{local}+{message_pk}.{_sig(box, 'verp', message_pk)}@{domain}"
 
 
+def unsubscribe_address(box: SecretBox, message_pk: str, domain: str) -> str:
+    """The List-Unsubscribe ``mailto:`` of a (single-recipient) bulk message."""
+    return f"{UNSUBSCRIBE_LOCAL}+{message_pk}.{_sig(box, 'unsubscribe', message_pk)}@{domain}"
+
+
 def parse(box: SecretBox, address: str) -> tuple[str, str] | None:
-    """``("reply", tag)`` or ``("verp", message_pk)`` for a genuine token address, else None."""
+    """``("reply", tag)``, ``("verp", message_pk)`` or ``("unsubscribe", message_pk)`` for
+    a genuine token address, else None."""
     local = address.rpartition("@")[0]
     m = _TOKEN.match(local)
     if not m:
         return None
     value, sig = m["id"], m["sig"].lower()
-    kind = "reply" if m["base"].lower() == REPLY_LOCAL else "verp"
+    base = m["base"].lower()
+    kind = {REPLY_LOCAL: "reply", UNSUBSCRIBE_LOCAL: "unsubscribe"}.get(base, "verp")
     if box.verify(f"{kind}:{value}", sig, length=_SIG_LEN):
         return kind, value
     return None
+
+
+_URL_SIG_LEN = 32  # hex chars: 128 bits; a link lives for years in mailboxes
+_URL_TOKEN = re.compile(r"^(?P<data>[A-Za-z0-9_-]{4,600})\.(?P<sig>[0-9a-f]{32})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """What an unsubscribe link speaks for: one recipient of one workspace's mail."""
+
+    workspace_id: str
+    address: str
+    category: str
+
+
+def unsubscribe_token(box: SecretBox, workspace_id: str, address: str, category: str) -> str:
+    """The token of a List-Unsubscribe URL: the facts in clear (base64url), signed.
+
+    Self-contained, so a link works after the message that carried it is gone.
+    """
+    data = f"{workspace_id}|{category}|{address.lower()}"
+    encoded = base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+    return f"{encoded}.{box.sign(f'unsubscribe-url:{encoded}')[:_URL_SIG_LEN]}"
+
+
+def parse_unsubscribe(box: SecretBox, token: str) -> Unsubscribe | None:
+    """The facts of a genuine token (current key or an old one), else None."""
+    m = _URL_TOKEN.match(token)
+    if not m or not box.verify(f"unsubscribe-url:{m['data']}", m["sig"], length=_URL_SIG_LEN):
+        return None
+    try:
+        data = base64.urlsafe_b64decode(m["data"] + "=" * (-len(m["data"]) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    workspace_id, category, address = [*data.split("|", 2), "", ""][:3]
+    if not (workspace_id and category and "@" in address):
+        return None
+    return Unsubscribe(workspace_id, address, category)

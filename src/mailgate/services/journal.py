@@ -27,6 +27,7 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
         "direction": row.direction,
         "status": row.status,
         "kind": row.kind,
+        "category": row.category,
         "message_id": row.message_id,
         "transport": row.transport_id,
         "conversation": row.conversation_id,

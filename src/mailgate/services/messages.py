@@ -23,7 +23,7 @@ from mailgate.core.headers import caller_headers, check_header
 from mailgate.core.message import Attachment, Draft
 from mailgate.core.sender_policy import apply_sender_policy
 from mailgate.errors import InvalidInput, MailgateError, MessageTooLarge
-from mailgate.inbound import markers, tokens
+from mailgate.inbound import markers, suppression, tokens
 from mailgate.queue.delivery import IMMEDIATE_OWNER, DeliveryContext, deliver_held
 from mailgate.services import transports as transport_service
 from mailgate.store.context import Context
@@ -32,7 +32,6 @@ from mailgate.store.executors import run_in
 from mailgate.store.models import (
     MessageRow,
     Recipient,
-    Suppression,
     TransportRow,
     Workspace,
     new_id,
@@ -62,6 +61,8 @@ class SendRequest:
     team: str | None = None
     auto: bool = False
     idempotency_key: str | None = None
+    category: str = "transactional"  # or "bulk": List-Unsubscribe, bulk suppressions apply
+    unsubscribe: bool = False  # List-Unsubscribe on a transactional message too
     # Set by conversations (threading) — not part of the public send body.
     message_id: str | None = None
     in_reply_to: str | None = None
@@ -188,6 +189,8 @@ def prepare(
     """
     if req.mode not in (None, "immediate", "queued"):
         raise InvalidInput("mode must be 'immediate', 'queued' or null", field="mode")
+    if req.category not in suppression.CATEGORIES:
+        raise InvalidInput("category must be 'transactional' or 'bulk'", field="category")
     _check_recipients(req, app.settings.max_recipients)
     to = parse_address_list(req.to, field="to")
     cc = parse_address_list(req.cc, field="cc")
@@ -250,6 +253,10 @@ def prepare(
     if row.bounce_address and mail_from == row.bounce_address:
         # VERP: a bounce to this envelope sender names the message it is about.
         mail_from = tokens.verp_address(app.secrets, row.bounce_address, pk)
+    if req.category == "bulk" or req.unsubscribe:
+        draft.headers.update(
+            _list_unsubscribe(app, workspace.id, req, draft, pk, row.bounce_address)
+        )
     _check_parts(draft, app.settings.max_message_bytes)
     composed = compose(draft, domain=draft.from_.domain)
     if len(composed.raw) > app.settings.max_message_bytes:
@@ -279,6 +286,7 @@ def prepare(
             "size": len(composed.raw),
             "summary": {"transport_kind": row.kind},
             "idempotency_key": req.idempotency_key,
+            "category": req.category,
             "attempts": 0,
             "next_attempt_at": now,
             "expires_at": now + timedelta(seconds=app.settings.message_lifetime_seconds),
@@ -298,15 +306,63 @@ def prepare(
     )
 
 
+_LIST_HEADERS = ("list-unsubscribe", "list-unsubscribe-post")
+
+
+def _list_unsubscribe(
+    app: Context, workspace_id: str, req: SendRequest, draft: Draft, pk: str, bounce: str | None
+) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe (HTTPS and mailto) and RFC 8058 one-click, for one person.
+
+    Every link names its recipient, and a message is one MIME shared by all its
+    recipients: so a message with these headers has exactly one recipient (send bulk
+    mail as one message per person, e.g. ``POST /v1/messages/batch``).
+    """
+    people = {a.address.lower() for a in (*draft.to, *draft.cc, *draft.bcc)}
+    if len(people) != 1:
+        raise InvalidInput(
+            f"a {'bulk' if req.category == 'bulk' else 'unsubscribe'} message carries its "
+            f"recipient's own unsubscribe link, so it has exactly one recipient (to + cc + "
+            f"bcc), not {len(people)}: send one message per recipient (POST /v1/messages/batch)",
+            field="to",
+        )
+    for name in draft.headers:
+        if name.lower() in _LIST_HEADERS:
+            raise InvalidInput(
+                f"mailgate writes {name} itself on bulk and unsubscribe messages",
+                field=f"headers.{name}",
+            )
+    (address,) = people
+    token = tokens.unsubscribe_token(app.secrets, workspace_id, address, req.category)
+    links = [f"<{app.settings.public_base}/u/{token}>"]
+    if bounce and "@" in bounce:
+        # The bounce domain receives mail for mailgate (its MX points at the listener).
+        domain = bounce.rpartition("@")[2]
+        links.append(f"<mailto:{tokens.unsubscribe_address(app.secrets, pk, domain)}>")
+    return {
+        "List-Unsubscribe": ", ".join(links),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def store(session: Session, app: Context, prepared: list[Prepared]) -> None:
     """Write rows, recipients and raw bytes in the caller's transaction."""
     if not prepared:
         return
     keys = app.blobs.put_many(session, [p.raw for p in prepared])
     ws = prepared[0].row["workspace_id"]
-    suppressed = _suppressed(session, ws, {a.lower() for p in prepared for a, _ in p.recipients})
-    rows, recipients = [], []
     now = utcnow()
+    suppressed = {
+        category: suppression.blocked(
+            session,
+            ws,
+            {a.lower() for p in prepared if p.row["category"] == category for a, _ in p.recipients},
+            category,
+            now,
+        )
+        for category in suppression.CATEGORIES
+    }
+    rows, recipients = [], []
     for p, key in zip(prepared, keys, strict=True):
         rows.append({**p.row, "blob_key": key})
         seen: set[str] = set()
@@ -314,7 +370,7 @@ def store(session: Session, app: Context, prepared: list[Prepared]) -> None:
             if address.lower() in seen:
                 continue
             seen.add(address.lower())
-            blocked = address.lower() in suppressed
+            blocked = address.lower() in suppressed[p.row["category"]]
             recipients.append(
                 {
                     "message_pk": p.row["id"],
@@ -327,16 +383,6 @@ def store(session: Session, app: Context, prepared: list[Prepared]) -> None:
             )
     insert_rows(session, MessageRow, rows)
     insert_rows(session, Recipient, recipients)
-
-
-def _suppressed(session: Session, workspace_id: str, addresses: set[str]) -> set[str]:
-    if not addresses:
-        return set()
-    now = utcnow()
-    q = select(Suppression.address, Suppression.expires_at).where(
-        Suppression.workspace_id == workspace_id, Suppression.address.in_(addresses)
-    )
-    return {a for a, exp in session.execute(q) if exp is None or exp > now}
 
 
 @dataclass(slots=True)

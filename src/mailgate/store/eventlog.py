@@ -36,11 +36,13 @@ EVENT_TYPES = (
     "bounce.unmatched",
     "complaint.unmatched",
     "correspondent.throttled",
+    # A daily quota ran out: the rest of the day's mail is held (queue/limits.py).
+    "quota.exhausted",
     # A sending domain's records: all required ones found (again), or one lost (docs/domains.md).
     "domain.verified",
     "domain.degraded",
-    # A daily quota ran out: the rest of the day's mail is held (queue/limits.py).
-    "quota.exhausted",
+    # An unsubscribe (List-Unsubscribe one-click or mailto:): the address leaves bulk mail.
+    "suppression.unsubscribed",
 )
 
 

@@ -160,6 +160,9 @@ class TransportRow(Base):
     rate_per_second: Mapped[int | None] = mapped_column(Integer)
     rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     max_connections: Mapped[int | None] = mapped_column(Integer)
+    #: Failover (queue/failover.py): after this many attempts, send through the fallback.
+    fallback_transport_id: Mapped[str | None] = mapped_column(String(40))
+    failover_after: Mapped[int | None] = mapped_column(Integer)
 
 
 class Blob(Base):
@@ -212,6 +215,8 @@ class MessageRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: transactional | bulk: a ``bulk`` suppression (an unsubscribe) blocks only bulk mail.
+    category: Mapped[str] = mapped_column(String(16), default="transactional")
 
 
 class Recipient(Base):
@@ -244,7 +249,11 @@ class Attempt(Base):
 
 class Suppression(Base):
     __tablename__ = "suppressions"
-    __table_args__ = (UniqueConstraint("workspace_id", "address"),)
+    # One entry per scope: an unsubscribe (bulk, permanent) and a soft-bounce pause
+    # (all, expiring) on one address must not overwrite each other.
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "address", "scope", name="uq_suppressions_scope"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     address: Mapped[str] = mapped_column(String(320))
@@ -252,6 +261,19 @@ class Suppression(Base):
     source_message_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
+    scope: Mapped[str] = mapped_column(String(8), default="all")  # all | bulk
+
+
+class SoftBounce(Base):
+    """One proven 4.x.x report for an address: enough of them within a window suppress it."""
+
+    __tablename__ = "soft_bounces"
+    __table_args__ = (Index("ix_soft_bounces_address", "workspace_id", "address", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    message_pk: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):
