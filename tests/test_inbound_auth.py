@@ -395,6 +395,16 @@ def test_no_client_address_says_so(authed: Mailgate) -> None:
         assert found["dmarc"]["result"] == "fail"  # nothing aligned under p=reject
 
 
+def test_from_domain_dns_cannot_hold(authed: Mailgate) -> None:
+    """A From domain with a 70-octet label has no record: DMARC none, nothing raised."""
+    raw, _ = letter(f"x@{'a' * 70}.example.org")
+    found = authentication.verdicts(
+        authed.settings, raw, source="smtp", mail_from="", peer_ip="127.0.0.1", helo="h.example"
+    )
+    assert found["dmarc"]["result"] == "none"
+    assert found["source"] == "computed"
+
+
 def test_several_from_domains_is_a_dmarc_permerror(authed: Mailgate) -> None:
     raw, _ = letter(f"{CUSTOMER}, boss@other.example")
     found = authentication.verdicts(

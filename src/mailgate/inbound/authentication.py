@@ -16,6 +16,7 @@ This costs DNS look-ups, so it runs in the inbound worker (``processor.py``, in 
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from email.header import decode_header, make_header
@@ -40,6 +41,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", SyntaxWarning)
     import spf
 
+log = logging.getLogger(__name__)
+
 #: Seconds one look-up may take; a slow name server gives temperror, not a stuck worker.
 DNS_TIMEOUT = 5.0
 #: Signatures verified per message: each costs a look-up, and a sender may add hundreds.
@@ -58,6 +61,30 @@ def verdicts(
     helo: str | None,
 ) -> dict[str, Any]:
     """``{"spf", "dkim", "dmarc", "source"}`` for one received message."""
+    try:
+        return _verdicts(
+            settings, raw, source=source, mail_from=mail_from, peer_ip=peer_ip, helo=helo
+        )
+    except Exception as e:  # a verdict we could not reach must not dead-letter the mail
+        log.exception("inbound authentication failed")
+        reason = f"could not be checked: {type(e).__name__}: {e}"
+        return {
+            "spf": {"result": "temperror", "domain": None, "reason": reason},
+            "dkim": [],
+            "dmarc": {"result": "temperror", "policy": None, "domain": None, "reason": reason},
+            "source": "error",
+        }
+
+
+def _verdicts(
+    settings: Settings,
+    raw: bytes,
+    *,
+    source: str,
+    mail_from: str,
+    peer_ip: str | None,
+    helo: str | None,
+) -> dict[str, Any]:
     header = BytesHeaderParser(policy=compat32).parsebytes(raw[: 1 << 20])
     from_domain, from_problem = _from_domain(header.get_all("From") or [])
     resolver = _resolver(settings)
@@ -115,6 +142,8 @@ def _txt(resolver: dns.resolver.Resolver, name: str) -> list[str]:
         return []
     except (dns.exception.Timeout, dns.resolver.NoNameservers) as e:
         raise _TempError(f"DNS {name}: {e}") from None
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return []  # not a name DNS can hold (a label over 63 octets, bad IDNA): no record
     return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
 
 
@@ -173,8 +202,9 @@ def _spf(
         return {"result": "none", "domain": domain, "reason": why}
     _spf_local.resolver = resolver
     try:
+        # querytime: one budget for the whole check (at most 10 look-ups, RFC 7208 §4.6.4).
         result, _code, explanation = spf.query(
-            i=peer_ip, s=mail_from, h=helo or "unknown", timeout=DNS_TIMEOUT * 4
+            i=peer_ip, s=mail_from, h=helo or "unknown", querytime=DNS_TIMEOUT * 4
         ).check()
     except Exception as e:  # a library bug must not dead-letter the message
         result, explanation = "temperror", f"{type(e).__name__}: {e}"
