@@ -19,6 +19,7 @@ from mailgate.api import (
     sources,
     suppressions,
     transports,
+    unsubscribe,
     webhooks,
     workspace,
     workspaces,
@@ -51,6 +52,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(sources.inbound_router)
     app.include_router(conversations.router)
     app.include_router(suppressions.router)
+    app.include_router(unsubscribe.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)
     app.include_router(apikeys.router)
