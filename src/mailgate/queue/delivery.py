@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
-from mailgate.queue import lease, limits, outbox, signing, throttling
+from mailgate.queue import failover, lease, limits, outbox, signing, throttling
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
@@ -75,6 +75,8 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
     """Deliver claimed messages (raw bytes loaded) through their transports."""
     ids = {c.transport_id for c in claimed if c.transport_id}
     rows = await run_in(app.executors.outbox, _load_transports, app, ids)
+    if spare := failover.fallback_ids(rows):
+        rows.update(await run_in(app.executors.outbox, _load_transports, app, spare))
     # DKIM last, right before the bytes leave: it covers every header added before.
     signed = await run_in(app.executors.outbox, signing.sign_batch, app, claimed)
 
@@ -87,6 +89,7 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
             return _all(msg, envelope, "the transport was deleted", permanent=True)
         if not row.enabled:
             return _all(msg, envelope, f"transport {row.name!r} is disabled", permanent=False)
+        row = failover.route(row, rows, msg.attempts)  # its fallback after N failures
         raw = signed.get(msg.id, msg.raw)
         if isinstance(raw, signing.Unsigned):  # the key is the operator's to fix: retry
             return _all(msg, envelope, raw.reason, permanent=False)

@@ -104,3 +104,29 @@ def quota(
         "resets_at": day.end.isoformat(),
         "timezone": tz,
     }
+
+
+def apply_failover(session: Session, row: TransportRow, data: dict[str, Any]) -> None:
+    """``fallback_transport`` (an id, or null) and ``failover_after`` (attempts, 1-100)."""
+    if "failover_after" in data:
+        n = data["failover_after"]
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100):
+            raise InvalidInput(
+                "failover_after must be a whole number of attempts from 1 to 100, or null",
+                field="failover_after",
+            )
+        row.failover_after = n
+    if "fallback_transport" in data:
+        fid = data["fallback_transport"]
+        if fid is not None:
+            fallback = session.get(TransportRow, fid) if isinstance(fid, str) else None
+            visible = fallback is not None and (
+                fallback.scope == "system" or fallback.workspace_id == row.workspace_id
+            )
+            if fallback is None or not visible or fallback.id == row.id:
+                raise InvalidInput(
+                    "fallback_transport must be another transport of this workspace "
+                    "or a system one",
+                    field="fallback_transport",
+                )
+        row.fallback_transport_id = fid

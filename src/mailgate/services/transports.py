@@ -46,6 +46,8 @@ def public(row: TransportRow, box: SecretBox) -> dict[str, Any]:
         # An operator chose the host: the network policy does not apply to it.
         "private_network": bool(row.private_network),
         **limits.public(row),  # daily_quota, rate_per_second, rate_per_minute, max_connections
+        "fallback_transport": row.fallback_transport_id,
+        "failover_after": row.failover_after,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
@@ -202,6 +204,7 @@ def _apply(
     elif creating:
         row.is_default = False
     limits.apply(row, data)  # quotas and rates: queue/limits.py enforces them
+    limits.apply_failover(session, row, data)
     if row.sender_policy == "restrict_from" and not row.sender:
         raise InvalidInput("restrict_from needs the account's sender address", field="sender")
     if creating or "config" in data or "kind" in data:

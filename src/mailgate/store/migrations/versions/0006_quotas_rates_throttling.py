@@ -24,6 +24,10 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             for name in _LIMITS:
                 batch.add_column(sa.Column(name, sa.Integer(), nullable=True))
+    with op.batch_alter_table("transports") as batch:
+        # No foreign key: a deleted fallback is simply no failover (queue/failover.py).
+        batch.add_column(sa.Column("fallback_transport_id", sa.String(40), nullable=True))
+        batch.add_column(sa.Column("failover_after", sa.Integer(), nullable=True))
     with op.batch_alter_table("attempts") as batch:
         batch.add_column(
             sa.Column("throttled", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -61,6 +65,9 @@ def downgrade() -> None:
     op.drop_table("send_counters")
     with op.batch_alter_table("attempts") as batch:
         batch.drop_column("throttled")
+    with op.batch_alter_table("transports") as batch:
+        batch.drop_column("failover_after")
+        batch.drop_column("fallback_transport_id")
     for table in ("sending_domains", "transports"):
         with op.batch_alter_table(table) as batch:
             for name in reversed(_LIMITS):
