@@ -46,6 +46,9 @@ OVERSIGNED = ("from",)
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r")
 _WSP = re.compile(rb"[ \t]+")
+#: Runs of WSP that are not already one space: replacing only these spares a
+#: substitution per word in ordinary text (signing speed, benchmarks/dkim.py).
+_WSP_RUN = re.compile(rb"\t[ \t]*| [ \t]+")
 _TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
 _HEADER_END = re.compile(rb"\r\n\r\n")
@@ -112,7 +115,11 @@ def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4: no WSP at line ends, runs of WSP → one SP, no empty lines at the end."""
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"  # §3.4.4 (and the wire adds it: outbound.smtp.wire_format)
-    body = _WSP.sub(b" ", _TRAILING_WSP.sub(b"\r\n", body))
+    tabs = b"\t" in body
+    if tabs or b" \r\n" in body:
+        body = _TRAILING_WSP.sub(b"\r\n", body)
+    if tabs or b"  " in body:
+        body = _WSP_RUN.sub(b" ", body)
     body = body.rstrip(b"\r\n")
     return body + b"\r\n" if body else b""
 
