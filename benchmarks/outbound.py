@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/outbound.py                 # SQLite, `mailgate serve`
     .venv/bin/python benchmarks/outbound.py --postgres --workers 2
+    .venv/bin/python benchmarks/outbound.py --dkim           # every message DKIM-signed
 
 20,000 messages of about 5 KB are accepted through the API (batches of 1,000) and
 delivered by mailgate into a local smtp-sink; the clock runs from the first POST
 to the last delivery recorded. In the same run, smtp-source sends the same count
 of 5 KB messages into the same sink at concurrency 10. Prints both rates and the
 ratio.
+
+With ``--dkim`` the sender's domain (acme.example.com) is a sending domain of the
+benchmark's workspace with an RSA-2048 key, so the worker signs every message; one
+message through a dumping sink first proves that it does.
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.servers.postgres import free_port, running_postgres  # noqa: E402
-from tests.servers.smtpsink import SMTP_SINK, stop_process_group, wait_for_port  # noqa: E402
+from tests.servers.smtpsink import (  # noqa: E402
+    SMTP_SINK,
+    _start_sink,
+    stop_process_group,
+    wait_for_port,
+)
 
 BIN = Path(sys.executable).parent
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -76,6 +86,61 @@ def body_text(i: int) -> str:
     return f"Hello customer {i},\n\n" + line * 64  # ~5 KB
 
 
+def add_sending_domain(env: dict[str, str], name: str) -> None:
+    """Make ``name`` a sending domain of the default workspace, with its DKIM key."""
+    from mailgate.config import Settings
+    from mailgate.domains import dkim
+    from mailgate.runtime import build
+    from mailgate.services import tenancy
+    from mailgate.store.db import transaction
+    from mailgate.store.models import SendingDomain, new_id
+
+    app = build(Settings.from_env(env, create=False))
+    try:
+        with transaction(app.sessions) as session:
+            ws = tenancy.workspace_by_name(session, "default")
+            row = SendingDomain(id=new_id("dom"), workspace_id=ws.id, name=name)
+            session.add(row)
+            session.flush()
+            dkim.ensure_keys(session, app.secrets, row)
+    finally:
+        app.dispose()
+
+
+def check_signed(client: httpx.Client, tmp: Path) -> None:
+    """Send one message through a dumping smtp-sink: it must arrive DKIM-signed."""
+    (tmp / "check").mkdir()
+    os.chmod(tmp, 0o755)
+    sink = _start_sink(tmp / "check", ())
+    try:
+        t = client.post(
+            "/v1/transports",
+            json={
+                "name": "dkim-check",
+                "kind": "smtp",
+                "default": False,
+                "mode": "immediate",
+                "sender": "bench@acme.example.com",
+                "config": {"host": "127.0.0.1", "port": sink.port},
+            },
+        ).json()
+        r = client.post(
+            "/v1/messages",
+            json={
+                "from": "bench@acme.example.com",
+                "to": ["check@example.net"],
+                "text": "x",
+                "transport": t["id"],
+            },
+        )
+        r.raise_for_status()
+        [dump] = sink.messages(expect=1)
+        if b"DKIM-Signature: v=1; a=rsa-sha256" not in dump.dump:
+            raise SystemExit("--dkim: the check message left unsigned")
+    finally:
+        stop_process_group(sink.proc)
+
+
 def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[str, float]]:
     tmp = Path(tempfile.mkdtemp(prefix="mg-bench-"))
     env = {
@@ -103,6 +168,8 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
         .stdout.strip()
         .splitlines()[-1]
     )
+    if args.dkim:
+        add_sending_domain(env, "acme.example.com")
     procs = []
     serve = [mg, "serve"] + (["--no-workers"] if args.workers else [])
     procs.append(subprocess.Popen(serve, env=env, start_new_session=True))
@@ -120,6 +187,8 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
                 if time.time() > deadline:
                     raise
                 time.sleep(0.1)
+        if args.dkim:
+            check_signed(client, tmp)
         t = client.post(
             "/v1/transports",
             json={
@@ -178,6 +247,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     ap.add_argument("--workers", type=int, default=0, help="separate `mailgate worker` processes")
+    ap.add_argument("--dkim", action="store_true", help="DKIM-sign every message (RSA-2048)")
     args = ap.parse_args()
     sink, port = start_sink()
     try:
@@ -191,6 +261,7 @@ def main() -> None:
             {
                 "store": store,
                 "workers": args.workers,
+                "dkim": args.dkim,
                 "messages": args.count,
                 "mailgate_msgs_per_s": round(rate, 1),
                 "accepted_msgs_per_s": round(extra["accepted_per_s"], 1),
