@@ -8,12 +8,14 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.helpers import wait_for
+from tests.servers.authdns import AuthDns
 from tests.servers.postgres import free_port
 from tests.servers.smtpsink import stop_process_group
 
@@ -26,8 +28,8 @@ def shell_blocks() -> list[str]:
     return re.findall(r"```sh\n(.*?)```", text, re.S)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
+@contextmanager
+def serve(tmp_path: Path, **extra_env: str) -> Iterator[tuple[dict[str, str], int]]:
     """`mailgate init` + `mailgate serve` on free ports, the way `make run` does it."""
     port = free_port()
     env = {
@@ -36,6 +38,7 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
         "MAILGATE_HTTP": f"127.0.0.1:{port}",
         "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
         "PATH": f"{BIN}:{os.environ['PATH']}",
+        **extra_env,
     }
     subprocess.run([BIN / "mailgate", "init"], env=env, check=True, capture_output=True)
     proc = subprocess.Popen(
@@ -59,12 +62,18 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
         stop_process_group(proc)
 
 
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
+    with serve(tmp_path) as running:
+        yield running
+
+
 def test_readme_first_mail_and_smtp_server(
     served: tuple[dict[str, str], int], tmp_path: Path
 ) -> None:
     """The README walk-throughs work: capture, a real SMTP server, receiving an answer."""
     env, port = served
-    _make, first, second, receiving, _benchmarks = shell_blocks()
+    _make, first, second, receiving = shell_blocks()[:4]
     sink_port = free_port()
     listener_port = env["MAILGATE_SMTP"].rpartition(":")[2]
     script = "\n".join(
@@ -105,3 +114,32 @@ def test_readme_first_mail_and_smtp_server(
     assert address["address"] == "support@acme.test"
     [conv] = conversations["items"]
     assert conv["subject"] == "打印机坏了" and conv["address"] == "support@acme.test"
+
+
+def test_readme_sending_domain(tmp_path: Path, authdns: AuthDns) -> None:
+    """The sending-domain walk-through: five commands, against a real (empty) DNS server."""
+    [block] = [b for b in shell_blocks() if "/v1/domains" in b]
+    assert len(block.strip().split("\n\n")) == 5  # commands, one paragraph each
+    first = next(b for b in shell_blocks() if "apikey create" in b)
+    key_line = next(line for line in first.splitlines() if line.startswith("KEY="))
+    dns = f"{authdns.address[0]}:{authdns.address[1]}"
+    with serve(tmp_path, MAILGATE_DNS_RESOLVER=dns) as (env, port):
+        script = "\n".join(
+            ["set -eu", f"cd {tmp_path}", f"ln -s {BIN.parent} .venv", key_line, block]
+        ).replace("8025", str(port))
+        done = subprocess.run(
+            ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    # The records to publish, each with its reason.
+    assert "_dmarc.news.acme.test TXT v=DMARC1; p=none" in out
+    assert "reply.news.acme.test MX 10 localhost." in out
+    assert "._domainkey.news.acme.test TXT v=DKIM1; k=rsa; p=" in out
+    decoder = json.JSONDecoder()
+    start = out.index("{")
+    verified, end = decoder.raw_decode(out, start)
+    assert verified["state"] == "pending"
+    assert {r["status"] for r in verified["records"]} == {"missing"}
+    sent, end = decoder.raw_decode(out[end:].lstrip())
+    assert sent["status"] == "sent", sent
