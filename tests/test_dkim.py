@@ -294,3 +294,33 @@ def test_rotate_twice_replaces_the_unfinished_rotation(
     assert len(second) == (2 if algorithms else 1)
     assert set(first).isdisjoint(second)
     assert states == ["active"] * len(second) + ["pending"] * len(second)
+
+
+def test_secret_key_rotation_reseals_active_keys_and_skips_retired(
+    mailgate_app: Mailgate,
+) -> None:
+    """`mailgate secrets rotate` re-seals DKIM keys under the new key; a retired (erased) key
+    is skipped instead of failing the run."""
+    from mailgate.crypto import SecretBox
+    from mailgate.services import secrets as secret_service
+    from mailgate.services import tenancy
+
+    with transaction(mailgate_app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+    domain_id = add_domain(mailgate_app, ws.id)
+    with transaction(mailgate_app.sessions) as session:
+        row = session.get(SendingDomain, domain_id)
+        assert row is not None
+        [new] = keys.rotate(session, mailgate_app.secrets, row)
+        keys.promote_verified(session, row, {new.selector: new.public_key})
+        later = utcnow() + timedelta(days=30)
+        keys.retire_due(session, row, now=later)
+    old_key = mailgate_app.settings.secret_key
+    new_key = "dkim-rotation-key-7Hq2Lm9Xv4Bn8Rt1Wy6Zp0Hc5Jd3"
+    mailgate_app.secrets = SecretBox(new_key, old_key)
+    report = secret_service.rotate_all(mailgate_app)
+    assert report.unreadable == []
+    with mailgate_app.sessions() as session:
+        stored = {k.state: k.private_key for k in session.query(DkimKey)}
+    assert stored["retired"] == ""
+    assert "PRIVATE KEY" in SecretBox(new_key).decrypt(stored["active"])["pem"]

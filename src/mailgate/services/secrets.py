@@ -21,13 +21,14 @@ from sqlalchemy import func, select
 from mailgate.errors import SecretUnreadable
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
-from mailgate.store.models import Source, TransportRow, WebhookSubscription
+from mailgate.store.models import DkimKey, Source, TransportRow, WebhookSubscription
 
 #: Every encrypted column: (label, model, attribute). A new one must be listed here.
 ENCRYPTED: list[tuple[str, Any, str]] = [
     ("transports.secrets", TransportRow, "secrets"),
     ("sources.secrets", Source, "secrets"),
     ("webhook_subscriptions.secret", WebhookSubscription, "secret"),
+    ("dkim_keys.private_key", DkimKey, "private_key"),  # "" once retired: nothing to seal
 ]
 
 
@@ -46,7 +47,9 @@ def count(app: Context) -> int:
     with app.sessions() as session:
         return sum(
             session.scalar(
-                select(func.count()).select_from(model).where(getattr(model, attr).is_not(None))
+                select(func.count())
+                .select_from(model)
+                .where(getattr(model, attr).is_not(None), getattr(model, attr) != "")
             )
             or 0
             for _, model, attr in ENCRYPTED
@@ -66,7 +69,7 @@ def rotate_all(
                 rows = list(
                     session.scalars(
                         select(model)
-                        .where(column.is_not(None), model.id > after)
+                        .where(column.is_not(None), column != "", model.id > after)
                         .order_by(model.id)
                         .limit(batch)
                         # PostgreSQL: an API edit of the same row waits instead of being
