@@ -235,10 +235,8 @@ def test_rotation_cycle(server: Server, smtp_sink: SmtpSink, authdns: AuthDns) -
             assert keys.check_pending(session, row, app.settings) == []
 
         publish(authdns, app, domain_id)
-        with transaction(app.sessions) as session:
-            row = session.get(SendingDomain, domain_id)
-            assert row is not None
-            assert [k.selector for k in keys.check_pending(session, row, app.settings)] == [new]
+        checked = c.post(f"/v1/domains/{domain_id}/dkim/check").json()
+        assert checked["promoted"] == [new]
 
         send(c)
         assert dkimpy_verdicts(sent_message(smtp_sink, 2), authdns) == [(new, True)]
@@ -324,3 +322,25 @@ def test_secret_key_rotation_reseals_active_keys_and_skips_retired(
         stored = {k.state: k.private_key for k in session.query(DkimKey)}
     assert stored["retired"] == ""
     assert "PRIVATE KEY" in SecretBox(new_key).decrypt(stored["active"])["pem"]
+
+
+def test_rotation_behind_a_delegation_cname(server: Server, authdns: AuthDns) -> None:
+    """Delegated: the new selector's CNAME plus the installation's TXT promote the key."""
+    app = server.app
+    app.settings.dns_resolver = authdns.address
+    app.settings.dkim_delegation_domain = "mailgate.test"
+    domain_id = add_domain(app, server.workspace_id)
+    with server.client() as c:
+        body = c.post(f"/v1/domains/{domain_id}/dkim/rotate").json()
+        [pending] = [k for k in body["keys"] if k["state"] == "pending"]
+        record = next(r for r in body["records"] if r["host"].startswith(pending["selector"]))
+        assert record["type"] == "CNAME"
+        assert c.post(f"/v1/domains/{domain_id}/dkim/check").json()["promoted"] == []
+        with server.operator_client() as op:
+            zone = op.get("/v1/dkim/zone").json()["records"]
+        served = [line for line in zone if line.startswith(record["value"] + ".")]
+        assert len(served) == 1
+        authdns.publish(f"{record['host']}. CNAME {record['value']}.", served[0])
+        assert c.post(f"/v1/domains/{domain_id}/dkim/check").json()["promoted"] == [
+            pending["selector"]
+        ]

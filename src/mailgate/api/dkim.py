@@ -48,6 +48,28 @@ def rotate(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
         return _view(app, session, row)
 
 
+@router.post("/{domain_id}/dkim/check")
+def check(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Look the pending keys up in DNS now (CNAMEs followed) and promote those found.
+
+    The domain's own verification does this too; this is the DKIM-only shortcut,
+    and the one that finds a rotated key behind a delegation CNAME.
+    """
+    with app.sessions() as session:
+        row = dkim.own_domain(session, ws.id, domain_id)
+        hosts = {
+            k.selector: dkim.key_host(k, row)
+            for k in dkim.published_keys(session, row)
+            if k.state == "pending"
+        }
+    resolver = dkim.resolver_for(app.settings)  # look-ups outside any transaction
+    found = {selector: dkim.lookup_p(resolver, host) for selector, host in hosts.items()}
+    with transaction(app.sessions) as session:
+        row = dkim.own_domain(session, ws.id, domain_id)
+        promoted = dkim.promote_verified(session, row, found, app.settings)
+        return {**_view(app, session, row), "promoted": [k.selector for k in promoted]}
+
+
 @zone_router.get("/zone")
 def zone(app: AppDep, _operator: OperatorDep) -> dict[str, Any]:
     """The TXT records the installation serves under MAILGATE_DKIM_DELEGATION_DOMAIN."""
