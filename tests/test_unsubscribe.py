@@ -15,6 +15,7 @@ from mailgate.crypto import SecretBox
 from mailgate.inbound import tokens
 from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.inbound.smtp import start_listener
+from mailgate.inbound.suppression import suppress
 from mailgate.store.db import transaction
 from mailgate.store.models import MessageRow, Suppression, utcnow
 from tests.helpers import wait_for
@@ -291,3 +292,53 @@ def test_soft_bounces_over_the_limit_suppress_until_expiry(server: Server) -> No
         assert send(c, [PERSON]).json()["status"] == "sent"  # expired: no longer blocks
     with server.app.sessions() as session:
         assert session.scalar(select(MessageRow.category).limit(1)) == "transactional"
+
+
+def test_entries_of_each_scope_coexist_and_are_never_weakened(server: Server) -> None:
+    """A hard bounce after an unsubscribe adds an ``all`` entry; permanence wins over expiry."""
+    now = utcnow()
+    ws = server.workspace_id
+    with transaction(server.app.sessions) as session:
+        suppress(session, ws, PERSON, reason="unsubscribe", scope="bulk", now=now)
+        pause = now + timedelta(days=3)
+        suppress(session, ws, PERSON, reason="soft_bounce", scope="all", now=now, expires_at=pause)
+        # A later expiring entry extends; an earlier one changes nothing.
+        longer = now + timedelta(days=5)
+        assert suppress(
+            session, ws, PERSON, reason="soft_bounce", scope="all", now=now, expires_at=longer
+        )
+        assert not suppress(
+            session, ws, PERSON, reason="soft_bounce", scope="all", now=now, expires_at=pause
+        )
+        # A hard bounce makes the all entry permanent; a later pause cannot weaken it.
+        assert suppress(session, ws, PERSON, reason="hard_bounce", scope="all", now=now)
+        assert not suppress(
+            session, ws, PERSON, reason="soft_bounce", scope="all", now=now, expires_at=pause
+        )
+    with server.app.sessions() as session:
+        rows = {r.scope: r for r in session.scalars(select(Suppression))}
+    assert set(rows) == {"all", "bulk"}
+    assert (rows["all"].reason, rows["all"].expires_at) == ("hard_bounce", None)
+    assert (rows["bulk"].reason, rows["bulk"].expires_at) == ("unsubscribe", None)
+
+
+def test_a_mailto_token_of_a_quoted_message_of_another_workspace_changes_nothing(
+    server: Server,
+) -> None:
+    """Mail to workspace B naming A's unsubscribe address in To: leaves A's list alone."""
+    other_ws, other = server.new_workspace("globex")
+    with server.client() as c, server.client(other) as o:
+        capture(c)
+        _, _, mailto = bulk_link(c)
+        raw = (
+            f"From: prankster@example.org\r\nTo: {mailto}\r\nSubject: stop\r\n"
+            "Message-ID: <p1@example.org>\r\n\r\nunsubscribe them\r\n"
+        ).encode()
+        [got] = receive(server.app, [Incoming(other_ws, raw, "api")])
+        wait_for(
+            lambda: o.get(f"/v1/messages/{got.id}").json()["status"] == "processed",
+            what="the mail",
+        )
+        assert o.get(f"/v1/messages/{got.id}").json()["kind"] != "unsubscribe"
+        assert c.get("/v1/suppressions").json()["items"] == []
+        assert o.get("/v1/suppressions").json()["items"] == []

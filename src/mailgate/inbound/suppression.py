@@ -49,8 +49,9 @@ def suppress(
         "expires_at": expires_at,
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(insert(Suppression).values(**values).on_conflict_do_nothing())
-    if getattr(result, "rowcount", 0):
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
+    stmt = insert(Suppression).values(**values).on_conflict_do_nothing()
+    if session.execute(stmt.returning(Suppression.id)).scalar() is not None:
         return True
     row = session.scalar(
         select(Suppression)
