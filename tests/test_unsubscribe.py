@@ -17,7 +17,7 @@ from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.inbound.smtp import start_listener
 from mailgate.inbound.suppression import suppress
 from mailgate.store.db import transaction
-from mailgate.store.models import MessageRow, Suppression, utcnow
+from mailgate.store.models import Event, MessageRow, Suppression, utcnow
 from tests.helpers import wait_for
 from tests.servers.listener import LoopThread, RunningListener
 from tests.servers.mailgate import Server
@@ -121,6 +121,11 @@ def test_get_changes_nothing_and_one_click_post_suppresses_bulk_only(server: Ser
         r = p.post(path, data={"List-Unsubscribe": "One-Click"})
         assert r.status_code == 200 and "Unsubscribed" in r.text
         assert p.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        with server.app.sessions() as session:  # the repeat is harmless: one event
+            kinds = session.scalars(
+                select(Event.type).where(Event.workspace_id == server.workspace_id)
+            )
+            assert list(kinds).count("suppression.unsubscribed") == 1
         [entry] = c.get("/v1/suppressions").json()["items"]
         assert (entry["address"], entry["reason"], entry["scope"]) == (
             "reader@example.net",
