@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/outbound.py                 # SQLite, `mailgate serve`
     .venv/bin/python benchmarks/outbound.py --postgres --workers 2
     .venv/bin/python benchmarks/outbound.py --dkim           # every message DKIM-signed
+    .venv/bin/python benchmarks/outbound.py --dkim --sign-processes 1
 
 20,000 messages of about 5 KB are accepted through the API (batches of 1,000) and
 delivered by mailgate into a local smtp-sink; the clock runs from the first POST
@@ -150,6 +151,7 @@ def mailgate_run(args: argparse.Namespace, sink_port: int) -> tuple[float, dict[
         "MAILGATE_SMTP": f"127.0.0.1:{free_port()}",
         # The sink listens on loopback, which a workspace's transport may use only when allowed.
         "MAILGATE_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+        "MAILGATE_DKIM_SIGN_PROCESSES": str(args.sign_processes),
     }
     stack = contextlib.ExitStack()
     if args.postgres:
@@ -248,6 +250,9 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     ap.add_argument("--workers", type=int, default=0, help="separate `mailgate worker` processes")
     ap.add_argument("--dkim", action="store_true", help="DKIM-sign every message (RSA-2048)")
+    ap.add_argument(
+        "--sign-processes", type=int, default=0, help="MAILGATE_DKIM_SIGN_PROCESSES for --dkim"
+    )
     args = ap.parse_args()
     sink, port = start_sink()
     try:
@@ -262,6 +267,7 @@ def main() -> None:
                 "store": store,
                 "workers": args.workers,
                 "dkim": args.dkim,
+                "sign_processes": args.sign_processes,
                 "messages": args.count,
                 "mailgate_msgs_per_s": round(rate, 1),
                 "accepted_msgs_per_s": round(extra["accepted_per_s"], 1),

@@ -344,3 +344,31 @@ def test_rotation_behind_a_delegation_cname(server: Server, authdns: AuthDns) ->
         assert c.post(f"/v1/domains/{domain_id}/dkim/check").json()["promoted"] == [
             pending["selector"]
         ]
+
+
+def test_large_batches_sign_in_helper_processes(
+    server: Server, smtp_sink: SmtpSink, authdns: AuthDns
+) -> None:
+    """With MAILGATE_DKIM_SIGN_PROCESSES a batch is signed off the worker's GIL, just as valid."""
+    from mailgate.queue import signing
+
+    server.app.settings.dkim_sign_processes = 2
+    domain_id = add_domain(server.app, server.workspace_id, ed25519=True)
+    publish(authdns, server.app, domain_id)
+    count = signing.POOL_MIN_BATCH + 4
+    try:
+        with server.client() as c:
+            c.post("/v1/transports", json=smtp_transport(smtp_sink.port))
+            batch = [
+                {"from": f"ann@{DOMAIN}", "to": [f"u{i}@example.net"], "text": f"n{i} "}
+                for i in range(count)
+            ]
+            r = c.post("/v1/messages/batch", json={"messages": batch})
+            assert r.status_code in (200, 202), r.text
+            for item in r.json()["items"]:
+                wait_status(c, item["id"], "sent")
+        assert signing._POOL is not None  # the helpers did the signing
+        for got in smtp_sink.messages(expect=count):
+            assert [ok for _, ok in dkimpy_verdicts(got.dump, authdns)] == [True, True]
+    finally:
+        signing._drop_pool()

@@ -94,6 +94,9 @@ class Settings:
     #: How long a rotated-out DKIM key stays published (and verifiable) after its
     #: successor signs (MAILGATE_DKIM_RETIRE_AFTER, seconds; default 7 days).
     dkim_retire_after_seconds: int = 7 * 24 * 3600
+    #: Helper processes that DKIM-sign large batches off the worker's GIL
+    #: (MAILGATE_DKIM_SIGN_PROCESSES); 0: sign in the worker itself.
+    dkim_sign_processes: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -184,6 +187,7 @@ class Settings:
                 env.get("MAILGATE_DKIM_DELEGATION_DOMAIN", "").strip().strip(".").lower() or None
             ),
             dkim_retire_after_seconds=_int(env, "MAILGATE_DKIM_RETIRE_AFTER", 7 * 24 * 3600),
+            dkim_sign_processes=_int(env, "MAILGATE_DKIM_SIGN_PROCESSES", 0),
         )
 
 

@@ -193,3 +193,23 @@ def _fold_list(names: list[str]) -> str:
             line += part
     lines.append(line)
     return "\r\n\t ".join(lines)
+
+
+#: A key as a helper process receives it: (key id, domain, selector, algorithm, PEM).
+KeySpec = tuple[str, str, str, str, bytes]
+_CHILD_KEYS: dict[tuple[str, bytes], SigningKey] = {}
+
+
+def sign_jobs(keys: dict[str, KeySpec], jobs: list[tuple[bytes, list[str]]]) -> list[bytes]:
+    """Sign ``jobs`` (message, key ids) in a helper process (queue/signing.py).
+
+    RSA signing holds the GIL in ``cryptography``: done here, it runs on another core
+    than the worker's event loop. Loaded keys are kept per process.
+    """
+    loaded: dict[str, SigningKey] = {}
+    for key_id, (_, domain, selector, algorithm, pem) in keys.items():
+        cached = _CHILD_KEYS.get((key_id, pem))
+        if cached is None:
+            cached = _CHILD_KEYS[(key_id, pem)] = load_key(domain, selector, algorithm, pem)
+        loaded[key_id] = cached
+    return [sign(raw, [loaded[k] for k in ids]) for raw, ids in jobs]

@@ -13,8 +13,15 @@ workspace's domain never signs: a tenant cannot borrow someone else's reputation
 
 from __future__ import annotations
 
+import atexit
 import email.utils
+import logging
+import multiprocessing
+import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -30,8 +37,13 @@ from mailgate.store.models import DkimKey, SendingDomain
 #: Loaded private keys by (key id, sealed token): decrypting and loading an RSA key
 #: costs milliseconds, signing far less, so each key is opened once per process. A
 #: token re-sealed under a new secret key is a new entry; retired keys are erased.
-_LOADED: dict[tuple[str, str], SigningKey] = {}
+_LOADED: dict[tuple[str, str], tuple[SigningKey, bytes]] = {}
 _MAX_LOADED = 4096
+#: A batch with at least this many messages to sign goes to the helper processes
+#: (MAILGATE_DKIM_SIGN_PROCESSES); smaller ones are not worth the round trip.
+POOL_MIN_BATCH = 8
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +94,73 @@ def sign_batch(app: Context, claimed: Iterable[Claimed]) -> dict[str, bytes | Un
     with app.sessions() as session:
         rows = _active_keys(session, names, {c.workspace_id for c in by_id.values()})
     out: dict[str, bytes | Unsigned] = {}
+    jobs: dict[str, list[tuple[SigningKey, bytes, DkimKey]]] = {}
     for msg_id, domains in wanted.items():
         ws = by_id[msg_id].workspace_id
         keys = _pick(rows, ws, domains)
         if not keys:
             continue
         try:
-            loaded = [_load(app.secrets, domain, key) for domain, key in keys]
+            jobs[msg_id] = [(*_load(app.secrets, domain, key), key) for domain, key in keys]
         except (SecretUnreadable, ValueError) as e:
             text = e.message if isinstance(e, SecretUnreadable) else str(e)
             out[msg_id] = Unsigned(f"DKIM key of {keys[0][0]} unreadable: {text}")
-            continue
-        out[msg_id] = dkim_sign.sign(by_id[msg_id].raw, loaded)
+    processes = app.settings.dkim_sign_processes
+    if processes > 0 and len(jobs) >= POOL_MIN_BATCH:
+        try:
+            out.update(_sign_in_pool(processes, {i: by_id[i].raw for i in jobs}, jobs))
+            return out
+        except (BrokenProcessPool, OSError) as e:  # never hold mail back for the helpers
+            log.warning("DKIM helper processes failed (%r): signing in the worker", e)
+            _drop_pool()
+    for msg_id, loaded in jobs.items():
+        out[msg_id] = dkim_sign.sign(by_id[msg_id].raw, [k for k, _, _ in loaded])
+    return out
+
+
+_POOL: tuple[int, int, ProcessPoolExecutor] | None = None  # (pid, size, pool)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ProcessPoolExecutor:
+    """This process's helper pool (spawned, not forked: the worker has threads)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] != size:
+            ctx = multiprocessing.get_context("spawn")
+            _POOL = (os.getpid(), size, ProcessPoolExecutor(size, mp_context=ctx))
+        return _POOL[2]
+
+
+def _drop_pool() -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[2].shutdown(wait=True, cancel_futures=True)
+        _POOL = None
+
+
+atexit.register(_drop_pool)
+
+
+def _sign_in_pool(
+    size: int,
+    raws: dict[str, bytes],
+    jobs: dict[str, list[tuple[SigningKey, bytes, DkimKey]]],
+) -> dict[str, bytes]:
+    ids = list(jobs)
+    chunks = [ids[i::size] for i in range(size)]
+    futures = []
+    for chunk in filter(None, chunks):
+        specs: dict[str, dkim_sign.KeySpec] = {}
+        for msg_id in chunk:
+            for k, pem, row in jobs[msg_id]:
+                specs[row.id] = (row.id, k.domain, k.selector, k.algorithm, pem)
+        work = [(raws[m], [row.id for _, _, row in jobs[m]]) for m in chunk]
+        futures.append((chunk, _pool(size).submit(dkim_sign.sign_jobs, specs, work)))
+    out: dict[str, bytes] = {}
+    for chunk, future in futures:
+        out.update(zip(chunk, future.result(), strict=True))
     return out
 
 
@@ -132,12 +199,13 @@ def _active_keys(
     return rows
 
 
-def _load(box: SecretBox, domain: str, key: DkimKey) -> SigningKey:
+def _load(box: SecretBox, domain: str, key: DkimKey) -> tuple[SigningKey, bytes]:
+    """The loaded key and its PEM (for the helper processes), decrypted once per key."""
     cached = _LOADED.get((key.id, key.private_key))
     if cached is not None:
         return cached
-    pem = box.decrypt(key.private_key).get("pem", "")
-    loaded = dkim_sign.load_key(domain, key.selector, key.algorithm, pem.encode())
+    pem = str(box.decrypt(key.private_key).get("pem", "")).encode()
+    loaded = dkim_sign.load_key(domain, key.selector, key.algorithm, pem), pem
     if len(_LOADED) >= _MAX_LOADED:
         _LOADED.clear()
     _LOADED[(key.id, key.private_key)] = loaded
