@@ -245,3 +245,35 @@ def test_a_lane_that_lost_its_lease_does_not_write(server: Server, api: httpx.Cl
     )
     shown = api.get(f"/v1/domains/{claimed}").json()
     assert shown["checked_at"] is None and shown["records"][0]["status"] == "pending"
+
+
+def test_a_rotated_key_is_shown_at_once_and_signs_once_verify_finds_it(
+    server: Server, api: httpx.Client, authdns: AuthDns
+) -> None:
+    """Rotation adds a pending DKIM record to the domain; the domain's verify promotes it."""
+    domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
+    old = domain["dkim"]["selector"]
+    authdns.publish(*zone_lines(domain["records"]))
+    assert api.post(f"/v1/domains/{domain['id']}/verify").json()["state"] == "verified"
+
+    assert api.post(f"/v1/domains/{domain['id']}/dkim/rotate").status_code == 201
+    shown = api.get(f"/v1/domains/{domain['id']}").json()
+    dkim_records = [r for r in shown["records"] if r["purpose"] == "dkim"]
+    assert len(dkim_records) == 2
+    assert [r["status"] for r in dkim_records] == ["ok", "pending"]  # the old one as checked
+    assert shown["dkim"]["selector"] == old  # still signing with the old key
+
+    # The new record is published beside the old one; verify finds it and switches.
+    authdns.publish(*zone_lines(shown["records"]))
+    checked = api.post(f"/v1/domains/{domain['id']}/verify").json()
+    assert [r["status"] for r in checked["records"]] == ["ok"] * 6
+    assert checked["state"] == "verified"
+    new = checked["dkim"]["selector"]
+    assert new != old
+    with server.app.sessions() as session:
+        states = dict(
+            session.execute(
+                select(DkimKey.selector, DkimKey.state).where(DkimKey.domain_id == domain["id"])
+            ).all()
+        )
+    assert states == {old: "retiring", new: "active"}

@@ -25,8 +25,7 @@ def create(body: DomainIn, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
 
 @router.get("")
 def listing(ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
-    with app.sessions() as session:
-        return {"items": svc.listing(session, ws.id)}
+    return {"items": svc.listing(app, ws.id)}
 
 
 @router.get("/{domain_id}")

@@ -87,6 +87,15 @@ def selector_of(rec: dict[str, Any]) -> str:
     return str(rec["host"]).split("._domainkey.", 1)[0]
 
 
+def published_key(rec: dict[str, Any]) -> str | None:
+    """The ``p=`` an ok DKIM record serves: ours, or (delegated CNAME) the one behind it."""
+    for text in [rec["value"], *rec["found"]]:
+        key = verify.tags(text).get("p")
+        if key:
+            return "".join(key.split())
+    return None
+
+
 def apply(
     session: Session,
     app: Context,
@@ -98,7 +107,7 @@ def apply(
     """Store a check's outcome on ``row``; the event it fired (type), if any."""
     # A rotated-in key signs from the moment its record is seen (domains/dkim.py).
     found = {
-        selector_of(r): verify.tags(r["value"]).get("p")
+        selector_of(r): published_key(r)
         for r in checked
         if r["purpose"] == "dkim" and r["status"] == "ok"
     }

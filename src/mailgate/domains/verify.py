@@ -225,7 +225,9 @@ def _check_dkim(rec: dict[str, Any], lookup: Dns) -> None:
         if not targets:
             _set(rec, "missing", [], f"no CNAME at {rec['host']}")
         elif want in targets:
-            _set(rec, "ok", targets, None)
+            # The key served behind it, so that a rotated-in key can start signing.
+            texts, _ = lookup.txt(rec["host"])
+            _set(rec, "ok", targets + texts, None)
         else:
             _set(rec, "mismatch", targets, f"the CNAME points elsewhere, not at {want}")
         return

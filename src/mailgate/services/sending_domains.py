@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailgate.core.domain_names import sending_domain_name
-from mailgate.domains import checks, dkim
+from mailgate.domains import checks, dkim, records
 from mailgate.domains.state import next_check
 from mailgate.errors import Conflict, NotFound
 from mailgate.store.context import Context
@@ -22,14 +22,34 @@ from mailgate.store.db import transaction
 from mailgate.store.models import DkimKey, SendingDomain, new_id, utcnow
 
 
-def public(session: Session, row: SendingDomain) -> dict[str, Any]:
+def current_records(app: Context, session: Session, row: SendingDomain) -> list[dict[str, Any]]:
+    """The records as last checked, with the DKIM ones following the keys as they are now.
+
+    A rotation adds a key between two checks: its record is shown (``pending``) at
+    once, and a retired key's record leaves, without waiting for the next check.
+    A write: ``dkim_records`` retires keys whose grace period has ended.
+    """
+    stored = list(row.records or [])
+    checked = {(r["host"], r["value"]): r for r in stored if r["purpose"] == "dkim"}
+    fresh = [
+        checked.get((r["host"], r["value"]))
+        or records.record("dkim", r["type"], r["host"], r["value"], r["reason"])
+        for r in dkim.dkim_records(session, app.secrets, row, app.settings)
+    ]
+    others = [r for r in stored if r["purpose"] != "dkim"]
+    at = 1 if others and others[0]["purpose"] == "spf" else 0
+    return others[:at] + fresh + others[at:]
+
+
+def public(app: Context, session: Session, row: SendingDomain) -> dict[str, Any]:
+    """The domain as the API shows it (run inside a transaction: see current_records)."""
     keys = dkim.published_keys(session, row)
     signing = next((k for k in keys if k.state == "active"), keys[0] if keys else None)
     return {
         "id": row.id,
         "name": row.name,
         "state": row.state,
-        "records": list(row.records or []),
+        "records": current_records(app, session, row),
         "dkim": (
             {"selector": signing.selector, "algorithm": signing.algorithm}
             if signing is not None
@@ -73,7 +93,7 @@ def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
             session.flush()
             dkim.ensure_keys(session, app.secrets, row, now=now)
             row.records = checks.expected(session, app, row, lookup)
-            return public(session, row)
+            return public(app, session, row)
     except IntegrityError:  # a concurrent request took the name first
         raise Conflict(f"{name} is already a sending domain", field="name") from None
 
@@ -85,18 +105,19 @@ def get_own(session: Session, workspace_id: str, domain_id: str) -> SendingDomai
     return row
 
 
-def listing(session: Session, workspace_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(SendingDomain)
-        .where(SendingDomain.workspace_id == workspace_id)
-        .order_by(SendingDomain.name)
-    )
-    return [public(session, r) for r in rows]
+def listing(app: Context, workspace_id: str) -> list[dict[str, Any]]:
+    with transaction(app.sessions) as session:
+        rows = session.scalars(
+            select(SendingDomain)
+            .where(SendingDomain.workspace_id == workspace_id)
+            .order_by(SendingDomain.name)
+        ).all()
+        return [public(app, session, r) for r in rows]
 
 
 def show(app: Context, workspace_id: str, domain_id: str) -> dict[str, Any]:
-    with app.sessions() as session:
-        return public(session, get_own(session, workspace_id, domain_id))
+    with transaction(app.sessions) as session:
+        return public(app, session, get_own(session, workspace_id, domain_id))
 
 
 def verify(app: Context, workspace_id: str, domain_id: str) -> dict[str, Any]:
