@@ -42,15 +42,17 @@ def senders(session: Session, workspace_id: str) -> list[records.Sender]:
     return [records.Sender(kind=r.kind, config=dict(r.config or {})) for r in rows]
 
 
+def spf_mechanisms(app: Context, workspace_id: str, lookup: verify.Dns) -> list[str]:
+    """Our SPF mechanisms from today's transports; relays are resolved outside any transaction."""
+    with app.sessions() as session:
+        sending = senders(session, workspace_id)
+    return records.spf_mechanisms(sending, hostname=app.settings.hostname, resolve=lookup.addresses)
+
+
 def expected(
-    session: Session, app: Context, row: SendingDomain, lookup: verify.Dns
+    session: Session, app: Context, row: SendingDomain, mechanisms: list[str]
 ) -> list[dict[str, Any]]:
     """The records ``row`` should publish now (SPF follows today's transports)."""
-    mechanisms = records.spf_mechanisms(
-        senders(session, row.workspace_id),
-        hostname=app.settings.hostname,
-        resolve=lookup.addresses,
-    )
     return records.expected_records(
         row.name,
         mechanisms=mechanisms,
@@ -146,12 +148,19 @@ def run_check(
     stored (the scheduled lane checks it still holds the lease).
     """
     lookup = dns_for(app)
+    with app.sessions() as session:
+        workspace_id = session.scalar(
+            select(SendingDomain.workspace_id).where(SendingDomain.id == domain_id)
+        )
+    if workspace_id is None:
+        return False
+    mechanisms = spf_mechanisms(app, workspace_id, lookup)
     # A write: dkim_records retires keys whose grace period has ended.
     with transaction(app.sessions) as session:
         row = session.get(SendingDomain, domain_id)
         if row is None:
             return False
-        want = expected(session, app, row, lookup)
+        want = expected(session, app, row, mechanisms)
     checked = check_records(want, lookup)
     with transaction(app.sessions) as session:
         row = session.get(SendingDomain, domain_id)

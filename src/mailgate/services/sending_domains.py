@@ -76,6 +76,7 @@ def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
     lookup = checks.dns_for(app)
     # Looked up before the transaction: DNS may be slow, the write lock must not wait.
     warnings = checks.mailbox_warning(name, lookup, checks.inbound_host(app))
+    mechanisms = checks.spf_mechanisms(app, workspace_id, lookup)
     now = utcnow()
     try:
         with transaction(app.sessions) as session:
@@ -92,7 +93,7 @@ def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
             session.add(row)
             session.flush()
             dkim.ensure_keys(session, app.secrets, row, now=now)
-            row.records = checks.expected(session, app, row, lookup)
+            row.records = checks.expected(session, app, row, mechanisms)
             return public(app, session, row)
     except IntegrityError:  # a concurrent request took the name first
         raise Conflict(f"{name} is already a sending domain", field="name") from None
