@@ -238,3 +238,21 @@ def test_max_connections_caps_the_smtp_pool(store_url: str, tmp_path: Path) -> N
             asyncio.run(_closing(app, main()))
     finally:
         app.dispose()
+
+
+def test_immediate_mode_answers_held_over_quota(
+    store_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """Immediate mode obeys the quota too: the answer says held, and the message waits."""
+    app = build(make_settings(tmp_path, store_url))
+
+    async def main() -> None:
+        ws, _ = _setup(app, smtp_sink.port, daily_quota=1, mode="immediate")
+        answers = await msvc.accept(app, ws, _requests(2))
+        assert sorted(a.status for a in answers) == ["held", "sent"]
+        assert _statuses(app) == {"sent": 1, "held": 1}
+
+    try:
+        asyncio.run(_closing(app, main()))
+    finally:
+        app.dispose()

@@ -58,15 +58,17 @@ def heartbeat(app: Context, claimed: list[Claimed]) -> lease.Heartbeat:
 
 async def deliver_held(app: DeliveryContext, ids: list[str], owner: str) -> dict[str, str]:
     """Deliver and record messages ``owner`` already holds (immediate mode); id → status."""
-    claimed = await run_in(app.executors.outbox, _load_held, app, ids, owner)
+    put_back: dict[str, str] = {}  # held by a quota, delayed by a rate or a throttle
+    claimed = await run_in(app.executors.outbox, _load_held, app, ids, owner, put_back)
     async with heartbeat(app, claimed):
         outcomes = await deliver(app, claimed)
-    return await run_in(app.executors.outbox, record, app, outcomes)
+    return {**put_back, **await run_in(app.executors.outbox, record, app, outcomes)}
 
 
-def _load_held(app: Context, ids: list[str], owner: str) -> list[Claimed]:
-    with app.sessions() as session:
+def _load_held(app: Context, ids: list[str], owner: str, put_back: dict[str, str]) -> list[Claimed]:
+    with transaction(app.sessions) as session:
         claimed = outbox.held(session, ids, owner)
+        claimed = limits.gate(session, claimed, utcnow(), put_back=put_back)
         load_raw(app, session, claimed)
     return claimed
 

@@ -67,8 +67,18 @@ class _Putback:
     expires_at: datetime | None
 
 
-def gate(session: Session, claimed: list[Claimed], now: datetime) -> list[Claimed]:
-    """What of ``claimed`` may be delivered now; the rest is put back in this transaction."""
+def gate(
+    session: Session,
+    claimed: list[Claimed],
+    now: datetime,
+    *,
+    put_back: dict[str, str] | None = None,
+) -> list[Claimed]:
+    """What of ``claimed`` may be delivered now; the rest is put back in this transaction.
+
+    ``put_back`` receives id → new status of what was put back (immediate mode
+    answers it: ``held`` or ``queued``).
+    """
     if not claimed:
         return claimed
     back: dict[str, _Putback] = {}
@@ -81,6 +91,8 @@ def gate(session: Session, claimed: list[Claimed], now: datetime) -> list[Claime
     if back:
         _put_back(session, claimed, back, now)
         emit_many(session, events)
+        if put_back is not None:
+            put_back.update({mid: p.status for mid, p in back.items()})
     return [c for c in claimed if c.id not in back]
 
 
