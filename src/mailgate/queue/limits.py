@@ -204,7 +204,9 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
         )
         for s in scopes:
             s.tz = zones.get(s.workspace_id or "", "UTC") or "UTC"
-    return [s for s in scopes if s.members]
+    # One order for every worker: two claims locking the same counter rows in
+    # opposite orders would deadlock on PostgreSQL.
+    return sorted((s for s in scopes if s.members), key=lambda s: s.key)
 
 
 def _limits(row: Any) -> dict[str, int]:
