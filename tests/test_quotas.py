@@ -25,7 +25,16 @@ from mailgate.services import limits, tenancy
 from mailgate.services import messages as msvc
 from mailgate.services import transports as tsvc
 from mailgate.store.db import transaction
-from mailgate.store.models import Event, MessageRow, SendCounter, TransportRow, Workspace, utcnow
+from mailgate.store.models import (
+    Event,
+    MessageRow,
+    SendCounter,
+    SendingDomain,
+    TransportRow,
+    Workspace,
+    new_id,
+    utcnow,
+)
 from mailgate.testing import ScriptedSMTPServer
 from tests.helpers import smtp_transport, wait_for
 from tests.servers.mailgate import make_settings
@@ -251,6 +260,42 @@ def test_immediate_mode_answers_held_over_quota(
         answers = await msvc.accept(app, ws, _requests(2))
         assert sorted(a.status for a in answers) == ["held", "sent"]
         assert _statuses(app) == {"sent": 1, "held": 1}
+
+    try:
+        asyncio.run(_closing(app, main()))
+    finally:
+        app.dispose()
+
+
+def test_a_sending_domains_quota_holds_mail_from_it(
+    store_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """A daily quota on the From domain's sending domain holds the excess; others pass."""
+    app = build(make_settings(tmp_path, store_url))
+
+    async def main() -> None:
+        ws, _ = _setup(app, smtp_sink.port)
+        with transaction(app.sessions) as session:
+            domain = SendingDomain(id=new_id("dom"), workspace_id=ws.id, name="news.acme.test")
+            session.add(domain)
+            session.flush()
+            limits.set_limits(session, ws.id, domain.id, {"daily_quota": 1})
+        news = [
+            msvc.SendRequest(to=[f"n{i}@example.net"], from_="info@news.acme.test", text="x")
+            for i in range(2)
+        ]
+        await msvc.accept(app, ws, [*news, *_requests(2)])  # the last two: the transport's From
+        await Worker(app).drain()
+        with app.sessions() as session:
+            rows = session.execute(select(MessageRow.from_addr, MessageRow.status)).all()
+        by_status = Counter((f.rpartition("@")[2], s) for f, s in rows)
+        assert by_status == Counter(
+            {
+                ("news.acme.test", "sent"): 1,
+                ("news.acme.test", "held"): 1,
+                ("acme.example.com", "sent"): 2,
+            }
+        )
 
     try:
         asyncio.run(_closing(app, main()))
