@@ -50,6 +50,7 @@ def test_good_names_are_stored_as_lower_case_a_labels(name: str, stored: str) ->
         ("com", "top-level"),
         ("co.uk", "public suffix"),
         ("github.io", "public suffix"),
+        ("公司.cn", "public suffix"),  # the list's IDN entries, compared as A-labels
         ("192.0.2.1", "IP address"),
     ],
 )
