@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.core.limits import valid_timezone, window
 from mailgate.errors import InvalidInput, NotFound
 from mailgate.store import counters
-from mailgate.store.models import SendingDomain, TransportRow, Workspace, utcnow
+from mailgate.store.models import MessageRow, SendingDomain, TransportRow, Workspace, utcnow
 
 LIMIT_FIELDS = ("daily_quota", "rate_per_second", "rate_per_minute", "max_connections")
 #: Upper bounds that catch a typo (an extra zero) rather than a real plan.
@@ -48,10 +49,29 @@ def validated(data: dict[str, Any]) -> dict[str, int | None]:
     return out
 
 
-def apply(row: TransportRow | SendingDomain, data: dict[str, Any]) -> None:
-    """Set the limits given in ``data`` on a transport or sending domain (PATCH semantics)."""
-    for name, value in validated(data).items():
+def apply(
+    row: TransportRow | SendingDomain, data: dict[str, Any], session: Session | None = None
+) -> None:
+    """Set the limits given in ``data`` on a transport or sending domain (PATCH semantics).
+
+    A changed ``daily_quota`` makes the mail it held due again at once: the next
+    claim counts it against the new quota (and holds again what still does not fit).
+    """
+    values = validated(data)
+    changed = "daily_quota" in values and values["daily_quota"] != row.daily_quota
+    for name, value in values.items():
         setattr(row, name, value)
+    if changed and session is not None and row.id is not None:
+        _release_held(session, row)
+
+
+def _release_held(session: Session, row: TransportRow | SendingDomain) -> None:
+    q = update(MessageRow).where(MessageRow.status == "held")
+    if isinstance(row, TransportRow):
+        q = q.where(MessageRow.transport_id == row.id)
+    else:  # held mail does not say which scope held it: the workspace's is re-checked
+        q = q.where(MessageRow.workspace_id == row.workspace_id)
+    session.execute(q.values(next_attempt_at=utcnow()))
 
 
 def public(row: TransportRow | SendingDomain) -> dict[str, int | None]:
@@ -65,7 +85,7 @@ def set_limits(
     row = session.get(SendingDomain, domain_id)
     if row is None or row.workspace_id != workspace_id:
         raise NotFound(f"no domain {domain_id}", field="id")
-    apply(row, data)
+    apply(row, data, session)
     return row
 
 

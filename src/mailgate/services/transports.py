@@ -203,7 +203,7 @@ def _apply(
         row.is_default = bool(data["default"])
     elif creating:
         row.is_default = False
-    limits.apply(row, data)  # quotas and rates: queue/limits.py enforces them
+    limits.apply(row, data, session)  # quotas and rates: queue/limits.py enforces them
     limits.apply_failover(session, row, data)
     if row.sender_policy == "restrict_from" and not row.sender:
         raise InvalidInput("restrict_from needs the account's sender address", field="sender")
