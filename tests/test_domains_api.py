@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mailgate.domains import schedule
 from mailgate.store.db import transaction
 from mailgate.store.models import DkimKey, Event, SendingDomain, utcnow
-from tests.helpers import smtp_transport
+from tests.helpers import smtp_transport, wait_for
 from tests.servers.authdns import ZONE, AuthDns
 from tests.servers.mailgate import Server
 
@@ -277,3 +277,32 @@ def test_a_rotated_key_is_shown_at_once_and_signs_once_verify_finds_it(
             ).all()
         )
     assert states == {old: "retiring", new: "active"}
+
+
+def test_the_running_worker_rechecks_a_due_domain(
+    server: Server, api: httpx.Client, authdns: AuthDns
+) -> None:
+    """The lane runs in every worker: a domain whose check is due gets checked unasked."""
+    domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
+    authdns.publish(*zone_lines(domain["records"]))
+    with transaction(server.app.sessions) as session:
+        row = session.get(SendingDomain, domain["id"])
+        assert row is not None
+        row.next_check_at = utcnow() - timedelta(seconds=1)
+    server.worker.wake()
+
+    def verified() -> bool:
+        return api.get(f"/v1/domains/{domain['id']}").json()["state"] == "verified"
+
+    wait_for(verified, what="the worker's domain lane to verify the domain")
+    assert len(events(server, "domain.verified")) == 1
+
+
+def test_a_check_left_by_a_dead_worker_is_taken_over(server: Server, api: httpx.Client) -> None:
+    """A lease that ran out (its worker died mid-check) is claimed again, never before."""
+    domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
+    later = utcnow() + timedelta(hours=2)
+    assert schedule.claim_due(server.app, "dead-worker", now=later) == [domain["id"]]
+    assert schedule.claim_due(server.app, "other", now=later) == []
+    lease_over = later + timedelta(seconds=server.app.settings.lease_seconds + 1)
+    assert schedule.claim_due(server.app, "other", now=lease_over) == [domain["id"]]
