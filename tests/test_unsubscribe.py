@@ -229,6 +229,7 @@ def test_mailto_unsubscribe_through_the_listener(server: Server, smtp: RunningLi
                 "Message-ID: <u1@example.net>\r\n\r\nplease stop\r\n"
             )
             client.sendmail("reader@example.net", [mailto], raw.encode())
+            client.sendmail("reader@example.net", [mailto], raw.replace("u1@", "u2@").encode())
 
         def suppressed() -> list[dict[str, object]]:
             return c.get("/v1/suppressions").json()["items"]  # type: ignore[no-any-return]
@@ -242,6 +243,16 @@ def test_mailto_unsubscribe_through_the_listener(server: Server, smtp: RunningLi
         assert send(c, [PERSON]).json()["status"] == "sent"
         assert send(c, [PERSON], category="bulk").json()["status"] == "failed"
         assert c.get("/v1/conversations").json()["items"] == []
+
+        def routed() -> bool:
+            rows = smtp.inbound()
+            return len(rows) == 2 and all(r.status == "processed" for r in rows)
+
+        wait_for(routed, what="both mails routed")
+        assert [r.kind for r in smtp.inbound()] == ["unsubscribe", "unsubscribe"]
+        with server.app.sessions() as session:  # the second one is handled, and says nothing
+            kinds = session.scalars(select(Event.type).where(Event.type.like("suppression.%")))
+            assert list(kinds) == ["suppression.unsubscribed"]
 
 
 def _soft_bounce(pk: str, mid: str) -> bytes:

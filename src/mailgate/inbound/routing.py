@@ -205,7 +205,7 @@ def _unsubscribe(
             continue
         address = addresses[0].lower()
         row.kind = "unsubscribe"
-        suppression.suppress(
+        changed = suppression.suppress(
             session,
             row.workspace_id,
             address,
@@ -214,6 +214,8 @@ def _unsubscribe(
             now=now,
             source=out.id,
         )
+        if not changed:
+            return []  # unsubscribed already: handled, nothing new to tell
         payload = {"address": address, "scope": "bulk", "message": out.id, "via": "mailto"}
         kind = "suppression.unsubscribed"
         return [event(row.workspace_id, kind, payload, message_pk=row.id, now=now)]
