@@ -301,3 +301,29 @@ def test_a_sending_domains_quota_holds_mail_from_it(
         asyncio.run(_closing(app, main()))
     finally:
         app.dispose()
+
+
+def test_a_sending_domains_max_connections_bounds_its_deliveries(
+    store_url: str, tmp_path: Path
+) -> None:
+    """max_connections 1 on the From domain: its five messages share one connection."""
+    app = build(make_settings(tmp_path, store_url))
+    server = ScriptedSMTPServer()
+
+    async def main() -> None:
+        ws, _ = _setup(app, server.port, config={"max_connections": 8})
+        with transaction(app.sessions) as session:
+            domain = SendingDomain(id=new_id("dom"), workspace_id=ws.id, name="acme.example.com")
+            session.add(domain)
+            session.flush()
+            limits.set_limits(session, ws.id, domain.id, {"max_connections": 1})
+        await msvc.accept(app, ws, _requests(5))  # From: the transport's noreply@acme.example.com
+        assert await _deliver_at(app, utcnow()) == 5
+        assert len(server.messages) == 5
+        assert server.connections == 1
+
+    try:
+        with server:
+            asyncio.run(_closing(app, main()))
+    finally:
+        app.dispose()

@@ -43,6 +43,7 @@ class TransportInstances:
         self._guard = guard or NetGuard()
         self._executor = executor
         self._live: dict[str, tuple[datetime, Transport]] = {}
+        self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
 
     def get(self, row: TransportSpec) -> Transport:
         cached = self._live.get(row.id)
@@ -64,6 +65,18 @@ class TransportInstances:
         )
         self._live[row.id] = (row.updated_at, transport)
         return transport
+
+    def slots(self, key: str, size: int) -> asyncio.Semaphore:
+        """At most ``size`` deliveries at once for ``key`` in this process.
+
+        A sending domain's ``max_connections`` spans every transport it sends through;
+        a changed size starts a new semaphore (deliveries under the old one finish).
+        """
+        current = self._slots.get(key)
+        if current is None or current[0] != size:
+            current = (size, asyncio.Semaphore(size))
+            self._slots[key] = current
+        return current[1]
 
     async def check(self, row: TransportSpec) -> CheckResult:
         return await self.get(row).check()

@@ -6,6 +6,7 @@ Shared by the worker lanes and by immediate mode (``services.messages``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -95,8 +96,11 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
         raw = signed.get(msg.id, msg.raw)
         if isinstance(raw, signing.Unsigned):  # the key is the operator's to fix: retry
             return _all(msg, envelope, raw.reason, permanent=False)
+        # A sending domain's max_connections (queue/limits.py) bounds it beside the pool.
+        slot = app.transports.slots(*msg.slot) if msg.slot else contextlib.nullcontext()
         try:
-            result = await app.transports.get(row).deliver(envelope, raw)
+            async with slot:
+                result = await app.transports.get(row).deliver(envelope, raw)
         except SecretUnreadable as e:  # the key changed: the operator's to fix, then it retries
             return _all(msg, envelope, f"transport {row.name!r}: {e.message}", permanent=False)
         except Exception as e:  # never lose a message to a transport bug: retry later

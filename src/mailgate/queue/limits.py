@@ -168,13 +168,22 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
         scopes.append(scope)
     d = SendingDomain
     domains = session.execute(
-        select(d.id, d.name, d.workspace_id, d.daily_quota, d.rate_per_second, d.rate_per_minute)
+        select(
+            d.id,
+            d.name,
+            d.workspace_id,
+            d.daily_quota,
+            d.rate_per_second,
+            d.rate_per_minute,
+            d.max_connections,
+        )
         .where(d.workspace_id.in_(wsids))
         .where(
             or_(
                 d.daily_quota.is_not(None),
                 d.rate_per_second.is_not(None),
                 d.rate_per_minute.is_not(None),
+                d.max_connections.is_not(None),
             )
         )
     ).all()
@@ -185,14 +194,19 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
                 select(MessageRow.id, MessageRow.from_addr).where(MessageRow.id.in_(ids))
             ).all()
         )
-        for r in domains:
-            scope = Scope(f"domain:{r.id}", "domain", r.id, r.name, r.workspace_id, _limits(r))
+        for dom in domains:
+            scope = Scope(
+                f"domain:{dom.id}", "domain", dom.id, dom.name, dom.workspace_id, _limits(dom)
+            )
             scope.members = [
                 c
                 for c in claimed
-                if c.workspace_id == r.workspace_id
-                and from_addr.get(c.id, "").rpartition("@")[2].lower() == r.name
+                if c.workspace_id == dom.workspace_id
+                and from_addr.get(c.id, "").rpartition("@")[2].lower() == dom.name
             ]
+            if dom.max_connections is not None:
+                for c in scope.members:
+                    c.slot = (scope.key, dom.max_connections)
             scopes.append(scope)
     if any("day" in s.limits and s.workspace_id for s in scopes):
         zones: dict[str, str] = dict(

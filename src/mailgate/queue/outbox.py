@@ -45,6 +45,8 @@ class Claimed:
     owner: str  # the lease owner: only its result is recorded
     recipients: dict[str, int] = field(default_factory=dict)  # address → recipient row id
     raw: bytes = b""
+    #: (key, size): deliveries at once for its sending domain's max_connections (queue/limits.py).
+    slot: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)
