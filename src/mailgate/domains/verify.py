@@ -142,6 +142,7 @@ def count_lookups(terms: list[str], lookup: Dns, seen: set[str], budget: int) ->
     for term in terms:
         kind, _, target = term.lstrip("+-~?").partition(":")
         kind, _, redirect = kind.partition("=")
+        kind = kind.split("/", 1)[0]  # a/24, mx//64: a CIDR length, still one look-up
         if kind not in LOOKUP_TERMS:
             continue
         count += 1
