@@ -317,3 +317,20 @@ def test_state_transitions() -> None:
     assert state.next_state("pending", checked(mx="mismatch")) == ("pending", None)
     no_dkim = [r for r in checked() if r["purpose"] != "dkim"]
     assert state.next_state("pending", no_dkim) == ("pending", None)
+
+
+def test_the_inbound_host_setting(tmp_path: Any) -> None:
+    """MAILGATE_INBOUND_HOST is read as a lower-case name; unset, MX records use the hostname."""
+    from mailgate.config import Settings
+    from mailgate.domains.checks import inbound_host
+
+    env = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_HOSTNAME": "mail.acme.example"}
+    settings = Settings.from_env({**env, "MAILGATE_INBOUND_HOST": "In.Mailgate.Example."})
+    assert settings.inbound_host == "in.mailgate.example"
+
+    class App:
+        def __init__(self, settings: Settings) -> None:
+            self.settings = settings
+
+    assert inbound_host(App(settings)) == "in.mailgate.example"  # type: ignore[arg-type]
+    assert inbound_host(App(Settings.from_env(env))) == "mail.acme.example"  # type: ignore[arg-type]
