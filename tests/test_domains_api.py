@@ -306,3 +306,30 @@ def test_a_check_left_by_a_dead_worker_is_taken_over(server: Server, api: httpx.
     assert schedule.claim_due(server.app, "other", now=later) == []
     lease_over = later + timedelta(seconds=server.app.settings.lease_seconds + 1)
     assert schedule.claim_due(server.app, "other", now=lease_over) == [domain["id"]]
+
+
+def test_spf_follows_the_transports_nothing_is_locked_in(
+    server: Server, api: httpx.Client, authdns: AuthDns
+) -> None:
+    """A transport added later changes the SPF record to publish; a second domain is free too."""
+    domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
+    authdns.publish(*zone_lines(domain["records"]))
+    assert api.post(f"/v1/domains/{domain['id']}/verify").json()["state"] == "verified"
+
+    body = smtp_transport(2526, name="second relay", default=False)
+    body["config"]["host"] = "127.0.0.2"
+    assert api.post("/v1/transports", json=body).status_code == 201
+    checked = api.post(f"/v1/domains/{domain['id']}/verify").json()
+    spf = by_purpose(checked)["spf"]
+    assert spf["value"] == "v=spf1 ip4:127.0.0.1 ip4:127.0.0.2 ~all"
+    assert spf["status"] == "mismatch" and spf["detail"] == "the SPF record lacks ip4:127.0.0.2"
+    assert checked["state"] == "degraded"
+
+    # Moving to another domain is adding it; the first one stays until deleted.
+    other = api.post("/v1/domains", json={"name": "mail.acme.test"})
+    assert other.status_code == 201
+    assert by_purpose(other.json())["spf"]["value"] == spf["value"]
+    assert [d["name"] for d in api.get("/v1/domains").json()["items"]] == [
+        "mail.acme.test",
+        "news.acme.test",
+    ]
