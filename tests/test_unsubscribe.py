@@ -6,12 +6,15 @@ import re
 import smtplib
 from collections.abc import Iterator
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
+from mailgate.config import Settings
 from mailgate.crypto import SecretBox
+from mailgate.errors import ConfigurationError
 from mailgate.inbound import tokens
 from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.inbound.smtp import start_listener
@@ -358,3 +361,15 @@ def test_a_mailto_token_of_a_quoted_message_of_another_workspace_changes_nothing
         assert o.get(f"/v1/messages/{got.id}").json()["kind"] != "unsubscribe"
         assert c.get("/v1/suppressions").json()["items"] == []
         assert o.get("/v1/suppressions").json()["items"] == []
+
+
+def test_public_url_setting(tmp_path: Path) -> None:
+    """MAILGATE_PUBLIC_URL is the links' base; a value that is not an http(s) URL is refused."""
+    env = {"MAILGATE_DATA_DIR": str(tmp_path), "MAILGATE_HTTP": "127.0.0.1:9000"}
+    assert Settings.from_env(env).public_base == "http://127.0.0.1:9000"
+    public = {**env, "MAILGATE_PUBLIC_URL": "https://mail.acme.example.com/"}
+    assert Settings.from_env(public).public_base == "https://mail.acme.example.com"
+    for bad in ("mail.acme.example.com", "javascript:alert(1)", "https://a b"):
+        with pytest.raises(ConfigurationError) as err:
+            Settings.from_env({**env, "MAILGATE_PUBLIC_URL": bad})
+        assert "MAILGATE_PUBLIC_URL" in str(err.value)

@@ -83,9 +83,10 @@ def blocked(
     if not addresses:
         return set()
     scopes = ["all", "bulk"] if category == "bulk" else ["all"]
-    q = select(func.lower(Suppression.address)).where(
+    # Entries are stored lower-cased (every writer lowers): a plain IN uses the index.
+    q = select(Suppression.address).where(
         Suppression.workspace_id == workspace_id,
-        func.lower(Suppression.address).in_({a.lower() for a in addresses}),
+        Suppression.address.in_({a.lower() for a in addresses}),
         Suppression.scope.in_(scopes),
         or_(Suppression.expires_at.is_(None), Suppression.expires_at > now),
     )
