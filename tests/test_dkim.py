@@ -7,6 +7,7 @@ Signatures are checked by dkimpy against the records a real DNS server (Knot, th
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -372,3 +373,58 @@ def test_large_batches_sign_in_helper_processes(
             assert [ok for _, ok in dkimpy_verdicts(got.dump, authdns)] == [True, True]
     finally:
         signing._drop_pool()
+
+
+def test_an_unreadable_key_defers_instead_of_sending_unsigned(
+    server: Server, smtp_sink: SmtpSink
+) -> None:
+    """A key sealed under a secret key that is gone: the message waits with the reason."""
+    from mailgate.crypto import SecretBox
+    from tests.helpers import wait_for
+
+    add_domain(server.app, server.workspace_id)
+    server.app.secrets = SecretBox("another-secret-key-4Hq2Lm9Xv4Bn8Rt1Wy6Zp0Hc5Jd3")
+    with server.client() as c:
+        c.post("/v1/transports", json=smtp_transport(smtp_sink.port))
+        body = {"from": f"ann@{DOMAIN}", "to": ["b@example.net"], "text": "hi"}
+        r = c.post("/v1/messages", json=body)
+        assert r.status_code == 202, r.text
+
+        def attempted() -> dict[str, Any] | None:
+            detail: dict[str, Any] = c.get(f"/v1/messages/{r.json()['id']}").json()
+            return detail if detail["recipients"][0]["attempts"] else None
+
+        detail = wait_for(attempted, what="a delivery attempt")
+    attempt = detail["recipients"][0]["attempts"][0]
+    assert "DKIM key of news.acme.test unreadable" in str(attempt)
+    assert detail["status"] not in ("sent", "failed")
+    assert smtp_sink.messages() == []
+
+
+def test_dkim_settings_are_read_and_checked(tmp_path: Path) -> None:
+    """MAILGATE_DKIM_* are read from the environment; a bad number names its variable."""
+    from mailgate.config import Settings
+    from mailgate.errors import ConfigurationError
+
+    base = {
+        "MAILGATE_SECRET_KEY": "env-secret-key-8Hq2Lm9Xv4Bn8Rt1Wy6Zp0Hc5Jd3",
+        "MAILGATE_DATA_DIR": str(tmp_path),
+    }
+    s = Settings.from_env(
+        {
+            **base,
+            "MAILGATE_DATABASE_URL": "sqlite://",
+            "MAILGATE_DKIM_DELEGATION_DOMAIN": " Mailgate-DNS.Example. ",
+            "MAILGATE_DKIM_RETIRE_AFTER": "3600",
+            "MAILGATE_DKIM_SIGN_PROCESSES": "2",
+        },
+        create=False,
+    )
+    assert s.dkim_delegation_domain == "mailgate-dns.example"
+    assert (s.dkim_retire_after_seconds, s.dkim_sign_processes) == (3600, 2)
+    with pytest.raises(ConfigurationError) as e:
+        Settings.from_env(
+            {**base, "MAILGATE_DATABASE_URL": "sqlite://", "MAILGATE_DKIM_RETIRE_AFTER": "7d"},
+            create=False,
+        )
+    assert "MAILGATE_DKIM_RETIRE_AFTER" in str(e.value)
