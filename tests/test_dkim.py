@@ -428,3 +428,26 @@ def test_dkim_settings_are_read_and_checked(tmp_path: Path) -> None:
             create=False,
         )
     assert "MAILGATE_DKIM_RETIRE_AFTER" in str(e.value)
+
+
+def test_ed25519_added_later_signs_once_published(
+    server: Server, smtp_sink: SmtpSink, authdns: AuthDns
+) -> None:
+    """POST .../dkim/ed25519 adds a pending Ed25519 key; once found, mail is double-signed."""
+    app = server.app
+    app.settings.dns_resolver = authdns.address
+    domain_id = add_domain(app, server.workspace_id)
+    with server.client() as c:
+        r = c.post(f"/v1/domains/{domain_id}/dkim/ed25519")
+        assert r.status_code == 201, r.text
+        again = c.post(f"/v1/domains/{domain_id}/dkim/ed25519").json()
+        assert again["keys"] == r.json()["keys"]  # idempotent
+        states = {k["algorithm"]: k["state"] for k in r.json()["keys"]}
+        assert states == {"rsa-sha256": "active", "ed25519-sha256": "pending"}
+        publish(authdns, app, domain_id)
+        promoted = c.post(f"/v1/domains/{domain_id}/dkim/check").json()["promoted"]
+        assert [p.startswith("ed") for p in promoted] == [True]
+        c.post("/v1/transports", json=smtp_transport(smtp_sink.port))
+        send(c)
+    verdicts = dkimpy_verdicts(sent_message(smtp_sink, 1), authdns)
+    assert [(s[:2], ok) for s, ok in verdicts] == [("mg", True), ("ed", True)]

@@ -48,6 +48,16 @@ def rotate(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
         return _view(app, session, row)
 
 
+@router.post("/{domain_id}/dkim/ed25519", status_code=201)
+def add_ed25519(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Add an Ed25519 key (RFC 8463) beside RSA: ``pending`` until its record is found,
+    then every message is signed twice. Asking again changes nothing."""
+    with transaction(app.sessions) as session:
+        row = dkim.own_domain(session, ws.id, domain_id)
+        dkim.ensure_keys(session, app.secrets, row, ed25519=True)
+        return _view(app, session, row)
+
+
 @router.post("/{domain_id}/dkim/check")
 def check(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
     """Look the pending keys up in DNS now (CNAMEs followed) and promote those found.
