@@ -98,6 +98,8 @@ def test_workspaces_see_only_their_own_domains(server: Server, api: httpx.Client
         assert other.get(f"/v1/domains/{domain['id']}").status_code == 404
         assert other.post(f"/v1/domains/{domain['id']}/verify").status_code == 404
         assert other.delete(f"/v1/domains/{domain['id']}").status_code == 404
+        patched = other.patch(f"/v1/domains/{domain['id']}", json={"daily_quota": 1})
+        assert patched.status_code == 404
         r = other.post("/v1/domains", json={"name": "NEWS.acme.test"})
         assert r.status_code == 409 and r.json()["error"]["field"] == "name"
         assert server.workspace_id not in r.text and "acme'" not in r.text
@@ -333,3 +335,24 @@ def test_spf_follows_the_transports_nothing_is_locked_in(
         "mail.acme.test",
         "news.acme.test",
     ]
+
+
+def test_patch_sets_the_domains_limits_and_shows_the_quota(api: httpx.Client) -> None:
+    """PATCH takes the limit fields (null clears); bad values name their field; quota shown."""
+    domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
+    assert domain["limits"] == dict.fromkeys(
+        ("daily_quota", "rate_per_second", "rate_per_minute", "max_connections")
+    )
+    assert domain["quota"] is None
+    r = api.patch(f"/v1/domains/{domain['id']}", json={"daily_quota": 500, "rate_per_second": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["limits"]["daily_quota"] == 500 and body["limits"]["rate_per_second"] == 5
+    assert body["quota"]["daily"] == 500 and body["quota"]["used_today"] == 0
+    for bad in ({"daily_quota": 0}, {"rate_per_minute": "ten"}, {"max_connections": 1.5}):
+        r = api.patch(f"/v1/domains/{domain['id']}", json=bad)
+        assert r.status_code == 422 and r.json()["error"]["field"] == next(iter(bad))
+    r = api.patch(f"/v1/domains/{domain['id']}", json={"daily_quota": None})
+    assert r.json()["limits"]["daily_quota"] is None and r.json()["quota"] is None
+    assert r.json()["limits"]["rate_per_second"] == 5  # left out: kept
+

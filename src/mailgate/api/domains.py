@@ -17,6 +17,15 @@ class DomainIn(Strict):
     name: str
 
 
+class DomainPatch(Strict):
+    # Sending limits; null is no limit. Typed loosely so that the service's own
+    # refusal (naming the field and the range) is the one a caller sees.
+    daily_quota: Any = None
+    rate_per_second: Any = None
+    rate_per_minute: Any = None
+    max_connections: Any = None
+
+
 @router.post("", status_code=201)
 def create(body: DomainIn, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
     """Add a sending domain: the records to publish, each with its reason (docs/domains.md)."""
@@ -32,6 +41,12 @@ def listing(ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
 def get(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
     """The domain as last checked (the scheduled re-check or the last verify)."""
     return svc.show(app, ws.id, domain_id)
+
+
+@router.patch("/{domain_id}")
+def patch(domain_id: str, body: DomainPatch, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
+    """Set the domain's daily quota, rates and connection cap; fields left out are kept."""
+    return svc.update(app, ws.id, domain_id, body.model_dump(exclude_unset=True))
 
 
 @router.post("/{domain_id}/verify")

@@ -17,6 +17,7 @@ from mailgate.core.domain_names import sending_domain_name
 from mailgate.domains import checks, dkim, records
 from mailgate.domains.state import next_check
 from mailgate.errors import Conflict, NotFound
+from mailgate.services import limits
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import DkimKey, SendingDomain, new_id, utcnow
@@ -56,6 +57,8 @@ def public(app: Context, session: Session, row: SendingDomain) -> dict[str, Any]
             else None
         ),
         "warnings": list(row.warnings or []),
+        "limits": limits.public(row),
+        "quota": limits.quota(session, row),
         "verified_at": row.verified_at.isoformat() if row.verified_at else None,
         "checked_at": row.checked_at.isoformat() if row.checked_at else None,
         "next_check_at": row.next_check_at.isoformat() if row.next_check_at else None,
@@ -127,6 +130,13 @@ def verify(app: Context, workspace_id: str, domain_id: str) -> dict[str, Any]:
         get_own(session, workspace_id, domain_id)
     checks.run_check(app, domain_id)
     return show(app, workspace_id, domain_id)
+
+
+def update(app: Context, workspace_id: str, domain_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """PATCH: the domain's sending limits (docs/transports.md, "Quotas, rates and throttling")."""
+    with transaction(app.sessions) as session:
+        row = limits.set_limits(session, workspace_id, domain_id, data)
+        return public(app, session, row)
 
 
 def delete(app: Context, workspace_id: str, domain_id: str) -> None:
