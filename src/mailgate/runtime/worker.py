@@ -76,7 +76,7 @@ class Worker:
     async def check_domains(self) -> int:
         """Re-check the sending domains that are due (docs/domains.md); returns how many."""
         # The API pool: a check is what the verify button does, and it is rare.
-        return await run_in(self.app.executors.api, domain_schedule.check_due, self.app)
+        return await run_in(self.app.executors.domains, domain_schedule.check_due, self.app)
 
     async def drain(self) -> None:
         """Work until nothing is due now (tests and `mailgate worker --once`)."""

@@ -10,7 +10,8 @@ processing waited behind it. Each subsystem now has its own pool, built once by
 * ``api`` — the HTTP API's blocking work (accepting a message, uploads, checks);
 * ``outbox`` — claiming, recording and resolving for outbound delivery;
 * ``inbound`` — processing received mail and the listener's look-ups;
-* ``webhooks`` — webhook DNS look-ups and bookkeeping.
+* ``webhooks`` — webhook DNS look-ups and bookkeeping;
+* ``domains`` — the scheduled DNS re-checks of sending domains.
 
 A slow webhook host can fill the ``webhooks`` pool, and nothing else.
 """
@@ -28,7 +29,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 #: Threads per subsystem: enough for the work each does at once on a small machine.
-DEFAULT_THREADS = {"api": 8, "outbox": 4, "inbound": 4, "webhooks": 4}
+DEFAULT_THREADS = {"api": 8, "outbox": 4, "inbound": 4, "webhooks": 4, "domains": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Executors:
     outbox: ThreadPoolExecutor
     inbound: ThreadPoolExecutor
     webhooks: ThreadPoolExecutor
+    domains: ThreadPoolExecutor
 
     @classmethod
     def create(cls, threads: dict[str, int] | None = None) -> Executors:
