@@ -72,6 +72,10 @@ exit $status
 """
 
 
+#: Root makes the namespaces directly; anyone else through a user namespace (-r).
+NAMESPACES = ["-n", "-m"] if os.geteuid() == 0 else ["-r", "-n", "-m"]
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
@@ -103,9 +107,8 @@ def verify(message: bytes, zone_lines: list[str]) -> Verdict:
             "TESTMSG": TESTMSG,
             "PY": sys.executable,
         }
-        # -r: a user namespace too, so this works unprivileged; as root it changes nothing.
         proc = subprocess.run(
-            [UNSHARE, "-r", "-n", "-m", "sh", "-c", SCRIPT],
+            [UNSHARE, *NAMESPACES, "sh", "-c", SCRIPT],
             env=env,
             capture_output=True,
             timeout=60,
@@ -127,10 +130,10 @@ def opendkim() -> Iterator[Callable[[bytes, list[str]], Verdict]]:
     for tool, package in ((TESTMSG, "opendkim-tools"), (KNOTD, "knot")):
         if not Path(tool).exists():
             pytest.fail(f"{tool} is missing: run scripts/system-packages.sh (package {package})")
-    probe = subprocess.run([UNSHARE, "-r", "-n", "-m", "true"], capture_output=True, timeout=30)
+    probe = subprocess.run([UNSHARE, *NAMESPACES, "true"], capture_output=True, timeout=30)
     if probe.returncode != 0:
         pytest.skip(
-            "cannot make a private network namespace here (unshare -rnm: "
+            f"cannot make a private network namespace here (unshare {' '.join(NAMESPACES)}: "
             f"{probe.stderr.decode().strip()}): OpenDKIM needs its own port 53"
         )
     yield verify
