@@ -347,6 +347,27 @@ def test_rotation_behind_a_delegation_cname(server: Server, authdns: AuthDns) ->
         ]
 
 
+def test_delegated_rotation_completes_through_the_domains_verify(
+    server: Server, authdns: AuthDns
+) -> None:
+    """POST /v1/domains/{id}/verify (and so the scheduled re-check) promotes it too."""
+    app = server.app
+    app.settings.dns_resolver = authdns.address
+    app.settings.dkim_delegation_domain = "mailgate.test"
+    domain_id = add_domain(app, server.workspace_id)
+    with server.client() as c:
+        body = c.post(f"/v1/domains/{domain_id}/dkim/rotate").json()
+        [pending] = [k for k in body["keys"] if k["state"] == "pending"]
+        record = next(r for r in body["records"] if r["host"].startswith(pending["selector"]))
+        with server.operator_client() as op:
+            zone = op.get("/v1/dkim/zone").json()["records"]
+        served = next(line for line in zone if line.startswith(record["value"] + "."))
+        authdns.publish(f"{record['host']}. CNAME {record['value']}.", served)
+        c.post(f"/v1/domains/{domain_id}/verify")
+        keys = c.get(f"/v1/domains/{domain_id}/dkim").json()["keys"]
+        assert {k["selector"]: k["state"] for k in keys}[pending["selector"]] == "active"
+
+
 def test_large_batches_sign_in_helper_processes(
     server: Server, smtp_sink: SmtpSink, authdns: AuthDns
 ) -> None:
