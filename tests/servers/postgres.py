@@ -43,14 +43,16 @@ class Postgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
+        """A new empty database, or a copy of ``template`` (a database name)."""
         import psycopg
 
         name = "t_" + uuid.uuid4().hex[:12]
+        copy = f" TEMPLATE {template}" if template else ""
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
         ) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE DATABASE {name}{copy}")
         return self.url(name)
 
 
