@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import socket
+import threading
+import warnings
 from collections import Counter
 from typing import Any
 
+import pytest
+
+from mailgate.core.netpolicy import parse_networks
+from mailgate.inbound.base import SourceError
+from mailgate.inbound.netconnect import connect_errors
+from mailgate.inbound.pop3 import _POP3
+from mailgate.outbound.netguard import NetGuard
 from tests.helpers import wait_for
 from tests.servers.dovecot import Dovecot
 from tests.servers.mailbox import maildir_files, make_mail, stored, stored_ids
@@ -114,3 +125,34 @@ def test_wrong_password_is_reported(server: Server, dovecot: Dovecot) -> None:
         assert r.status_code == 502
         assert r.json()["error"]["code"] == "source_error"
         assert "login" in c.get(f"/v1/sources/{sid}").json()["last_error"]
+
+
+
+def test_a_refused_greeting_leaves_no_socket_open() -> None:
+    """A server that answers -ERR and hangs up (Dovecot stopping): poplib's socket is closed.
+
+    poplib leaves it open when the greeting fails; the collector then reported it in
+    whichever test ran next (a flaky ResourceWarning in the end-to-end tests).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def refuse() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"-ERR [SYS/TEMP] going away\r\n")
+
+    thread = threading.Thread(target=refuse)
+    thread.start()
+    guard = NetGuard(allowed=parse_networks(("127.0.0.0/8",)))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(SourceError) as err, connect_errors("POP3", "127.0.0.1", port):
+                _POP3("127.0.0.1", port, timeout=5, guard=guard)
+            gc.collect()
+    finally:
+        thread.join(5)
+        listener.close()
+    assert err.value.stage == "protocol"
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

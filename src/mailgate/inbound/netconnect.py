@@ -11,6 +11,7 @@ libraries' own.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import socket
@@ -132,7 +133,15 @@ class GuardedPop3Socket:
 
     def __init__(self, *args: Any, guard: NetGuard | None = None, **kwargs: Any) -> None:
         self._guard = guard  # before poplib's __init__, which opens the socket
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            # poplib leaves its socket open when the greeting fails (a server going away
+            # or answering -ERR): close it here instead of leaving it to the collector.
+            for name in ("file", "sock"):
+                with contextlib.suppress(Exception):
+                    getattr(self, name).close()
+            raise
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
         guard = self._guard
