@@ -80,6 +80,7 @@ def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
     # Looked up before the transaction: DNS may be slow, the write lock must not wait.
     warnings = checks.mailbox_warning(name, lookup, checks.inbound_host(app))
     mechanisms = checks.spf_mechanisms(app, workspace_id, lookup)
+    pairs = {dkim.RSA: dkim.new_key_pair(dkim.RSA)}  # made before the write lock is taken
     now = utcnow()
     try:
         with transaction(app.sessions) as session:
@@ -95,7 +96,7 @@ def create(app: Context, workspace_id: str, name: str) -> dict[str, Any]:
             )
             session.add(row)
             session.flush()
-            dkim.ensure_keys(session, app.secrets, row, now=now)
+            dkim.ensure_keys(session, app.secrets, row, now=now, pairs=pairs)
             row.records = checks.expected(session, app, row, mechanisms)
             return public(app, session, row)
     except IntegrityError:  # a concurrent request took the name first
