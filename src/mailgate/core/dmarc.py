@@ -6,9 +6,10 @@ decides from what they found, so every rule here is tested without a network.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
+
+from mailgate.core.domain_names import organizational_domain
 
 #: The ``p=``/``sp=`` values RFC 7489 §6.3 defines.
 POLICIES = ("none", "quarantine", "reject")
@@ -53,20 +54,6 @@ def parse_record(text: str) -> Record | None:
         if mode not in ("r", "s"):
             raise RecordError(f"{name}={mode!r} is neither r (relaxed) nor s (strict)")
     return Record(policy, sp, adkim, aspf)
-
-
-def organizational_domain(domain: str) -> str:
-    """The registered domain under the Public Suffix List (RFC 7489 §3.2); itself if none."""
-    domain = domain.lower().rstrip(".")
-    return str(_suffixes().privatesuffix(domain) or domain)
-
-
-@functools.cache
-def _suffixes() -> Any:
-    # The list bundled with the package, read once: never fetched at run time.
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList(only_icann=False)
 
 
 def aligned(identifier: str, from_domain: str, mode: str) -> bool:

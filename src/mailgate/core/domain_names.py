@@ -112,6 +112,12 @@ def is_public_suffix(domain: str) -> bool:
     return bool(_public_suffixes().is_public(domain))
 
 
+def organizational_domain(domain: str) -> str:
+    """The registered domain under the Public Suffix List (RFC 7489 §3.2); itself if none."""
+    domain = domain.lower().rstrip(".")
+    return str(_public_suffixes().privatesuffix(domain) or domain)
+
+
 @functools.cache
 def _public_suffixes() -> Any:
     # Read once, from the list shipped inside the package: no network at run time.

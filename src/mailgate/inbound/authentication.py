@@ -34,6 +34,7 @@ import dns.resolver
 from mailgate.config import Settings
 from mailgate.core import dmarc
 from mailgate.core.authresults import trusted_verdicts
+from mailgate.core.domain_names import organizational_domain
 
 with warnings.catch_warnings():
     # pyspf's source has docstrings with invalid escapes: a compile-time warning only.
@@ -300,7 +301,7 @@ def _dmarc_record(
 ) -> tuple[dmarc.Record | None, str]:
     """RFC 7489 §6.6.3: the From domain's record, else its organizational domain's."""
     names = [from_domain]
-    org = dmarc.organizational_domain(from_domain)
+    org = organizational_domain(from_domain)
     if org != from_domain:
         names.append(org)
     for name in names:
