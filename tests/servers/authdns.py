@@ -57,6 +57,11 @@ zone:
 """
 
 
+def knot_config(directory: Path, port: int) -> str:
+    """knotd's configuration: zone ``test.`` from ``directory``, on 127.0.0.1:``port``."""
+    return CONFIG.format(dir=directory, port=port, zone=ZONE)
+
+
 @dataclass
 class AuthDns:
     address: tuple[str, int]
@@ -111,7 +116,7 @@ def authdns() -> Iterator[AuthDns]:
     port = free_port()
     server = AuthDns(address=("127.0.0.1", port), dir=tmp)
     server._write()
-    (tmp / "knot.conf").write_text(CONFIG.format(dir=tmp, port=port, zone=ZONE))
+    (tmp / "knot.conf").write_text(knot_config(tmp, port))
     proc = subprocess.Popen(
         [KNOTD, "-c", str(tmp / "knot.conf")],
         start_new_session=True,

@@ -20,32 +20,11 @@ from pathlib import Path
 
 import pytest
 
-TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
-KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
-UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
-ZONE = "test"
+from tests.servers.authdns import KNOTD, ZONE, knot_config
 
-KNOT_CONF = """\
-server:
-    rundir: "{dir}"
-    listen: 127.0.0.1@53
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{dir}/db"
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: "{dir}"
-    file: "%s.zone"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: {zone}.
-"""
+TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+
 
 # Runs inside the namespace. The DNS wait uses dnspython from the test's interpreter.
 SCRIPT = """\
@@ -87,7 +66,7 @@ def verify(message: bytes, zone_lines: list[str]) -> Verdict:
     tmp = Path(tempfile.mkdtemp(prefix="mailgate-opendkim-"))
     try:
         (tmp / "db").mkdir()
-        (tmp / "knot.conf").write_text(KNOT_CONF.format(dir=tmp, zone=ZONE))
+        (tmp / "knot.conf").write_text(knot_config(tmp, 53))
         zone = [
             f"$ORIGIN {ZONE}.",
             "$TTL 60",
