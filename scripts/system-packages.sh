@@ -14,6 +14,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgre
 # OpenDKIM's verifier: the second independent check of mailgate's DKIM signatures.
 [ -x /usr/sbin/opendkim-testmsg ] || missing="$missing opendkim-tools"
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"  # lo up in its namespace
+# Chromium: the console's browser tests (Playwright drives Debian's build).
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
