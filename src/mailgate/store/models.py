@@ -155,6 +155,8 @@ class TransportRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: An operator saved its host: it may reach networks the policy refuses a workspace.
     private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: What an HTTP provider's account API said (domain state, quota, balance; 0010).
+    provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Sending limits (queue/limits.py); None is no limit.
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     rate_per_second: Mapped[int | None] = mapped_column(Integer)
@@ -163,6 +165,10 @@ class TransportRow(Base):
     #: Failover (queue/failover.py): after this many attempts, send through the fallback.
     fallback_transport_id: Mapped[str | None] = mapped_column(String(40))
     failover_after: Mapped[int | None] = mapped_column(Integer)
+    #: Warm-up (core/warmup.py): a daily quota that grows while bounces and complaints
+    #: stay low; ``warmup`` is the plan, ``warmup_state`` where it stands.
+    warmup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warmup_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Blob(Base):
@@ -231,6 +237,11 @@ class Recipient(Base):
     enhanced_status: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The provider's id of what was sent to this recipient: provider events match on it.
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: The last provider event (delivered, opened, clicked, ...) and when it came.
+    provider_status: Mapped[str | None] = mapped_column(String(20))
+    provider_event_at: Mapped[datetime | None]
 
 
 class Attempt(Base):
@@ -245,6 +256,33 @@ class Attempt(Base):
     transient: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The receiving domain asked us to slow down (core/throttle.py).
     throttled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: An HTTP provider's id for the message and its answer (outbound/http.py; 0010).
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_response: Mapped[str | None] = mapped_column(Text)
+
+
+class ProviderEvent(Base):
+    """One provider event webhook item (Mailgun, SendCloud), matched or not; never twice.
+
+    ``replay_key`` is the signed request's MAC plus the item's index: a replayed
+    request finds its key taken. Unmatched items (a provider id we never sent) are
+    kept here with ``matched`` false and change nothing (docs/providers.md).
+    """
+
+    __tablename__ = "provider_events"
+    __table_args__ = (
+        UniqueConstraint("transport_id", "replay_key", name="uq_provider_events_replay"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transport_id: Mapped[str] = mapped_column(ForeignKey("transports.id", ondelete="CASCADE"))
+    replay_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_pk: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Suppression(Base):
@@ -441,6 +479,32 @@ class SendingDomain(Base):
     rate_per_second: Mapped[int | None] = mapped_column(Integer)
     rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     max_connections: Mapped[int | None] = mapped_column(Integer)
+    warmup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warmup_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DmarcReport(Base):
+    """One DMARC aggregate report (RFC 7489 §7.2) a receiver sent about a sending domain."""
+
+    __tablename__ = "dmarc_reports"
+    __table_args__ = (
+        # A reporter re-sends a report it is unsure arrived: it is stored once.
+        UniqueConstraint("domain_id", "org_name", "report_id", name="uq_dmarc_reports"),
+        Index("ix_dmarc_reports_domain", "domain_id", "begin_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("sending_domains.id", ondelete="CASCADE"))
+    message_pk: Mapped[str | None] = mapped_column(String(40))  # the mail that carried it
+    org_name: Mapped[str] = mapped_column(String(255))
+    report_id: Mapped[str] = mapped_column(String(255))
+    begin_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    policy: Mapped[str] = mapped_column(String(16), default="")
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    passed: Mapped[int] = mapped_column(Integer, default=0)  # DKIM or SPF aligned pass
+    rows: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DkimKey(Base):
@@ -498,3 +562,46 @@ class DestinationThrottle(Base):
     cut_until: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- console: users, sessions, login throttling (web/, services/users.py) ---------------
+
+
+class ConsoleUser(Base):
+    """A person who signs in to the console: an operator, or a workspace admin or agent."""
+
+    __tablename__ = "console_users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-case
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id (argon2-cffi)
+    role: Mapped[str] = mapped_column(String(16))  # operator | admin | agent
+    #: None for operators, who see every workspace.
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    language: Mapped[str | None] = mapped_column(String(16))  # None: Accept-Language
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the workspace's
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: only the sha256 of the cookie's value is stored."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_user", "user_id"),)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per account (``account:EMAIL``) or per client (``ip:ADDRESS``)."""
+
+    __tablename__ = "login_throttles"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]

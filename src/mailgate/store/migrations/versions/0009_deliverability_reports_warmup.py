@@ -4,8 +4,8 @@ Revision ID: 0009
 Revises: 0008
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -14,8 +14,44 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    for table in ("transports", "sending_domains"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("warmup", sa.JSON(), nullable=True))
+            batch.add_column(sa.Column("warmup_state", sa.JSON(), nullable=True))
+    op.create_table(
+        "dmarc_reports",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column(
+            "workspace_id",
+            sa.String(40),
+            sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "domain_id",
+            sa.String(40),
+            sa.ForeignKey("sending_domains.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("message_pk", sa.String(40), nullable=True),
+        sa.Column("org_name", sa.String(255), nullable=False),
+        sa.Column("report_id", sa.String(255), nullable=False),
+        sa.Column("begin_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("policy", sa.String(16), nullable=False),
+        sa.Column("messages", sa.Integer(), nullable=False),
+        sa.Column("passed", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.JSON(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("domain_id", "org_name", "report_id", name="uq_dmarc_reports"),
+    )
+    op.create_index("ix_dmarc_reports_domain", "dmarc_reports", ["domain_id", "begin_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_dmarc_reports_domain", table_name="dmarc_reports")
+    op.drop_table("dmarc_reports")
+    for table in ("sending_domains", "transports"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("warmup_state")
+            batch.drop_column("warmup")
