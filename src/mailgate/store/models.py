@@ -605,3 +605,62 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class Campaign(Base):
+    """A bulk send: templates rendered per recipient at send time (campaigns/)."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_ws", "workspace_id", "id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    from_addr: Mapped[str] = mapped_column(String(998))
+    reply_to: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    #: Bumped on every template change: a sent recipient records the version it got.
+    template_version: Mapped[int] = mapped_column(Integer, default=1)
+    transports: Mapped[list[Any]] = mapped_column(default=list)  # transport ids, in turn
+    category: Mapped[str] = mapped_column(String(16), default="bulk")
+    send_at: Mapped[datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # draft | scheduled | sending | paused | done | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: Seconds spent sending before the last pause, and when sending last (re)started.
+    active_seconds: Mapped[float] = mapped_column(default=0.0)
+    resumed_at: Mapped[datetime | None]
+    progress_at: Mapped[datetime | None]  # the last campaign.progress event
+    waiting: Mapped[str | None] = mapped_column(Text)  # why nothing leaves now (a quota)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class CampaignRecipient(Base):
+    """One person of a campaign: variables in, and the proof of what was sent out."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email", name="uq_campaign_recipients_email"),
+        # The dispatch scan: one campaign's due rows in upload order.
+        Index("ix_campaign_recipients_due", "campaign_id", "state", "id"),
+        Index("ix_campaign_recipients_message_id", "message_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased: one send per address
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # pending | sent | deferred | failed | bounced | complained | unsubscribed | suppressed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
