@@ -129,14 +129,20 @@ def test_every_record_has_a_host_a_value_and_a_reason() -> None:
         }
     ]
     built = records.expected_records(
-        "news.acme.com", mechanisms=["ip4:192.0.2.25"], dkim=dkim, inbound_host="in.mailgate.net"
+        "news.acme.com",
+        mechanisms=["ip4:192.0.2.25"],
+        dkim=dkim,
+        inbound_host="in.mailgate.net",
+        rua="dmarc+sdom_1.0123456789ab@bounces.news.acme.com",
     )
     by = {r["purpose"]: r for r in built}
     assert [r["purpose"] for r in built] == ["spf", "dkim", "dmarc", "mx", "return_path"]
     assert by["spf"]["host"] == "news.acme.com"
     assert by["dkim"]["reason"] == reason
     assert by["dmarc"]["host"] == "_dmarc.news.acme.com"
-    assert by["dmarc"]["value"] == ("v=DMARC1; p=none; rua=mailto:dmarc@bounces.news.acme.com")
+    assert by["dmarc"]["value"] == (
+        "v=DMARC1; p=none; rua=mailto:dmarc+sdom_1.0123456789ab@bounces.news.acme.com"
+    )
     assert (by["mx"]["host"], by["mx"]["value"]) == ("reply.news.acme.com", "10 in.mailgate.net.")
     assert by["return_path"]["host"] == "bounces.news.acme.com"
     for rec in built:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from mailgate.api.deps import AppDep, WorkspaceDep
 from mailgate.api.schemas import Strict
@@ -53,6 +53,14 @@ def patch(domain_id: str, body: DomainPatch, ws: WorkspaceDep, app: AppDep) -> d
 def verify(domain_id: str, ws: WorkspaceDep, app: AppDep) -> dict[str, Any]:
     """Look every record up in DNS now; each record gets its status and what was found."""
     return svc.verify(app, ws.id, domain_id)
+
+
+@router.get("/{domain_id}/dmarc-reports")
+def dmarc_reports(
+    domain_id: str, ws: WorkspaceDep, app: AppDep, limit: int = Query(30, ge=1, le=200)
+) -> dict[str, Any]:
+    """Receivers' DMARC aggregate reports about the domain (sent to its ``rua``), newest first."""
+    return svc.dmarc_reports(app, ws.id, domain_id, limit)
 
 
 @router.delete("/{domain_id}", status_code=204)

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.domains import dkim, records, state, verify
+from mailgate.inbound import tokens
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit
@@ -58,6 +59,7 @@ def expected(
         mechanisms=mechanisms,
         dkim=dkim.dkim_records(session, app.secrets, row, app.settings),
         inbound_host=inbound_host(app),
+        rua=tokens.dmarc_address(app.secrets, row.id, records.bounce_domain(row.name)),
     )
 
 

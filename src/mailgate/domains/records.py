@@ -21,8 +21,6 @@ from typing import Any
 REPLY_LABEL = "reply"
 #: Sub-domain of the envelope sender (VERP, Return-Path): bounces and DMARC reports.
 BOUNCE_LABEL = "bounces"
-#: The local part of the DMARC aggregate report address (``rua``).
-DMARC_LOCAL = "dmarc"
 
 #: What a transport kind that is an HTTP provider puts into SPF (their published include).
 PROVIDER_INCLUDES: dict[str, str] = {
@@ -74,10 +72,6 @@ def reply_domain(name: str) -> str:
 
 def bounce_domain(name: str) -> str:
     return f"{BOUNCE_LABEL}.{name}"
-
-
-def dmarc_address(name: str) -> str:
-    return f"{DMARC_LOCAL}@{bounce_domain(name)}"
 
 
 def record(purpose: str, type_: str, host: str, value: str, reason: str) -> dict[str, Any]:
@@ -144,8 +138,13 @@ def expected_records(
     mechanisms: Sequence[str],
     dkim: Sequence[dict[str, Any]],
     inbound_host: str,
+    rua: str,
 ) -> list[dict[str, Any]]:
-    """Every record ``name`` should publish, in the order a person publishes them."""
+    """Every record ``name`` should publish, in the order a person publishes them.
+
+    ``rua`` is the signed address on the bounce sub-domain that receives the DMARC
+    aggregate reports (:func:`mailgate.inbound.tokens.dmarc_address`).
+    """
     bounces, replies = bounce_domain(name), reply_domain(name)
     out = [
         record("spf", "TXT", name, spf_value(mechanisms), REASONS["spf"].format(name=name)),
@@ -168,7 +167,7 @@ def expected_records(
             "dmarc",
             "TXT",
             f"_dmarc.{name}",
-            f"v=DMARC1; p=none; rua=mailto:{dmarc_address(name)}",
+            f"v=DMARC1; p=none; rua=mailto:{rua}",
             REASONS["dmarc"],
         ),
         record("mx", "MX", replies, f"10 {inbound_host}.", REASONS["mx"].format(host=replies)),

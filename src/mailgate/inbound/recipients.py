@@ -13,6 +13,7 @@ from mailgate.store.models import (
     Conversation,
     MessageRow,
     ReceivingDomain,
+    SendingDomain,
     SupportAddress,
     TransportRow,
 )
@@ -21,8 +22,8 @@ from mailgate.store.models import (
 def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
     """The workspace that receives mail for ``address``, or None (answer ``550``).
 
-    In order: a signed reply, VERP or unsubscribe token; a bounce address of a workspace's
-    transport; a registered support address exactly. Nothing else: an unregistered
+    In order: a signed reply, VERP, unsubscribe or DMARC report token; a bounce address
+    of a workspace's transport; a registered support address exactly. Nothing else: an unregistered
     address on a domain we receive for is refused, not caught all. When a workspace
     holds the domain (``receiving_domains``), only that workspace's addresses count,
     so a claim made before the operator assigned the domain stops receiving.
@@ -34,6 +35,10 @@ def workspace_for(session: Session, box: SecretBox, address: str) -> str | None:
         kind, value = token
         if kind == "reply":
             ws = session.scalar(select(Conversation.workspace_id).where(Conversation.tag == value))
+        elif kind == "dmarc":
+            ws = session.scalar(
+                select(SendingDomain.workspace_id).where(SendingDomain.id == value)
+            )
         else:  # verp, unsubscribe: the message it names
             ws = session.scalar(select(MessageRow.workspace_id).where(MessageRow.id == value))
         if ws:

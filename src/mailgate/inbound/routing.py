@@ -35,7 +35,7 @@ from mailgate.core.classify import MAX_RECEIVED
 from mailgate.core.message import Address
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
-from mailgate.inbound import breaker, markers, suppression, tokens
+from mailgate.inbound import breaker, dmarc_reports, markers, suppression, tokens
 from mailgate.store.eventlog import event
 from mailgate.store.models import (
     Conversation,
@@ -81,6 +81,9 @@ def route(
         row.kind = "loop"
         row.last_error = loop
         return []
+    reports = dmarc_reports.file(session, box, row, parsed, now)
+    if reports is not None:
+        return reports
     unsubscribed = _unsubscribe(session, box, row, parsed, now)
     if unsubscribed is not None:
         return unsubscribed

@@ -1,4 +1,5 @@
-"""Addresses that route mail back: ``reply+TAG.SIG@domain`` and VERP ``LOCAL+MSG.SIG@domain``.
+"""Addresses that route mail back: ``reply+TAG.SIG@domain``, VERP ``LOCAL+MSG.SIG@domain``,
+``unsubscribe+MSG.SIG@domain`` and the DMARC report address ``dmarc+DOMAIN.SIG@domain``.
 
 The signature is an HMAC with the installation's secret key, so a token can be
 neither forged nor guessed from another one (a conversation tag alone is not
@@ -20,6 +21,8 @@ from mailgate.crypto import SecretBox
 _SIG_LEN = 12  # hex chars: 48 bits, checked online only (no offline guessing)
 REPLY_LOCAL = "reply"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
+DMARC_LOCAL = "dmarc"
+_KINDS = {REPLY_LOCAL: "reply", UNSUBSCRIBE_LOCAL: "unsubscribe", DMARC_LOCAL: "dmarc"}
 _TOKEN = re.compile(r"^(?P<base>[^+]+)\+(?P<id>[0-9a-z_]+)\.(?P<sig>[0-9a-f]{12})$", re.I)
 
 
@@ -44,16 +47,25 @@ def unsubscribe_address(box: SecretBox, message_pk: str, domain: str) -> str:
     return f"{UNSUBSCRIBE_LOCAL}+{message_pk}.{_sig(box, 'unsubscribe', message_pk)}@{domain}"
 
 
+def dmarc_address(box: SecretBox, domain_pk: str, domain: str) -> str:
+    """The ``rua`` of sending domain ``domain_pk``: aggregate reports come back to it.
+
+    Signed like the others, so a report is filed under the domain that published the
+    address, never under a workspace that merely claimed the same name later.
+    """
+    return f"{DMARC_LOCAL}+{domain_pk}.{_sig(box, 'dmarc', domain_pk)}@{domain}"
+
+
 def parse(box: SecretBox, address: str) -> tuple[str, str] | None:
-    """``("reply", tag)``, ``("verp", message_pk)`` or ``("unsubscribe", message_pk)`` for
-    a genuine token address, else None."""
+    """``(kind, value)`` for a genuine token address, else None: ``("reply", tag)``,
+    ``("verp", message_pk)``, ``("unsubscribe", message_pk)`` or ``("dmarc", domain_pk)``."""
     local = address.rpartition("@")[0]
     m = _TOKEN.match(local)
     if not m:
         return None
     value, sig = m["id"], m["sig"].lower()
     base = m["base"].lower()
-    kind = {REPLY_LOCAL: "reply", UNSUBSCRIBE_LOCAL: "unsubscribe"}.get(base, "verp")
+    kind = _KINDS.get(base, "verp")
     if box.verify(f"{kind}:{value}", sig, length=_SIG_LEN):
         return kind, value
     return None

@@ -17,10 +17,11 @@ from mailgate.core.domain_names import sending_domain_name
 from mailgate.domains import checks, dkim, records
 from mailgate.domains.state import next_check
 from mailgate.errors import Conflict, NotFound
+from mailgate.inbound import dmarc_reports as inbound_reports
 from mailgate.services import limits
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
-from mailgate.store.models import DkimKey, SendingDomain, new_id, utcnow
+from mailgate.store.models import DkimKey, DmarcReport, SendingDomain, new_id, utcnow
 
 
 def current_records(app: Context, session: Session, row: SendingDomain) -> list[dict[str, Any]]:
@@ -138,6 +139,32 @@ def update(app: Context, workspace_id: str, domain_id: str, data: dict[str, Any]
     with transaction(app.sessions) as session:
         row = limits.set_limits(session, workspace_id, domain_id, data)
         return public(app, session, row)
+
+
+def dmarc_reports(
+    app: Context, workspace_id: str, domain_id: str, limit: int = 30
+) -> dict[str, Any]:
+    """The domain's latest DMARC aggregate reports, newest period first, with their totals.
+
+    ``passed`` counts messages with aligned DKIM or SPF; a ``failed`` share from a
+    source you know is a transport missing from SPF or DKIM; from a source you
+    don't, it is someone else sending as the domain.
+    """
+    with app.sessions() as session:
+        get_own(session, workspace_id, domain_id)
+        rows = session.scalars(
+            select(DmarcReport)
+            .where(DmarcReport.domain_id == domain_id)
+            .order_by(DmarcReport.begin_at.desc(), DmarcReport.id.desc())
+            .limit(limit)
+        ).all()
+        items = [
+            {**inbound_reports.summary(r), "received_at": r.received_at.isoformat(), "rows": r.rows}
+            for r in rows
+        ]
+    total = sum(i["messages"] for i in items)
+    passed = sum(i["passed"] for i in items)
+    return {"items": items, "messages": total, "passed": passed, "failed": total - passed}
 
 
 def delete(app: Context, workspace_id: str, domain_id: str) -> None:

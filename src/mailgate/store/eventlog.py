@@ -41,6 +41,11 @@ EVENT_TYPES = (
     # A sending domain's records: all required ones found (again), or one lost (docs/domains.md).
     "domain.verified",
     "domain.degraded",
+    # A receiver's DMARC aggregate report about a sending domain (inbound/dmarc_reports.py).
+    "domain.dmarc_report",
+    # Warm-up (core/warmup.py): the day's quota grew, or held because bounces/complaints rose.
+    "warmup.advanced",
+    "warmup.held",
     # An unsubscribe (List-Unsubscribe one-click or mailto:): the address leaves bulk mail.
     "suppression.unsubscribed",
 )
