@@ -38,6 +38,7 @@ CASES = sorted(p.with_suffix("").name for p in CORPUS.glob("*.eml"))
 CONTRACT_KEYS = {
     "message_id", "in_reply_to", "references", "date", "from", "sender", "reply_to", "to", "cc",
     "subject", "text", "html", "reply_text", "attachments", "kind", "bounce", "errors",
+    "warnings",
 }  # fmt: skip
 EQUAL_KEYS = (
     "kind", "subject", "from", "reply_to", "sender", "cc", "message_id", "in_reply_to",

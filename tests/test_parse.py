@@ -132,11 +132,12 @@ def test_meaningless_label_falls_back_to_utf8(label: str) -> None:
 
 
 def test_unknown_label_is_reported() -> None:
-    """A label no codec knows is an error, and the body is still decoded."""
+    """A label no codec knows is noted (a warning: every byte decoded), the body decoded."""
     raw = eml("Subject: x\nContent-Type: text/plain; charset=x-klingon", "naïve".encode())
     out = parse_message(raw).to_json()
     assert out["text"] == "naïve"
-    assert out["errors"] == ["text/plain: unknown charset 'x-klingon'; decoded as utf_8"]
+    assert out["errors"] == []
+    assert out["warnings"] == ["text/plain: unknown charset 'x-klingon'; decoded as utf_8"]
 
 
 def test_unlabelled_8bit_is_detected() -> None:
@@ -145,16 +146,17 @@ def test_unlabelled_8bit_is_detected() -> None:
     raw = eml("Subject: x\nContent-Type: text/plain", text.encode("cp1251"))
     out = parse_message(raw).to_json()
     assert out["text"] == text
-    assert out["errors"] == ["text/plain: 8-bit bytes without a charset; detected cp1251"]
+    assert out["errors"] == []
+    assert out["warnings"] == ["text/plain: 8-bit bytes without a charset; detected cp1251"]
 
 
 def test_latin1_is_the_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When detection finds nothing either, Latin-1 decodes every byte."""
+    """When detection finds nothing either, Latin-1 decodes every byte (a defect)."""
     monkeypatch.setattr(charsets, "detect", lambda data: None)
-    assert charsets.decode_bytes(b"caf\xe9 \xff", None) == (
-        "café ÿ",
-        "8-bit bytes without a charset; decoded as latin-1",
-    )
+    # 0x81 is in neither Windows-1252 nor, before a space, GB18030.
+    text, problem = charsets.decode_bytes(b"caf\xe9 \x81 ", None)
+    assert (text, problem) == ("café \x81 ", "8-bit bytes without a charset; decoded as latin-1")
+    assert not charsets.is_warning(problem)
 
 
 def test_encoded_words_split_mid_character() -> None:

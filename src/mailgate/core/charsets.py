@@ -6,9 +6,13 @@ Mail in the wild lies about its charset. The rules here, in order:
   (GB2312 and GBK mail is really GB18030, Big5 is really CP950, ISO-8859-1 is
   really Windows-1252 — the WHATWG Encoding Standard documents the same habits);
 * when the labelled codec fails, or there is no usable label, UTF-8 is tried,
-  then charset detection (charset-normalizer), then Latin-1, which never fails;
-* every fallback is reported as a short string so the caller can list it in
-  ``errors`` — decoding itself never raises.
+  then the other charsets the message declares (``hint``); a short sample then
+  tries Windows-1252 or GB18030, whichever its script suggests, since a
+  statistical detector guesses exotic code pages on a few bytes; then charset
+  detection (charset-normalizer), then Latin-1, which never fails;
+* every fallback is reported as a short string so the caller can list it —
+  :func:`is_warning` tells a complete reading (a note) from a lossy one (a
+  defect) — decoding itself never raises.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 # Labels that name a subset of a codec mail software really uses. Each maps to
@@ -118,11 +123,56 @@ def _try(data: bytes, codec: str) -> str | None:
         return None
 
 
-def decode_bytes(data: bytes, label: str | None, *, hint: str | None = None) -> tuple[str, str]:
+#: Up to this many bytes, a sample is too short for statistical detection.
+SHORT_SAMPLE = 200
+_HIGH_PAIR = re.compile(rb"[\x80-\xff]{2}")
+_LOSSY = ("; decoded as latin-1", "; undecodable bytes replaced")
+
+
+def is_warning(problem: str) -> bool:
+    """True when ``problem`` only notes how text was read: every byte decoded strictly.
+
+    The rest (bytes replaced, the Latin-1 last resort) are defects: text may be wrong.
+    """
+    return ("; decoded as " in problem or "; detected " in problem) and not problem.endswith(_LOSSY)
+
+
+def script_codecs(data: bytes) -> tuple[str, str]:
+    """Windows-1252 and GB18030, in the order the bytes suggest.
+
+    Latin text has single 8-bit letters between ASCII ones ("Stra\\xdfe"); Chinese
+    (GBK/GB18030) is made of pairs of 8-bit bytes.
+    """
+    high = sum(1 for b in data if b >= 0x80)
+    paired = 2 * len(_HIGH_PAIR.findall(data))
+    return ("gb18030", "cp1252") if paired * 2 > high else ("cp1252", "gb18030")
+
+
+def _hints(hint: str | Iterable[str] | None) -> list[str]:
+    if hint is None:
+        return []
+    return [hint] if isinstance(hint, str) else [h for h in hint if h]
+
+
+def guess(data: bytes, hint: str | Iterable[str] | None = None) -> str | None:
+    """The codec to read raw 8-bit ``data`` with: UTF-8, a hint, the script's, or detected."""
+    for codec in ("utf_8", *_hints(hint)):
+        if _try(data, codec) is not None:
+            return codec
+    if len(data) <= SHORT_SAMPLE:
+        for codec in script_codecs(data):
+            if _try(data, codec) is not None:
+                return codec
+    return detect(data)
+
+
+def decode_bytes(
+    data: bytes, label: str | None, *, hint: str | Iterable[str] | None = None
+) -> tuple[str, str]:
     """Decode ``data`` labelled ``label``; return the text and what went wrong ("" if nothing).
 
-    ``hint`` is a codec to try before detection when the label fails or is missing
-    (for raw 8-bit headers: the charset of the message's body).
+    ``hint`` is a codec, or several, to try before guessing when the label fails or
+    is missing (for raw 8-bit headers: the charsets the message declares elsewhere).
     """
     if data.isascii():
         tried = codecs_for(label)
@@ -144,16 +194,18 @@ def decode_bytes(data: bytes, label: str | None, *, hint: str | None = None) -> 
         problem = f"bytes invalid in charset {label!r}"
     else:
         problem = "8-bit bytes without a charset"
-    for fallback in ("utf_8", hint):
-        if fallback:
-            attempt = _try(data, fallback)
-            if attempt is not None:
-                return attempt.removeprefix("\ufeff"), f"{problem}; decoded as {fallback}"
-    guess = detect(data)
-    if guess:
-        text = _try(data, guess)
+    fallbacks = ["utf_8", *_hints(hint)]
+    if len(data) <= SHORT_SAMPLE:
+        fallbacks.extend(script_codecs(data))
+    for fallback in dict.fromkeys(fallbacks):
+        attempt = _try(data, fallback)
+        if attempt is not None:
+            return attempt.removeprefix("\ufeff"), f"{problem}; decoded as {fallback}"
+    detected = detect(data)
+    if detected:
+        text = _try(data, detected)
         if text is not None:
-            return text, f"{problem}; detected {guess}"
+            return text, f"{problem}; detected {detected}"
     if codec_list:
         # Keep the label's reading of the good bytes rather than none at all.
         return data.decode(codec_list[0], "replace"), f"{problem}; undecodable bytes replaced"
@@ -164,7 +216,7 @@ def decode_bytes(data: bytes, label: str | None, *, hint: str | None = None) -> 
 
 # Encoded text may not hold "?" (RFC 2047 §2), so "[^?]*" finds the end of a word
 # even when broken mailers put spaces inside it or no space between words.
-_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([QqBb])\?([^?]*)\?=")
+ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([QqBb])\?([^?]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n|\r")
 
 
@@ -176,7 +228,9 @@ def unfold(value: str) -> str:
 
 
 def _word_bytes(encoding: str, text: str) -> bytes:
-    raw = text.encode("ascii", "replace")
+    # Raw 8-bit bytes inside a word (kept as surrogates by the parser) are the word's
+    # own bytes, in its declared charset: not allowed by RFC 2047 §5, but sent.
+    raw = text.encode("utf-8", "surrogateescape")
     if encoding in "Bb":
         raw = raw.strip().rstrip(b"=")
         if len(raw) % 4 == 1:  # one stray character cannot encode anything
@@ -186,18 +240,24 @@ def _word_bytes(encoding: str, text: str) -> bytes:
     return binascii.a2b_qp(raw, header=True)
 
 
-def decode_words(value: str, problems: list[str] | None = None) -> str:
+def decode_words(
+    value: str, problems: list[str] | None = None, *, hint: str | Iterable[str] | None = None
+) -> str:
     """Decode RFC 2047 encoded words in ``value``.
 
     Adjacent words in the same charset are joined as bytes before decoding, since
     senders split a multi-byte character across two words; whitespace between
     two encoded words is dropped (RFC 2047 §6.2).
+
+    ``value`` may be the raw header read with surrogateescape: 8-bit bytes inside a
+    word are decoded with the word's charset, those outside as :func:`raw_to_text`
+    does (with ``hint``).
     """
     if "=?" not in value:
-        return value
+        return _raw_piece(value, problems, hint)
     pieces: list[tuple[bytes | str, str | None]] = []  # (bytes, charset) or (text, None)
     pos = 0
-    for match in _ENCODED_WORD.finditer(value):
+    for match in ENCODED_WORD.finditer(value):
         between = value[pos : match.start()]
         pos = match.end()
         if between and not (between.isspace() and pieces and pieces[-1][1] is not None):
@@ -217,14 +277,14 @@ def decode_words(value: str, problems: list[str] | None = None) -> str:
         else:
             pieces.append((data, charset))
     if not pieces:
-        return value
+        return _raw_piece(value, problems, hint)
     tail = value[pos:]
     if tail:
         pieces.append((tail, None))
     out: list[str] = []
     for piece, charset in pieces:
         if isinstance(piece, str):
-            out.append(piece)
+            out.append(_raw_piece(piece, problems, hint))
             continue
         text, problem = decode_bytes(piece, charset)
         if problem and problems is not None:
@@ -233,7 +293,16 @@ def decode_words(value: str, problems: list[str] | None = None) -> str:
     return "".join(out)
 
 
-def raw_to_text(value: str, *, hint: str | None = None) -> tuple[str, str]:
+def _raw_piece(value: str, problems: list[str] | None, hint: str | Iterable[str] | None) -> str:
+    if value.isascii():
+        return value
+    text, problem = raw_to_text(value, hint=hint)
+    if problem and problems is not None:
+        problems.append(problem)
+    return text
+
+
+def raw_to_text(value: str, *, hint: str | Iterable[str] | None = None) -> tuple[str, str]:
     """Turn a header value read with surrogateescape into text; also what went wrong.
 
     ``email`` keeps raw 8-bit header bytes as lone surrogates; RFC 6532 allows

@@ -46,6 +46,8 @@ class Part(Message):
         self._index: dict[str, list[tuple[str, Any]]] | None = None
         self._ctype: str | None = None
         self._params: dict[str, list[tuple[str, Any]] | None] = {}
+        #: A message/* part's body text exactly as it came (not part of the stdlib tree).
+        self.raw_body: str | None = None
         super().__init__(policy)
 
     @property
@@ -165,6 +167,7 @@ def _parse(text: str, start: int, end: int, default_type: str, depth: int) -> Pa
     maintype = ctype.partition("/")[0]
     if maintype == "message":
         part._payload = [_parse(text, body, end, "text/plain", depth + 1)]
+        part.raw_body = text[body:end]
     elif maintype == "multipart":
         _split(part, text, body, end, ctype, depth)
     else:
@@ -240,6 +243,8 @@ def _child(text: str, start: int, end: int, default_type: str, depth: int) -> Pa
     if start >= end:
         raise _Unusual  # two boundary lines in a row: the feed parser skips the second
     child = _parse(text, start, end, default_type, depth + 1)
+    if child.raw_body is not None:
+        child.raw_body = _strip_eol(child.raw_body)
     # The line end before a boundary belongs to the boundary (RFC 2046 §5.1.1). The feed
     # parser takes it off the last message it created: the innermost last one.
     last: Message = child

@@ -1,7 +1,9 @@
 """Parse received mail into the ``mailgate parse`` contract (see DESIGN.md, "Contracts").
 
 ``parse_message(raw)`` never raises: whatever goes wrong becomes a string in
-``errors`` and parsing goes on with what it has.
+``errors`` and parsing goes on with what it has. How text was read when its
+labels did not say (a charset fallback that decoded every byte) is a note in
+``warnings``, not a defect. The conventions are in docs/parsing.md.
 
 Speed: the stdlib's ``email.policy.default`` re-parses every header each time it
 is read; we parse with ``compat32`` (5–10× faster) and decode headers ourselves
@@ -14,7 +16,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.errors import InvalidBase64LengthDefect
+from email.errors import InvalidBase64LengthDefect, MissingHeaderBodySeparatorDefect
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -31,6 +33,7 @@ from mailgate.core.tnef import tnef_files
 JSON_KEYS = (
     "message_id", "in_reply_to", "references", "date", "from", "sender", "reply_to", "to",
     "cc", "subject", "text", "html", "reply_text", "attachments", "kind", "bounce", "errors",
+    "warnings",
 )  # fmt: skip
 KINDS = frozenset({"normal", "auto_reply", "bounce", "complaint"})
 MAX_DEPTH = 30  # MIME nesting deeper than this is an attack or a loop, not mail
@@ -52,6 +55,10 @@ _SIMPLE_MAILBOX = re.compile(
 )
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _QUOTED_PAIR = re.compile(r"\\(.)")
+# RFC 5322 §2.2: a field name is printable US-ASCII except ":" (and so without spaces).
+_FIELD_LINE = re.compile(rb"[!-9;-~]+:")
+_WORD_LABEL = re.compile(r"=\?([^?\s*]+)(?:\*[^?]*)?\?[QqBb]\?")
+_VALID_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+")
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 _EXT_TYPES = {
     "pdf": "application/pdf", "txt": "text/plain", "html": "text/html", "htm": "text/html",
@@ -104,10 +111,15 @@ class ParsedMessage:
     kind: str = "normal"
     bounce: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
+    #: Notes on how text was read (charset fallbacks that decoded every byte).
+    warnings: list[str] = field(default_factory=list)
     received_count: int = 0
     auto_submitted: str | None = None
     list_headers: dict[str, str] = field(default_factory=dict)
     header_charset: str | None = None  # codec tried for raw 8-bit headers after UTF-8
+    #: Codecs of the charsets the message declares (body parts, encoded words): the
+    #: first guesses for its unlabelled bytes.
+    declared: tuple[str, ...] = ()
     #: What classify found beyond ``kind``/``bounce``: complaint, original Message-ID, loops.
     classification: Classification = field(default_factory=Classification)
     _decoded: dict[str, str | None] = field(default_factory=dict, repr=False)
@@ -139,13 +151,24 @@ class ParsedMessage:
         """Every ``name`` header, decoded, in order."""
         return [self._decode(v) for v in self.raw_values(name)]
 
+    def hints(self) -> tuple[str, ...]:
+        """Codecs to try for raw 8-bit header bytes after UTF-8."""
+        if self.header_charset is None:
+            return self.declared
+        return (self.header_charset, *self.declared)
+
+    def note(self, problem: str, prefix: str = "") -> None:
+        """File a decoding problem under ``warnings`` or ``errors`` (charsets.is_warning)."""
+        target = self.warnings if charsets.is_warning(problem) else self.errors
+        text = prefix + problem
+        if text not in target:
+            target.append(text)
+
     def _decode(self, value: str) -> str:
         problems: list[str] = []
-        text, problem = charsets.raw_to_text(charsets.unfold(value), hint=self.header_charset)
-        if problem:
-            problems.append(problem)
-        text = charsets.decode_words(text, problems).strip()
-        self.errors.extend(p for p in problems if p not in self.errors)
+        text = charsets.decode_words(charsets.unfold(value), problems, hint=self.hints()).strip()
+        for problem in problems:
+            self.note(problem)
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -177,6 +200,7 @@ class ParsedMessage:
             "kind": self.kind,
             "bounce": self.bounce,
             "errors": list(dict.fromkeys(self.errors)),
+            "warnings": list(dict.fromkeys(self.warnings)),
         }
 
 
@@ -192,6 +216,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         if not isinstance(raw, bytes):
             raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
         msg = mime.parse_bytes(raw)
+        if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
+            cleaned, skipped = _skip_malformed_fields(raw)
+            if skipped:
+                msg = mime.parse_bytes(cleaned)
+                errors.extend(f"malformed header line skipped: {line!r}" for line in skipped)
     except Exception as exc:  # the feed parser is lenient; this is a last line of defence
         errors.append(f"unparseable message: {type(exc).__name__}: {exc}")
         msg = Message()
@@ -206,20 +235,62 @@ def parse_message(raw: bytes) -> ParsedMessage:
     return parsed
 
 
+def _skip_malformed_fields(raw: bytes) -> tuple[bytes, list[str]]:
+    """Drop lines in the header block that are no field (``X Spam: yes``); list them.
+
+    The feed parser ends the header block at such a line, losing every field after
+    it. A line with a colon that is followed by real fields and then the blank line
+    is taken for a broken field; anything else still starts the body (a message
+    without its blank line), and the input is returned unchanged.
+    """
+    lines = raw.splitlines(keepends=True)
+    kept: list[bytes] = []
+    skipped: list[str] = []
+    pending: list[bytes] = []  # a malformed line and its continuation lines
+    for i, line in enumerate(lines):
+        if not line.strip(b"\r\n"):
+            if pending or not skipped:
+                return raw, []
+            return b"".join(kept + lines[i:]), skipped
+        if line[:1] in (b" ", b"\t"):
+            (pending if pending else kept).append(line)
+        elif _FIELD_LINE.match(line) or (i == 0 and line.startswith(b"From ")):
+            skipped.extend(p.rstrip(b"\r\n").decode("ascii", "replace") for p in pending[:1])
+            pending = []
+            kept.append(line)
+        elif b":" in line and not pending:
+            pending = [line]
+        else:
+            return raw, []
+    return raw, []
+
+
 # --- headers ------------------------------------------------------------------
 
 
 def _read_headers(p: ParsedMessage) -> None:
     msg = p.raw
-    eight_bit = [v for _, v in msg.raw_items() if not str(v).isascii()]
+    eight_bit = [str(v) for _, v in msg.raw_items() if not str(v).isascii()]
+    if eight_bit:
+        labels = {m.group(1) for _, v in msg.raw_items() for m in _WORD_LABEL.finditer(str(v))}
+        labels.update(
+            label
+            for part in msg.walk()
+            if part.get_content_maintype() == "text" and (label := part.get_content_charset())
+        )
+        p.declared = _codecs(p.declared, labels)
     if p.header_charset is None and eight_bit:
-        # No body charset to go by: guess once from all raw 8-bit header bytes together,
-        # since one short header is too little text to detect reliably.
-        sample = b"\n".join(str(v).encode("utf-8", "surrogateescape") for v in eight_bit)
-        try:
-            sample.decode("utf-8")
-        except UnicodeDecodeError:
-            p.header_charset = charsets.detect(sample)
+        # No body charset to go by: guess once from all raw 8-bit header bytes together
+        # (outside encoded words, which name their own), since one short header is
+        # too little text to guess from.
+        sample = b"\n".join(
+            charsets.ENCODED_WORD.sub("", v).encode("utf-8", "surrogateescape") for v in eight_bit
+        )
+        if not sample.isascii():
+            try:
+                sample.decode("utf-8")
+            except UnicodeDecodeError:
+                p.header_charset = charsets.guess(sample, p.declared)
     p.message_id = _first_id(p.header("Message-ID"))
     p.in_reply_to = _first_id(p.header("In-Reply-To"))
     p.references = _all_ids(p.header("References"))
@@ -251,12 +322,75 @@ def _all_ids(value: str | None) -> list[str]:
     return found or [t for t in re.split(r"[\s,]+", value) if t]
 
 
+def _codecs(have: tuple[str, ...], labels: set[str] | list[str]) -> tuple[str, ...]:
+    """``have`` plus the codecs of ``labels`` that read 8-bit text (not ASCII, not UTF-8)."""
+    out = list(have)
+    for label in labels:
+        for codec in charsets.codecs_for(label) or ():
+            if codec not in out and not codec.startswith("utf"):
+                out.append(codec)
+    return tuple(out)
+
+
+def _drop_phrase_comments(text: str) -> str:
+    """Remove comments from display names (RFC 5322 §3.2.2: CFWS is not part of a phrase).
+
+    ``Helpdesk (Ticket System) <h@x>`` names "Helpdesk". A comment after a bare
+    address (``h@x (Helpdesk)``) is the old way to give a name and is kept for
+    getaddresses, as is a quoted string's text.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    quoted = angle = False
+    while i < n:
+        c = text[i]
+        if quoted:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+            out.append(c)
+        elif c in "<>":
+            angle = c == "<"
+            out.append(c)
+        elif c == "(" and not angle:
+            depth, j = 0, i
+            while j < n:
+                if text[j] == "\\":
+                    j += 1
+                elif text[j] == "(":
+                    depth += 1
+                elif text[j] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            rest = text[j + 1 :]
+            cut = rest.find(",")
+            if "<" in (rest if cut < 0 else rest[:cut]):
+                out.append(" ")  # a comment inside the phrase of a "name <addr>"
+                i = j + 1
+                continue
+            out.append(text[i : j + 1])
+            i = j
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _mailboxes(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     pos, end = 0, len(text.rstrip())
     while pos < end:
         match = _SIMPLE_MAILBOX.match(text, pos)
         if match is None or match.end() == pos:
+            if "(" in text:
+                text = _drop_phrase_comments(text)
             return getaddresses([text])
         if match.group("bare"):
             found.append(("", match.group("bare")))
@@ -283,17 +417,32 @@ def _date(p: ParsedMessage) -> datetime | None:
 
 def _addresses(p: ParsedMessage, name: str) -> list[Address]:
     out: list[Address] = []
+    hints = p.hints()
     for value in p.raw_values(name):
-        text, problem = charsets.raw_to_text(charsets.unfold(str(value)), hint=p.header_charset)
-        if problem:
-            p.errors.append(f"{name}: {problem}")
+        text = charsets.unfold(str(value))
+        problems: list[str] = []
         # Split first, decode encoded words after: a decoded name may hold a comma.
-        for display, address in _mailboxes(text):
+        # The split runs on the raw value, so 8-bit bytes inside an encoded word
+        # are still the word's own bytes when it is decoded.
+        pairs = [
+            (charsets.decode_words(display, problems, hint=hints).strip(), address)
+            for display, address in _mailboxes(text)
+        ]
+        if "=?" in text and not any(_VALID_ADDRESS.fullmatch(a.strip()) for _, a in pairs):
+            # The whole mailbox in one encoded word (email.mime writes this):
+            # decode first, then split.
+            decoded = charsets.decode_words(text, problems, hint=hints)
+            again = [(d.strip(), a) for d, a in _mailboxes(decoded)]
+            if any(_VALID_ADDRESS.fullmatch(a.strip()) for _, a in again):
+                pairs = again
+        for display, address in pairs:
             address = address.strip()
             if address:
-                problems: list[str] = []
-                out.append(Address(charsets.decode_words(display, problems).strip(), address))
-                p.errors.extend(f"{name}: {x}" for x in problems)
+                if not address.isascii():  # RFC 6532: UTF-8 addresses
+                    address = charsets.decode_words(address, problems, hint=hints)
+                out.append(Address(display, address))
+        for problem in problems:
+            p.note(problem, f"{name}: ")
     return out
 
 
@@ -306,11 +455,34 @@ class _Body:
     htmls: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     charset: str | None = None  # first non-UTF-8 charset label of a text body part
+    sibling: str | None = None  # the charset a sibling text part declares
+    declared: tuple[str, ...] | None = None  # codecs of every declared text charset
+    root: Message | None = None
+
+    def note(self, problem: str, prefix: str) -> None:
+        (self.warnings if charsets.is_warning(problem) else self.errors).append(prefix + problem)
+
+    def hints(self) -> tuple[str, ...]:
+        """Codecs for unlabelled 8-bit bytes: a sibling's charset, then any declared one."""
+        if self.declared is None:
+            labels = [self.sibling] if self.sibling else []
+            if self.root is not None:
+                labels += [
+                    label
+                    for part in self.root.walk()
+                    if part.get_content_maintype() == "text"
+                    and (label := part.get_content_charset())
+                ]
+            self.declared = _codecs((), labels)
+        if self.sibling:
+            return _codecs((), [self.sibling]) + self.declared
+        return self.declared
 
 
 def _read_body(p: ParsedMessage) -> None:
-    body = _Body(errors=p.errors)
+    body = _Body(errors=p.errors, warnings=p.warnings, root=p.raw)
     _walk(body, p.raw, 0)
     p.attachments = body.attachments
     p.html = "\n".join(body.htmls) if body.htmls else None
@@ -350,6 +522,15 @@ def _walk(body: _Body, part: Message, depth: int) -> None:
         if ctype == "multipart/related":
             children = _root_first(part, children)
         taken: set[str] = set()
+        outer_sibling = body.sibling
+        body.sibling = next(
+            (
+                label
+                for c in children
+                if c.get_content_maintype() == "text" and (label := c.get_content_charset())
+            ),
+            outer_sibling,
+        )
         for child in children:
             child_type = child.get_content_type()
             if ctype == "multipart/alternative" and child_type in ("text/plain", "text/html"):
@@ -358,6 +539,7 @@ def _walk(body: _Body, part: Message, depth: int) -> None:
                     continue
                 taken.add(child_type)
             _walk(body, child, depth + 1)
+        body.sibling = outer_sibling
         return
     if maintype == "message" and ctype in ("message/rfc822", "message/global"):
         _forwarded(body, part, ctype)
@@ -411,8 +593,58 @@ def _content_id(part: Message) -> str | None:
     return charsets.unfold(str(value)).strip().strip("<>").strip() or None
 
 
+def _split_params(raw: str) -> dict[str, str]:
+    """The parameters of a raw header value (8-bit bytes as surrogates), unquoted."""
+    params: dict[str, str] = {}
+    pieces: list[str] = []
+    start, quoted, i = 0, False, 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and quoted:
+            i += 1
+        elif c == '"':
+            quoted = not quoted
+        elif c == ";" and not quoted:
+            pieces.append(raw[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(raw[start:])
+    for piece in pieces[1:]:
+        key, eq, value = piece.partition("=")
+        if eq:
+            value = value.strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+            params.setdefault(key.strip().lower(), value)
+    return params
+
+
+def _param_8bit(part: Message, name: str, header: str) -> str | None:
+    """``name`` from a header holding raw 8-bit bytes, as they came (surrogates kept).
+
+    compat32 turns such a value into a Header whose 8-bit bytes read as U+FFFD; the
+    parameter is parsed from the raw value instead. None when the header is ASCII.
+    """
+    for key, value in part.raw_items():
+        if key.lower() == header:
+            raw = charsets.unfold(str(value))
+            if raw.isascii():
+                return None
+            params = _split_params(raw)
+            if any(k.startswith(name + "*") for k in params):
+                return None  # RFC 2231 form: the stdlib's reading handles it
+            return params.get(name)
+    return None
+
+
 def _filename(body: _Body, part: Message) -> str | None:
-    value = part.get_param("filename", None, "content-disposition")
+    value: str | tuple[str | None, str | None, str] | None = _param_8bit(
+        part, "filename", "content-disposition"
+    )
+    if value is None:
+        value = part.get_param("filename", None, "content-disposition")
+    if value is None:
+        value = _param_8bit(part, "name", "content-type")
     if value is None:
         value = part.get_param("name", None, "content-type")
     if value is None:
@@ -428,12 +660,12 @@ def _filename(body: _Body, part: Message) -> str | None:
         if problem:
             problems.append(problem)
     else:
-        name, problem = charsets.raw_to_text(charsets.unfold(str(value)), hint=body.charset)
-        if problem:
-            problems.append(problem)
-        # Not allowed by RFC 2047 §5, but what most mailers send.
-        name = charsets.decode_words(name, problems)
-    body.errors.extend(f"attachment name: {x}" for x in problems)
+        # Encoded words in a parameter: not allowed by RFC 2047 §5, but what most
+        # mailers send.
+        hints = (body.charset, *body.hints()) if body.charset else body.hints()
+        name = charsets.decode_words(charsets.unfold(str(value)), problems, hint=hints)
+    for problem in problems:
+        body.note(problem, "attachment name: ")
     return _safe_name(name)
 
 
@@ -444,6 +676,12 @@ def _safe_name(name: str) -> str | None:
 
 
 def _payload(body: _Body, part: Message, ctype: str) -> bytes:
+    raw_body = getattr(part, "raw_body", None)
+    if ctype in ("message/partial", "message/external-body") and isinstance(raw_body, str):
+        # A fragment (RFC 2046 §5.2.2) must be joined byte for byte with its siblings,
+        # and an external-body's headers are its content: keep them exactly.
+        _defects(body, part, ctype)
+        return raw_body.encode("utf-8", "surrogateescape")
     data = part.get_payload(decode=True)
     entities = part.get_payload()
     if data is None and isinstance(entities, list):
@@ -478,9 +716,12 @@ def _add_text(body: _Body, part: Message, ctype: str) -> None:
     label = part.get_content_charset()
     if label and body.charset is None and not label.startswith(("us-ascii", "utf")):
         body.charset = label
-    text, problem = charsets.decode_bytes(data, label)
+    # RFC 2045 §5.2 says an unlabelled part is US-ASCII; with 8-bit bytes in it, the
+    # charset its sibling declares is the likeliest reading after UTF-8.
+    hints = body.hints() if not data.isascii() and not charsets.codecs_for(label) else None
+    text, problem = charsets.decode_bytes(data, label, hint=hints)
     if problem:
-        body.errors.append(f"{ctype}: {problem}")
+        body.note(problem, f"{ctype}: ")
     text = _NEWLINES.sub("\n", text)
     if ctype == "text/html":
         body.htmls.append(text)
@@ -551,8 +792,8 @@ def _forwarded(body: _Body, part: Message, ctype: str) -> None:
         inner_msg = _PARSER.parsebytes(data, headersonly=True)
     name = _filename(body, part)
     if name is None and inner_msg is not None:
-        subject, _ = charsets.raw_to_text(charsets.unfold(str(inner_msg.get("subject", ""))))
-        subject = charsets.decode_words(subject)
+        raw_subject = next((str(v) for k, v in inner_msg.raw_items() if k.lower() == "subject"), "")
+        subject = charsets.decode_words(charsets.unfold(raw_subject))
         name = _safe_name(subject.replace("/", "_").replace("\\", "_"))
         name = f"{name}.eml" if name else None
     name = name or "forwarded-message.eml"
