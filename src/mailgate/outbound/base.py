@@ -25,6 +25,8 @@ class Envelope:
 
     mail_from: str
     recipients: tuple[str, ...]
+    #: The message's category (transactional | bulk): SendCloud picks its API user by it.
+    category: str = "transactional"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class RecipientResult:
     permanent: bool = False
     #: The receiving domain asked us to slow down (core/throttle.py; set by the worker).
     throttled: bool = False
+    #: The id an HTTP provider gave the message (events name it; outbound/http.py).
+    provider_message_id: str | None = None
+    #: The provider's answer, truncated (kept with the attempt for the operator).
+    response: str | None = None
 
 
 @dataclass(slots=True)

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ValidationError
 from mailgate.errors import InvalidInput
 from mailgate.outbound.base import Transport
 from mailgate.outbound.capture import CaptureTransport
+from mailgate.outbound.mailgun import MailgunTransport
 from mailgate.outbound.netguard import NetGuard
+from mailgate.outbound.sendcloud import SendCloudTransport
 from mailgate.outbound.sendmail import SendmailTransport
 from mailgate.outbound.smtp import SmtpTransport
 
@@ -23,6 +25,8 @@ TRANSPORTS: dict[str, type] = {
     "smtp": SmtpTransport,
     "sendmail": SendmailTransport,
     "capture": CaptureTransport,
+    "mailgun": MailgunTransport,  # HTTP providers: outbound/http.py, docs/providers.md
+    "sendcloud": SendCloudTransport,
 }
 
 

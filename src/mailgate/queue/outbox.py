@@ -43,6 +43,8 @@ class Claimed:
     attempts: int
     expires_at: datetime | None
     owner: str  # the lease owner: only its result is recorded
+    #: transactional | bulk: an HTTP provider may send each through its own account.
+    category: str = "transactional"
     recipients: dict[str, int] = field(default_factory=dict)  # address → recipient row id
     raw: bytes = b""
     #: (key, size): deliveries at once for its sending domain's max_connections (queue/limits.py).
@@ -119,6 +121,7 @@ _CLAIMED = (
     MessageRow.attempts,
     MessageRow.expires_at,
     MessageRow.lease_owner,
+    MessageRow.category,
 )
 
 
@@ -161,6 +164,7 @@ def record(
     outcomes = [o for o in outcomes if o.message.id in mine]
     attempts: list[dict[str, object]] = []
     recipient_updates: list[dict[str, object]] = []
+    provider_ids: list[dict[str, object]] = []
     statuses: dict[str, str] = {}
     for outcome in outcomes:
         msg = outcome.message
@@ -189,6 +193,9 @@ def record(
                     "text": res.text,
                     "transient": not res.accepted and not res.permanent,
                     "throttled": res.throttled,
+                    # HTTP providers (outbound/http.py): their id and answer, kept.
+                    "provider_message_id": res.provider_message_id,
+                    "provider_response": res.response,
                 }
             )
             recipient_updates.append(
@@ -201,11 +208,14 @@ def record(
                     "updated_at": now,
                 }
             )
+            if res.provider_message_id:  # provider events find the recipient by it
+                provider_ids.append({"id": rid, "provider_message_id": res.provider_message_id})
         statuses[msg.id] = "deferred" if deferred_any else ""
         msg.attempts = count
     if attempts:
         insert_rows(session, Attempt, attempts)
         update_rows(session, Recipient, recipient_updates)
+        update_rows(session, Recipient, provider_ids)
     final = _final_statuses(session, [m for m, s in statuses.items() if not s])
     events: list[dict[str, object]] = []
     message_updates: list[dict[str, object]] = []

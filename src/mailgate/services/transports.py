@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailgate.core.addresses import parse_address
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
+from mailgate.outbound.http import host_of
 from mailgate.outbound.netguard import NetGuard, approve_host, target
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
 from mailgate.services import limits, receiving_domains, roles
@@ -220,16 +221,28 @@ def _apply(
         before = None if creating else target(row.config or {})
         plain, token = _split_config(box, row.kind, config, old)
         connects = "host" in config_model(row.kind).model_fields
-        approve_host(
-            row,
-            before=before,
-            after=target(plain) if connects else None,
-            host=plain.get("host") if connects else None,
-            field="config.host",
-            operator=operator,
-            guard=guard,
-            creating=creating,
-        )
+        if "base_url" in config_model(row.kind).model_fields:  # HTTP providers (outbound/http.py)
+            approve_host(
+                row,
+                before=None if creating else (row.config or {}).get("base_url"),
+                after=plain.get("base_url") or None,
+                host=host_of(str(plain.get("base_url") or "")),
+                field="config.base_url",
+                operator=operator,
+                guard=guard,
+                creating=creating,
+            )
+        else:
+            approve_host(
+                row,
+                before=before,
+                after=target(plain) if connects else None,
+                host=plain.get("host") if connects else None,
+                field="config.host",
+                operator=operator,
+                guard=guard,
+                creating=creating,
+            )
         row.config = plain
         row.secrets = token
 
