@@ -24,6 +24,7 @@ class DomainPatch(Strict):
     rate_per_second: Any = None
     rate_per_minute: Any = None
     max_connections: Any = None
+    warmup: Any = None
 
 
 @router.post("", status_code=201)

@@ -103,6 +103,7 @@ class TransportIn(Strict):
     rate_per_second: Any = None
     rate_per_minute: Any = None
     max_connections: Any = None
+    warmup: Any = None
     fallback_transport: Any = None
     failover_after: Any = None
 
@@ -123,6 +124,7 @@ class TransportPatch(Strict):
     rate_per_second: Any = None
     rate_per_minute: Any = None
     max_connections: Any = None
+    warmup: Any = None
     fallback_transport: Any = None
     failover_after: Any = None
 

@@ -36,6 +36,7 @@ from mailgate.core.message import Address
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
 from mailgate.inbound import breaker, dmarc_reports, markers, suppression, tokens
+from mailgate.queue import warmup
 from mailgate.store.eventlog import event
 from mailgate.store.models import (
     Conversation,
@@ -238,7 +239,7 @@ def _bounce(
     failed = [r for r in reported if r.get("action") == "failed"]
     ws = row.workspace_id
     if out is None:
-        if parsed.kind != "bounce":
+        if parsed.kind != "bounce" or (reported and not failed):
             return []  # an unmatched delay or success notice: nothing to tell
         return [_unmatched(row, "bounce.unmatched", _NO_MATCH, None, failed, now)]
     row.conversation_id = out.conversation_id
@@ -264,6 +265,8 @@ def _bounce(
         if rec is not None and str(r.get("status") or "").startswith("4"):
             limits = soft_bounces or suppression.SoftBounceLimits()
             suppression.soft_bounce(session, ws, rec.address, out.id, now, limits)
+    hard = sum(1 for r in proven if str(r.get("status") or "").startswith("5"))
+    warmup.record_feedback(session, out, "bounced", hard, now)
     events = []
     if proven:
         payload = {"message": out.id, "bounce": row.id, "recipients": proven}
@@ -318,6 +321,7 @@ def _complaint(
         strangers = []
         reason = f"the report names no recipient and {out.id} had several"
     events = []
+    warmup.record_feedback(session, out, "complained", len(complainants), now)
     for address in complainants:
         _suppress(session, row.workspace_id, address, "complaint", row.id, now)
     if complainants:

@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.core.limits import window
+from mailgate.queue import warmup
 from mailgate.queue.outbox import Claimed
 from mailgate.store import counters
 from mailgate.store.db import update_rows
@@ -57,6 +58,9 @@ class Scope:
     limits: dict[str, int]  # window → limit
     tz: str = "UTC"
     members: list[Claimed] = field(default_factory=list)
+    #: A warm-up plan and its state (queue/warmup.py): today's quota joins ``limits``.
+    warmup: Any = None
+    warmup_state: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -85,12 +89,14 @@ def gate(
     _throttled(session, claimed, now, back)
     scopes = _scopes(session, [c for c in claimed if c.id not in back])
     events: list[dict[str, Any]] = []
+    for scope in scopes:
+        _warm_up(session, scope, now, events)
     counted = [(scope, _count(session, scope, now, back, events)) for scope in scopes]
     for scope, windows in counted:
         _give_back(session, scope, windows, back)
+    emit_many(session, events)
     if back:
         _put_back(session, claimed, back, now)
-        emit_many(session, events)
         if put_back is not None:
             put_back.update({mid: p.status for mid, p in back.items()})
     return [c for c in claimed if c.id not in back]
@@ -153,17 +159,28 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
     scopes: list[Scope] = []
     t = TransportRow
     for r in session.execute(
-        select(t.id, t.name, t.workspace_id, t.daily_quota, t.rate_per_second, t.rate_per_minute)
+        select(
+            t.id,
+            t.name,
+            t.workspace_id,
+            t.daily_quota,
+            t.rate_per_second,
+            t.rate_per_minute,
+            t.warmup,
+            t.warmup_state,
+        )
         .where(t.id.in_(tids))
         .where(
             or_(
                 t.daily_quota.is_not(None),
+                t.warmup.is_not(None),
                 t.rate_per_second.is_not(None),
                 t.rate_per_minute.is_not(None),
             )
         )
     ):
         scope = Scope(f"transport:{r.id}", "transport", r.id, r.name, r.workspace_id, _limits(r))
+        scope.warmup, scope.warmup_state = r.warmup, r.warmup_state
         scope.members = [c for c in claimed if c.transport_id == r.id]
         scopes.append(scope)
     d = SendingDomain
@@ -176,11 +193,14 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
             d.rate_per_second,
             d.rate_per_minute,
             d.max_connections,
+            d.warmup,
+            d.warmup_state,
         )
         .where(d.workspace_id.in_(wsids))
         .where(
             or_(
                 d.daily_quota.is_not(None),
+                d.warmup.is_not(None),
                 d.rate_per_second.is_not(None),
                 d.rate_per_minute.is_not(None),
                 d.max_connections.is_not(None),
@@ -198,6 +218,7 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
             scope = Scope(
                 f"domain:{dom.id}", "domain", dom.id, dom.name, dom.workspace_id, _limits(dom)
             )
+            scope.warmup, scope.warmup_state = dom.warmup, dom.warmup_state
             scope.members = [
                 c
                 for c in claimed
@@ -208,7 +229,7 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
                 for c in scope.members:
                     c.slot = (scope.key, dom.max_connections)
             scopes.append(scope)
-    if any("day" in s.limits and s.workspace_id for s in scopes):
+    if any(("day" in s.limits or s.warmup) and s.workspace_id for s in scopes):
         zones: dict[str, str] = dict(
             session.execute(
                 select(Workspace.id, Workspace.timezone).where(
@@ -221,6 +242,24 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
     # One order for every worker: two claims locking the same counter rows in
     # opposite orders would deadlock on PostgreSQL.
     return sorted((s for s in scopes if s.members), key=lambda s: s.key)
+
+
+def _warm_up(session: Session, scope: Scope, now: datetime, events: list[dict[str, Any]]) -> None:
+    """A warm-up plan's quota for today tightens the scope's daily quota."""
+    quota = warmup.today_quota(
+        session,
+        kind=scope.kind,
+        row_id=scope.id,
+        name=scope.name,
+        workspace_id=scope.workspace_id,
+        plan_data=scope.warmup,
+        state=scope.warmup_state,
+        tz=scope.tz,
+        now=now,
+        events=events,
+    )
+    if quota is not None:
+        scope.limits["day"] = min(scope.limits.get("day", quota), quota)
 
 
 def _limits(row: Any) -> dict[str, int]:

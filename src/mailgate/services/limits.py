@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from mailgate.core import warmup
 from mailgate.core.limits import valid_timezone, window
 from mailgate.errors import InvalidInput, NotFound
 from mailgate.store import counters
@@ -61,6 +62,12 @@ def apply(
     changed = "daily_quota" in values and values["daily_quota"] != row.daily_quota
     for name, value in values.items():
         setattr(row, name, value)
+    if "warmup" in data:
+        plan = None if data["warmup"] is None else warmup.plan_from(data["warmup"]).as_dict()
+        if plan != row.warmup:
+            # A new plan starts from its first day; the held mail is counted against it.
+            row.warmup, row.warmup_state = plan, None
+            changed = True
     if changed and session is not None and row.id is not None:
         _release_held(session, row)
 
@@ -74,8 +81,8 @@ def _release_held(session: Session, row: TransportRow | SendingDomain) -> None:
     session.execute(q.values(next_attempt_at=utcnow()))
 
 
-def public(row: TransportRow | SendingDomain) -> dict[str, int | None]:
-    return {name: getattr(row, name) for name in LIMIT_FIELDS}
+def public(row: TransportRow | SendingDomain) -> dict[str, Any]:
+    return {**{name: getattr(row, name) for name in LIMIT_FIELDS}, "warmup": row.warmup or None}
 
 
 def set_limits(
@@ -107,8 +114,18 @@ def set_timezone(session: Session, workspace_id: str, value: object) -> Workspac
 def quota(
     session: Session, row: TransportRow | SendingDomain, now: datetime | None = None
 ) -> dict[str, Any] | None:
-    """``{daily, used_today, resets_at}``, or None when there is no daily quota."""
-    if row.daily_quota is None:
+    """``{daily, used_today, resets_at}``, or None when there is no daily quota.
+
+    Under a warm-up plan ``daily`` is today's warm-up quota when it is the smaller,
+    and ``warmup`` says where the plan stands (step, status and why).
+    """
+    plan = row.warmup or {}
+    state = dict(row.warmup_state or {}) if plan else {}
+    daily = row.daily_quota
+    if plan and state.get("status") != "done":
+        today = int(state.get("quota") or plan["start"])
+        daily = today if daily is None else min(daily, today)
+    if daily is None:
         return None
     tz = "UTC"
     if row.workspace_id:
@@ -118,12 +135,15 @@ def quota(
     kind = "transport" if isinstance(row, TransportRow) else "domain"
     key = f"{kind}:{row.id}"
     used = counters.used(session, [(key, "day", day.start)])[key]
-    return {
-        "daily": row.daily_quota,
-        "used_today": min(used, row.daily_quota),
+    out: dict[str, Any] = {
+        "daily": daily,
+        "used_today": min(used, daily),
         "resets_at": day.end.isoformat(),
         "timezone": tz,
     }
+    if plan:
+        out["warmup"] = {"plan": plan, **state}
+    return out
 
 
 def apply_failover(session: Session, row: TransportRow, data: dict[str, Any]) -> None:
