@@ -159,18 +159,20 @@ def test_dsn_failed_is_bounce() -> None:
     assert result.original_message_id == "orig-1@help.example.com"
 
 
-def test_dsn_delay_only_is_auto_reply_with_recipients() -> None:
-    """A pure delay warning is an auto_reply whose bounce lists the delayed recipients."""
+def test_dsn_delay_only_is_bounce_report_without_failure() -> None:
+    """A pure delay warning is a report (kind bounce) whose recipients are all delayed."""
     result = _report("Final-Recipient: rfc822; slow@example.org\nAction: delayed\nStatus: 4.4.1\n")
-    assert result.kind == "auto_reply"
+    assert result.kind == "bounce"
     assert result.bounce is not None
     assert [r["action"] for r in result.bounce["recipients"]] == ["delayed"]
 
 
-def test_dsn_delivered_only_is_auto_reply() -> None:
-    """A success notification is automatic mail, not a bounce."""
+def test_dsn_delivered_only_is_report_without_failure() -> None:
+    """A success notification is a report about our mail (kind bounce), and nobody failed."""
     result = _report("Final-Recipient: rfc822; ok@example.org\nAction: delivered\nStatus: 2.0.0\n")
-    assert result.kind == "auto_reply"
+    assert result.kind == "bounce"
+    assert result.bounce is not None
+    assert [r["action"] for r in result.bounce["recipients"]] == ["delivered"]
 
 
 def test_dsn_mixed_failed_and_delayed() -> None:
@@ -396,15 +398,15 @@ def test_person_answering_an_out_of_office_is_normal() -> None:
     assert _run(BASE, subject="Re: Out of Office: Your ticket").kind == "normal"
 
 
-def test_text_success_notice_is_auto_reply() -> None:
-    """A prose success notice from Postfix is automatic mail, not a failure."""
+def test_text_success_notice_is_report_without_failure() -> None:
+    """A prose success notice from Postfix is a report (kind bounce), not a failure."""
     body = (
         "This is the mail system at host mx.example.com.\n\nYour message was successfully"
         " delivered to the destination(s)\nlisted below.\n\n<ok@example.org>: delivery via"
         " mx.example.org: 250 2.0.0 Ok\n"
     )
     result = _run("From: MAILER-DAEMON@mx.example.com\nTo: support@help.example.com", body)
-    assert result.kind == "auto_reply"
+    assert result.kind == "bounce"
     assert result.bounce is not None
     assert result.bounce["recipients"][0]["action"] == "delivered"
     assert result.bounce["recipients"][0]["status"] == "2.0.0"

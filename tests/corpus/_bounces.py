@@ -312,8 +312,8 @@ def dsn_cases() -> list[tuple[str, bytes, dict[str, object]]]:
     add(
         "delay-postfix-dsn",
         4,
-        "auto_reply",
-        "Postfix delay warning (RFC 3464 Action: delayed): not a failure, never answered",
+        "bounce",
+        "Postfix delay warning (RFC 3464 Action: delayed): a report, not a failure, never answered",
         "Delayed Mail (still being retried)",
         _postfix_notice(
             host,
@@ -383,7 +383,7 @@ def dsn_cases() -> list[tuple[str, bytes, dict[str, object]]]:
     add(
         "delay-exchange-dsn",
         7,
-        "auto_reply",
+        "bounce",
         "Exchange delay notification (Action: delayed)",
         "Delivery delayed:Your ticket #1042",
         "Delivery is delayed to these recipients or groups:\n\nlate@contoso.com\n\n"
@@ -434,7 +434,7 @@ def dsn_cases() -> list[tuple[str, bytes, dict[str, object]]]:
     add(
         "delay-gmail-dsn",
         9,
-        "auto_reply",
+        "bounce",
         "Gmail 'Message not delivered yet' delay DSN",
         "Delivery Status Notification (Delay)",
         "\n** Message not delivered yet **\n\nThere was a temporary problem delivering your message"
@@ -485,8 +485,8 @@ def dsn_cases() -> list[tuple[str, bytes, dict[str, object]]]:
     add(
         "dsn-success-delivered",
         11,
-        "auto_reply",
-        "success DSN (NOTIFY=SUCCESS): automatic, no failure; recipients recorded",
+        "bounce",
+        "success DSN (NOTIFY=SUCCESS): a report, no failure; recipients recorded",
         "Successful Mail Delivery Report",
         f"This is the mail system at host {host}.\n\nYour message was successfully delivered to"
         " the destination(s)\nlisted below.\n",
@@ -684,7 +684,7 @@ def text_cases() -> list[tuple[str, bytes, dict[str, object]]]:
         _text_bounce(
             24,
             "delay-exim-warning",
-            "Exim delay warning (not yet delivered): auto_reply",
+            "Exim delay warning (not yet delivered): a report (bounce), nobody failed",
             "Mail Delivery System <Mailer-Daemon@mail.example.net>",
             [{"name": "Mail Delivery System", "address": "Mailer-Daemon@mail.example.net"}],
             "Warning: message 1rg0Ab-000123-4C delayed 24 hours",
@@ -700,7 +700,7 @@ def text_cases() -> list[tuple[str, bytes, dict[str, object]]]:
             " delivery software will give up,\nand when that happens, the message will be"
             " returned to you.\n",
             [{"address": "waiting@example.com", "action": "delayed", "status": "4.7.1"}],
-            kind="auto_reply",
+            kind="bounce",
         ),
     ]
     misc = [

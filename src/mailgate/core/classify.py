@@ -4,22 +4,22 @@ Order, exact first and heuristic second (STYLE.md practice 7):
 
 1. **complaint** — an ARF report (RFC 5965: multipart/report with
    report-type=feedback-report).
-2. **bounce** — an RFC 3464 delivery status notification, then the prose of
-   non-standard bounces (``dsn.text_bounce``: qmail, Exim, Postfix, Exchange,
-   Gmail, QQ Mail, NetEase). A null sender or a MAILER-DAEMON/postmaster From
-   only helps a weak text match along; on its own it proves nothing.
+2. **bounce** — ``core/bounces.py``: an RFC 3464 delivery status notification
+   wherever its status part sits, an Amazon SES JSON notification, then the
+   prose of non-standard bounces (``prose_bounce``: a vendor's sentence, or one
+   daemon-sender hint plus bounce wording in one of eight languages), and an
+   MDN a daemon sends saying the message was deleted. A daemon sender on its
+   own proves nothing.
 3. **auto_reply** — an RFC 8098 read receipt (report-type=disposition-notification),
    RFC 3834 ``Auto-Submitted`` other than "no", the vendor headers, then
    out-of-office wording in the subject and the fixed sentences of QQ/NetEase.
 
-How delivery reports map to ``kind``. ``kind`` is "bounce" only when at least
-one recipient has Action "failed". A report whose recipients are all "delayed"
-(a delay warning: the MTA keeps trying, RFC 3464 §2.3.3), or only
-"delivered"/"relayed"/"expanded" (a success notice), is kind "auto_reply": it is
-automatic mail that must never be answered, and it is no failure. For those,
-``bounce`` still carries every recipient with its action, so the pipeline can
-record a delay against the outbound recipient without failing it. In a
-"bounce", recipients with other actions are listed too; only "failed" ones fail.
+How delivery reports map to ``kind``. Every delivery report is kind "bounce":
+also one whose recipients are all "delayed" (a delay warning: the MTA keeps
+trying, RFC 3464 §2.3.3) or only "delivered"/"relayed"/"expanded" (a success
+notice). It is a report about our mail, not an auto-reply. ``bounce`` carries
+every recipient with its action; only recipients with Action "failed" are
+failures, so a delay or success notice fails and hard-suppresses nobody.
 
 ``X-Auto-Response-Suppress`` is deliberately not an auto-reply marker: it is a
 *request* that others not auto-reply to this message, set on ordinary mail by
@@ -47,7 +47,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
-from mailgate.core import dsn
+from mailgate.core import bounces, dsn
 
 __all__ = ["MARKER_HEADER", "MAX_RECEIVED", "Classification", "classify"]
 
@@ -106,23 +106,12 @@ def _kind(
         complaint = _complaint(arf, errors)
         return "complaint", None, complaint, complaint.get("original_message_id")
 
-    report = dsn.find_report(msg, "delivery-status")
-    if report is not None:
-        recipients = dsn.parse_report(report, errors)
-        original, _ = dsn.attached_original(report)
-        if recipients:
-            return _report_kind(recipients), {"recipients": recipients}, None, original
-        # A report we could not read is still not mail a person wrote.
-        return "bounce", {"recipients": []}, None, original
-
-    found = dsn.text_bounce(msg, text, subject)
+    # DSN, SES JSON, prose; delay and success reports are bounces too (core/bounces.py).
+    found = bounces.find(msg, text, subject, errors) or bounces.mdn_rejection(msg)
     if found is not None:
-        original, _ = dsn.attached_original(msg)
-        original = original or found.original_message_id
-        if not found.recipients:
-            errors.append(f"{found.vendor} bounce: no recipient address found in the text")
-            return "bounce", {"recipients": []}, None, original
-        return _report_kind(found.recipients), {"recipients": found.recipients}, None, original
+        if found.kind == "complaint":
+            return "complaint", None, found.complaint, found.original_message_id
+        return "bounce", {"recipients": found.recipients}, None, found.original_message_id
 
     # RFC 8098 read receipts are machine-written answers: never answer them back.
     if dsn.find_report(msg, "disposition-notification") is not None:
@@ -132,11 +121,6 @@ def _kind(
     if is_auto_reply(msg, text, subject):
         return "auto_reply", None, None, None
     return "normal", None, None, None
-
-
-def _report_kind(recipients: list[dict[str, str]]) -> str:
-    """ "bounce" if any recipient failed; delays and success notices are auto-replies."""
-    return "bounce" if any(r["action"] == "failed" for r in recipients) else "auto_reply"
 
 
 # --- complaints (RFC 5965) ------------------------------------------------

@@ -1,12 +1,17 @@
-"""Bounce parsing: RFC 3464 delivery status notifications first, vendor text second.
+"""Bounce parsing, the exact part: RFC 3464 / RFC 6533 delivery status notifications.
 
 Exact first, heuristic second (STYLE.md practice 7):
 
-* ``parse_report`` reads a ``multipart/report; report-type=delivery-status``
-  (RFC 6522 container, RFC 3464 body): one dict per per-recipient block.
-* ``text_bounce`` recognises the non-standard bounces still common in the wild
-  (qmail, Exim, Postfix without DSN, Exchange NDR text, Gmail, QQ Mail, NetEase)
-  by their fixed wording, then pulls recipients and status codes out of the prose.
+* ``delivery_report`` finds every ``message/delivery-status`` or
+  ``message/global-delivery-status`` part wherever it sits (not only under
+  ``multipart/report``, RFC 6522), re-splitting a multipart whose boundary
+  parameter does not match its body, and — when the outer mail comes from a
+  mail daemon — inside an attached ``message/rfc822`` too (a relay that wraps
+  the bounce it received). ``parse_report`` reads one dict per recipient group.
+* ``mdn_rejection`` reads an RFC 3798 disposition notification that says the
+  message was deleted unread, sent by a daemon: a rejection.
+* The prose of non-standard bounces is read by ``prose_bounce``, and Amazon SES
+  JSON notifications by ``provider_bounce``; this module keeps the helpers they share.
 
 Each recipient is the contract object ``{"address", "action", "status",
 "diagnostic"}``. ``address`` is the Original-Recipient when the report has one
@@ -17,15 +22,16 @@ recipient row holds), otherwise the Final-Recipient.
 from __future__ import annotations
 
 import binascii
-import functools
-import itertools
 import quopri
 import re
-from dataclasses import dataclass, field
+import weakref
 from email.message import Message
-from email.parser import HeaderParser
+from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mailgate.core.prose_bounce import TextBounce
 
 Recipient = dict[str, str]
 
@@ -34,23 +40,89 @@ _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 # RFC 5321 §4.2: a three-digit reply code at a word boundary.
 _SMTP_CODE_RE = re.compile(r"(?<![\d.\-])([45][0-5]\d)(?:[ \-]|$)")
 _ADDR_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# Exchange writes X.400-style typed addresses ("SMTP=user@example.org", "smtp:…").
+_TYPED_PREFIX_RE = re.compile(r"^(?:smtp|rfc822|rfc-822|x400)[=:]", re.I)
 _ACTIONS = {"failed", "delayed", "delivered", "relayed", "expanded"}
+# Action values seen in the wild besides RFC 3464 §2.3.3's five.
+_ACTION_ALIASES = {
+    "failure": "failed",
+    "fail": "failed",
+    "failed permanently": "failed",
+    "undeliverable": "failed",
+    "undelivered": "failed",
+    "expired": "failed",  # the MTA gave up retrying: a failure, not a delay
+    "bounced": "failed",
+    "bounce": "failed",
+    "rejected": "failed",
+    "permanent": "failed",
+    "delay": "delayed",
+    "deferred": "delayed",
+    "transient": "delayed",
+    "warning": "delayed",
+    "success": "delivered",
+    "succeeded": "delivered",
+    "sent": "delivered",
+    "deliver": "delivered",
+}
+_STATUS_TYPES = frozenset(
+    {"message/delivery-status", "message/global-delivery-status", "text/delivery-status"}
+)
+# A Return-Path, From or Sender local part only mail daemons use.
+_DAEMON_ADDR_RE = re.compile(
+    r"^(?:mailer-?daemon|mail-?daemon|postmaster|mail\.delivery\.system|mail-delivery-system"
+    r"|mail\.delivery\.subsystem|microsoftexchange[0-9a-f]{32})(?:@|$)",
+    re.I,
+)
+# A daemon's display name, trusted only beside an empty or domain-less address.
+_DAEMON_NAME_RE = re.compile(
+    r"mailer[- ]?daemon|mail[- ]?delivery|delivery (?:sub)?system|postmaster|mail system"
+    r"|mail administrator|system administrator|邮件系统|系统退信|退信",
+    re.I,
+)
+_SENDER_HINT_RE = _DAEMON_ADDR_RE  # the name other modules used
 
 
 def walk_shallow(msg: Message) -> list[Message]:
     """Every part of ``msg`` without descending into attached messages.
 
     A bounce carries the original mail as message/rfc822; that mail may itself
-    be a report, and it must not be mistaken for the outer one.
+    be a report, and it must not be mistaken for the outer one. A multipart
+    whose boundary parameter matches no line of its body is re-split on its
+    first ``--`` line (the split ``core.parse`` recovers for the text).
     """
     out: list[Message] = [msg]
     if msg.get_content_maintype() == "multipart":
-        payload = msg.get_payload()
-        if isinstance(payload, list):
-            for sub in payload:
-                if isinstance(sub, Message):
-                    out.extend(walk_shallow(sub))
+        for sub in children(msg):
+            out.extend(walk_shallow(sub))
     return out
+
+
+_RECOVERED: weakref.WeakKeyDictionary[Message, list[Message]] = weakref.WeakKeyDictionary()
+_PARSER = BytesParser()
+_DASH_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=? -]{1,70})\r?$", re.M)
+
+
+def children(part: Message) -> list[Message]:
+    """The sub-parts of a multipart, recovered when its boundary is wrong (cached per part)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    if not isinstance(payload, str) or part.get_content_maintype() != "multipart":
+        return []
+    cached = _RECOVERED.get(part)
+    if cached is not None:
+        return cached
+    data = payload.encode("utf-8", "surrogateescape")
+    found = _DASH_LINE.search(data)
+    subs: list[Message] = []
+    if found is not None:
+        boundary = found.group(1).rstrip(b" ").removesuffix(b"--")
+        head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+        parsed = _PARSER.parsebytes(head + data).get_payload()
+        if isinstance(parsed, list):
+            subs = [p for p in parsed if isinstance(p, Message)]
+    _RECOVERED[part] = subs
+    return subs
 
 
 def find_report(msg: Message, report_type: str) -> Message | None:
@@ -132,10 +204,17 @@ def _typed_value(value: str | None) -> str:
     return value
 
 
-def _clean_address(value: str) -> str:
+def clean_address(value: str) -> str:
+    """One address out of a field or a line: brackets, quotes and X.400 type prefixes gone."""
     value = value.strip().strip("<>").strip()
     found = _ADDR_RE.search(value)
-    return found.group(0) if found else value
+    if not found:
+        return value
+    address = _TYPED_PREFIX_RE.sub("", found.group(0).strip(".'`"))
+    return address.lstrip("'`")
+
+
+_clean_address = clean_address
 
 
 def find_status(text: str) -> str | None:
@@ -149,52 +228,234 @@ def find_status(text: str) -> str | None:
     return None
 
 
-def parse_report(report: Message, errors: list[str]) -> list[Recipient]:
-    """Per-recipient results of an RFC 3464 report; problems go to ``errors``."""
-    status_part = None
-    for part in walk_shallow(report):
-        if part.get_content_type() in (
-            "message/delivery-status",
-            "message/global-delivery-status",
-            "text/delivery-status",
+def _status(field: str | None, diagnostic: str) -> str | None:
+    """Status, unless it is the generic x.0.0 and the diagnostic has a specific code of its class.
+
+    Many MTAs write ``Status: 5.0.0`` and the remote server's real answer
+    (``550 5.1.1 …``) only in Diagnostic-Code.
+    """
+    status = find_status(field or "")
+    specific = _STATUS_RE.search(diagnostic)
+    if status is None:
+        return find_status(diagnostic)
+    if specific and status.endswith(".0.0") and specific.group(1) == status[0]:
+        found = ".".join(specific.groups())
+        return found if not found.endswith(".0.0") else status
+    return status
+
+
+def _action(value: str | None, status: str | None, errors: list[str], who: str) -> str:
+    word = re.sub(r"\s+", " ", (value or "").strip().lower()).split("(", 1)[0].strip()
+    if word in _ACTIONS:
+        return word
+    if word in _ACTION_ALIASES:
+        return _ACTION_ALIASES[word]
+    if word.split(" ")[0] in _ACTIONS:
+        return word.split(" ")[0]
+    # No or an unknown Action: the status class says what happened (RFC 3463 §3.1).
+    if word:
+        errors.append(f"delivery-status: unknown action {word!r} for {who}")
+    if status and status[0] == "2":
+        return "delivered"
+    if status and status[0] == "4" and not word:
+        return "delayed"
+    return "failed"
+
+
+def _groups(block: Message) -> list[list[tuple[str, str]]]:
+    """The recipient groups of one block: a new group starts at a second recipient field.
+
+    RFC 3464 §2.1 separates the groups by blank lines; some MTAs forget them,
+    and then one block holds two recipients.
+    """
+    groups: list[list[tuple[str, str]]] = [[]]
+    for key, value in block.raw_items():
+        name = key.lower()
+        current = groups[-1]
+        if name in ("original-recipient", "final-recipient") and any(
+            k == "final-recipient" or (k == name == "original-recipient") for k, _ in current
         ):
-            status_part = part
-            break
-    if status_part is None:
-        errors.append("delivery-status report without a delivery-status part")
-        return []
-    blocks = header_blocks(status_part)
+            groups.append([])
+        groups[-1].append((name, _unescape(str(value))))
+    return groups
+
+
+def _get(group: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for k, v in group if k == name), None)
+
+
+def parse_status_part(part: Message, errors: list[str]) -> list[Recipient]:
+    """Per-recipient results of one delivery-status part; problems go to ``errors``."""
     recipients: list[Recipient] = []
     # RFC 3464 §2.1: the first block is per-message; every later block with a
     # Final-Recipient is per-recipient. Some MTAs omit the per-message block,
-    # so test each block for Final-Recipient instead of skipping the first.
-    for block in blocks:
-        final = _typed_value(field_value(block, "Final-Recipient"))
-        if not final:
-            continue
-        original = _typed_value(field_value(block, "Original-Recipient"))
-        action = (
-            _typed_value(field_value(block, "Action")).lower().split(" ")[0]
-            if field_value(block, "Action")
-            else ""
-        )
-        if action not in _ACTIONS:
-            errors.append(f"delivery-status: unknown action {action!r} for {final}")
-        diagnostic = _typed_value(field_value(block, "Diagnostic-Code"))
-        status = find_status(field_value(block, "Status") or "") or find_status(diagnostic)
-        if status is None:
-            status = {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")
-        recipients.append(
-            {
-                "address": _clean_address(original or final),
-                "action": action or "failed",
-                "status": status,
-                "diagnostic": diagnostic,
-            }
-        )
+    # so test each group for Final-Recipient instead of skipping the first.
+    for block in header_blocks(part):
+        for group in _groups(block):
+            final = _typed_value(_get(group, "final-recipient"))
+            if not final:
+                continue
+            original = _typed_value(_get(group, "original-recipient"))
+            diagnostic = _typed_value(_get(group, "diagnostic-code"))
+            status = _status(_get(group, "status"), diagnostic)
+            action = _action(_get(group, "action"), status, errors, final)
+            if status is None:
+                status = {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")
+            recipients.append(
+                {
+                    "address": clean_address(original or final),
+                    "action": action,
+                    "status": status,
+                    "diagnostic": diagnostic,
+                }
+            )
+    return recipients
+
+
+def parse_report(report: Message, errors: list[str]) -> list[Recipient]:
+    """Per-recipient results of every delivery-status part in ``report``."""
+    parts = status_parts(report)
+    if not parts:
+        errors.append("delivery-status report without a delivery-status part")
+        return []
+    recipients: list[Recipient] = []
+    for part in parts:
+        recipients.extend(parse_status_part(part, errors))
     if not recipients:
         errors.append("delivery-status report without per-recipient fields")
     return recipients
+
+
+def status_parts(msg: Message) -> list[Message]:
+    """Every delivery-status part of ``msg``, wherever it sits (not in attached mail)."""
+    return [p for p in walk_shallow(msg) if p.get_content_type() in _STATUS_TYPES]
+
+
+def attached_messages(msg: Message) -> list[Message]:
+    """The messages attached to ``msg`` as message/rfc822 or message/global."""
+    out: list[Message] = []
+    for part in walk_shallow(msg):
+        if part.get_content_type() in ("message/rfc822", "message/global"):
+            payload: Any = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                out.append(payload[0])
+    return out
+
+
+def delivery_report(msg: Message, errors: list[str]) -> tuple[Message, list[Recipient]] | None:
+    """The RFC 3464 report in ``msg``: (the message holding it, its recipients), or None.
+
+    None when nothing claims to be a report. An empty list when something does
+    (a multipart/report of type delivery-status, or a status part) but names no
+    recipient: the caller then reads the prose instead.
+    """
+    holder = msg
+    parts = status_parts(msg)
+    if not parts and sender_hint(msg):
+        # A daemon that wraps the bounce it received (a relay, a forwarding
+        # service) attaches it whole; the report inside is the one to read.
+        for inner in attached_messages(msg):
+            if status_parts(inner):
+                holder, parts = inner, status_parts(inner)
+                break
+    if not parts:
+        if find_report(msg, "delivery-status") is None:
+            return None
+        errors.append("delivery-status report without a delivery-status part")
+        return holder, []
+    recipients: list[Recipient] = []
+    seen: set[tuple[str, str]] = set()
+    for part in parts:
+        for rcpt in parse_status_part(part, errors):
+            key = (rcpt["address"].lower(), rcpt["action"])
+            if key not in seen:
+                seen.add(key)
+                recipients.append(rcpt)
+    if not recipients:
+        errors.append("delivery-status report without per-recipient fields")
+    return holder, recipients
+
+
+# --- RFC 3798 / 8098 disposition notifications ------------------------------------
+
+
+_MDN_TYPES = ("message/disposition-notification", "message/global-disposition-notification")
+
+
+def mdn_rejection(report: Message, msg: Message) -> list[Recipient] | None:
+    """A daemon's MDN saying the message was deleted (RFC 3798 §3.2.6): the recipients it refused.
+
+    A person's "deleted without being read" is their business (an auto-reply);
+    the same notice from a mail daemon is a server rule refusing the mail.
+    """
+    if not sender_hint(msg):
+        return None
+    for part in walk_shallow(report):
+        if part.get_content_type() not in _MDN_TYPES:
+            continue
+        blocks = header_blocks(part)
+        fields = blocks[0] if blocks else Message()
+        disposition = re.sub(r"\s+", " ", field_value(fields, "Disposition") or "").strip()
+        if not re.search(r";\s*deleted\b", disposition, re.I):
+            return None
+        who = _typed_value(field_value(fields, "Original-Recipient")) or _typed_value(
+            field_value(fields, "Final-Recipient")
+        )
+        if not who:
+            return []
+        return [
+            {
+                "address": clean_address(who),
+                "action": "failed",
+                "status": "5.0.0",
+                "diagnostic": f"Disposition: {disposition}",
+            }
+        ]
+    return None
+
+
+# --- senders -------------------------------------------------------------------------
+
+
+def sender_hint(msg: Message) -> bool:
+    """Null reverse-path (RFC 5321 §4.5.5) or a daemon From/Sender: a hint, never proof.
+
+    Hints: a Return-Path of ``<>`` or a daemon; a From or Sender whose address
+    is ``MAILER-DAEMON@…``, ``postmaster@…``, ``Mail.Delivery.System@…`` or
+    Exchange's ``MicrosoftExchange<hex>@…``; a daemon display name with an empty
+    or domain-less address (``Mail Delivery System <>``); an ``X-Failed-Recipients``
+    field (Exim writes it on bounces only).
+    """
+    for value in msg.get_all("Return-Path", []):
+        path = str(value).strip()
+        if path in ("<>", "", "<MAILER-DAEMON>") or _DAEMON_ADDR_RE.match(path.strip("<>")):
+            return True
+    if msg.get("X-Failed-Recipients") is not None:
+        return True
+    fields = [str(v) for v in msg.get_all("From", []) + msg.get_all("Sender", [])]
+    for name, address in getaddresses(fields):
+        if _DAEMON_ADDR_RE.match(address):
+            return True
+        if "@" not in address and _DAEMON_NAME_RE.search(f"{name} {address}"):
+            return True
+    if fields and not any(a for _, a in getaddresses(fields)):
+        # "From: Mail Delivery System <>": getaddresses drops the name with the address.
+        return any(_DAEMON_NAME_RE.search(f) for f in fields)
+    return False
+
+
+def failed_recipients_field(msg: Message) -> list[str]:
+    """The addresses of ``X-Failed-Recipients`` (Exim, also Gmail): the recipient list."""
+    out: list[str] = []
+    for value in msg.get_all("X-Failed-Recipients", []):
+        for _, address in getaddresses([str(value)]):
+            address = clean_address(address)
+            if "@" in address and address.lower() not in {a.lower() for a in out}:
+                out.append(address)
+    return out
+
+
+# --- the returned original --------------------------------------------------------
 
 
 def headers_message_id(headers_text: str) -> str | None:
@@ -230,189 +491,8 @@ def _msgid(value: object) -> str | None:
     return text or None
 
 
-# --- vendor text bounces --------------------------------------------------
-
-
-@dataclass
-class TextBounce:
-    """What the prose of a non-RFC 3464 bounce says."""
-
-    vendor: str
-    recipients: list[Recipient] = field(default_factory=list)
-    original_message_id: str | None = None
-
-
-# Fixed wording each MTA writes; a match is strong evidence on its own.
-_VENDORS: list[tuple[str, re.Pattern[str]]] = [
-    ("qmail", re.compile(r"This is the qmail-send program", re.I)),
-    ("exim", re.compile(r"This message was created automatically by mail delivery software", re.I)),
-    ("postfix", re.compile(r"I'm sorry to have to inform you that your message could not", re.I)),
-    ("postfix", re.compile(r"This is the mail system at host", re.I)),
-    ("exchange", re.compile(r"Delivery has failed to these recipients or groups", re.I)),
-    ("exchange", re.compile(r"Your message to \S+ couldn't be delivered", re.I)),
-    (
-        "exchange",
-        re.compile(r"Your message did not reach some or all of the intended recipients", re.I),
-    ),
-    (
-        "gmail",
-        re.compile(r"Delivery to the following recipients? (?:failed|has been delayed)", re.I),
-    ),
-    ("gmail", re.compile(r"Your message wasn't delivered to", re.I)),
-    ("gmail", re.compile(r"\*\* (?:Address not found|Message not delivered|Message blocked) \*\*")),
-    ("qq", re.compile(r"很抱歉您发送的邮件被退回")),
-    ("netease", re.compile(r"您发送的邮件.{0,20}未能成功投递")),
-    ("generic", re.compile(r"系统退信|投递失败|无法发送到|退信原因")),
-    ("generic", re.compile(r"Undelivered Mail Returned to Sender|Mail delivery failed", re.I)),
-]
-# Wording that marks a delay warning: the MTA is still trying (RFC 3464 "delayed").
-_DELAY_RE = re.compile(
-    r"THIS IS A WARNING ONLY|has not yet been delivered|has been delayed|not delivered yet"
-    r"|will (?:continue to )?(?:be )?retr|Delivery attempts will continue|延迟投递|仍在重试",
-    re.I,
-)
-# Success notices written as prose (RFC 3461 NOTIFY=SUCCESS without a report part).
-_SUCCESS_RE = re.compile(
-    r"successfully delivered|delivery to the following recipients? (?:was )?(?:completed|succeeded)"
-    r"|已成功投递|投递成功",
-    re.I,
-)
-# Where the returned copy of the original starts: addresses below it are not recipients.
-_COPY_RE = re.compile(
-    r"^.*(?:Below this line is a copy of the message|This is a copy of the message"
-    r"|Original message headers|-----\s*Original message\s*-----|Content-Description: Undelivered"
-    r"|^Received: |^Return-Path: |原邮件信息|原始邮件头).*$",
-    re.I | re.M,
-)
-_FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|转发|轉寄)\s*[:：]", re.I)
-_SENDER_HINT_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
-_SUBJECT_HINT_RE = re.compile(
-    r"undeliver|delivery status notification|returned mail|mail delivery fail|failure notice"
-    r"|delivery failure|non[- ]?delivery|退信|投递失败|未能投递|发送失败",
-    re.I,
-)
-
-
-# Speed only: a case-insensitive vendor pattern can match only where its leading words
-# are in the lower-cased text. These are the non-ASCII characters re.IGNORECASE takes
-# for ASCII letters, so lower-casing after this mapping misses no match.
-_FOLD_TO_ASCII = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
-_LITERAL = re.compile(r"[A-Za-z0-9 ',:-]*")
-
-
-@functools.lru_cache(maxsize=64)
-def _needles(rx: re.Pattern[str]) -> tuple[str, ...]:
-    """Lower-cased words one of which starts every match of ``rx``; () when unknown."""
-    pattern = rx.pattern
-    if rx.flags & re.X or not rx.flags & re.I or "[" in pattern or "\\\\" in pattern:
-        return ()  # only plain patterns, where counting parentheses finds the groups
-    cuts, depth = [-1], 0
-    for i, char in enumerate(pattern):
-        if i and pattern[i - 1] == "\\":
-            continue
-        depth += (char == "(") - (char == ")")
-        if char == "|" and depth == 0:
-            cuts.append(i)  # an alternative at the top: each has its own start
-    cuts.append(len(pattern))
-    needles = []
-    for begin, stop in itertools.pairwise(cuts):
-        branch = pattern[begin + 1 : stop]
-        words = _LITERAL.match(branch)
-        literal = words.group(0) if words else ""
-        if branch[len(literal) : len(literal) + 1] in ("?", "*", "+", "{"):
-            literal = literal[:-1]  # the quantifier applies to the last character
-        if len(literal) < 4:
-            return ()
-        needles.append(literal.lower())
-    return tuple(needles)
-
-
-def _may_match(rx: re.Pattern[str], folded: str) -> bool:
-    needles = _needles(rx)
-    return not needles or any(n in folded for n in needles)
-
-
-def sender_hint(msg: Message) -> bool:
-    """Null reverse-path (RFC 5321 §4.5.5) or a daemon From: a hint, never proof."""
-    return_path = str(msg.get("Return-Path", "")).strip()
-    if return_path in ("<>", "<MAILER-DAEMON>"):
-        return True
-    addrs = getaddresses([str(v) for v in msg.get_all("From", [])])
-    return any(_SENDER_HINT_RE.match(a) for _, a in addrs)
-
-
 def text_bounce(msg: Message, text: str, subject: str) -> TextBounce | None:
-    """Recognise a bounce written as prose; None when nothing says it is one."""
-    if _FORWARD_RE.match(subject) and not sender_hint(msg):
-        # A person forwarding a bounce to us ("FW: Undeliverable: …") is not one.
-        return None
-    folded = (text if text.isascii() else text.translate(_FOLD_TO_ASCII)).lower()
-    vendor = next(
-        (name for name, rx in _VENDORS if _may_match(rx, folded) and rx.search(text)), None
-    )
-    if vendor is None and not (_SUBJECT_HINT_RE.search(subject) and sender_hint(msg)):
-        return None
-    if vendor == "generic" and not sender_hint(msg):
-        # Generic wording ("投递失败", "Mail delivery failed") also appears in
-        # ordinary mail about a bounce; only a daemon or null sender confirms it.
-        return None
-    copy = _COPY_RE.search(text)
-    report = text[: copy.start()] if copy else text
-    if _SUCCESS_RE.search(report):
-        action = "delivered"
-    elif _DELAY_RE.search(report):
-        action = "delayed"
-    else:
-        action = "failed"
-    own = {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("From", [])])}
-    own |= {a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])}
-    result = TextBounce(vendor=vendor or "generic")
-    lines = report.splitlines()
-    seen: set[str] = set()
-    for i, line in enumerate(lines):
-        for found in _ADDR_RE.finditer(line):
-            address = found.group(0).strip(".")
-            key = address.lower()
-            if key in seen or key in own or _SENDER_HINT_RE.match(address):
-                continue
-            seen.add(key)
-            window = _window(lines, i, key, own)
-            status = find_status(line[found.end() :]) or find_status("\n".join(window))
-            result.recipients.append(
-                {
-                    "address": address,
-                    "action": action,
-                    "status": status or "",
-                    "diagnostic": _diagnostic(window),
-                }
-            )
-    # Exchange prints the status far below the address ("Diagnostic information
-    # for administrators"); with one recipient, a code anywhere is its code.
-    for rcpt in result.recipients:
-        if not rcpt["status"] and len(result.recipients) == 1:
-            rcpt["status"] = find_status(report) or ""
-            rcpt["diagnostic"] = rcpt["diagnostic"] or _diagnostic(lines)
-        if not rcpt["status"]:
-            rcpt["status"] = {"delayed": "4.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
-    if copy:
-        result.original_message_id = headers_message_id(text[copy.start() :])
-    return result
+    """The prose reader (``prose_bounce.text_bounce``), under the name callers know."""
+    from mailgate.core import prose_bounce  # it imports this module's helpers
 
-
-def _window(lines: list[str], start: int, key: str, own: set[str]) -> list[str]:
-    """Up to 8 lines from ``start``, ending before a line that names another recipient."""
-    out = [lines[start]]
-    for line in lines[start + 1 : start + 8]:
-        others = {m.group(0).strip(".").lower() for m in _ADDR_RE.finditer(line)} - own - {key}
-        if others:
-            break
-        out.append(line)
-    return out
-
-
-def _diagnostic(lines: list[str]) -> str:
-    """The first line in ``lines`` that carries an SMTP reply or status code."""
-    for line in lines:
-        if _STATUS_RE.search(line) or _SMTP_CODE_RE.search(line):
-            return re.sub(r"\s+", " ", line).strip()
-    return ""
+    return prose_bounce.text_bounce(msg, text, subject)
