@@ -10,6 +10,7 @@ from sqlalchemy import select
 from mailgate import __version__
 from mailgate.api import (
     apikeys,
+    campaigns,
     conversations,
     dkim,
     domains,
@@ -52,6 +53,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(sources.inbound_router)
     app.include_router(conversations.router)
     app.include_router(suppressions.router)
+    app.include_router(campaigns.router)
     app.include_router(unsubscribe.router)
     app.include_router(webhooks.router)
     app.include_router(inbound.router)

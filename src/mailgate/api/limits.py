@@ -45,6 +45,13 @@ MiB = 1024 * 1024
 _LOOKUP_ABOVE = 64 * 1024
 
 
+#: A campaign recipient list (``POST /v1/campaigns/{id}/recipients``) is read as it
+#: streams in and stored in batches, so its size costs no memory: a million rows are
+#: ~50 MB, over the message cap; this bound only stops a runaway client.
+LIST_CAP = 4 * 1024 * MiB
+_LIST_UPLOAD = re.compile(r"/v1/campaigns/[^/]+/recipients")
+
+
 def body_cap(settings: Settings) -> int:
     """The largest request body accepted on routes that take an API key.
 
@@ -188,6 +195,8 @@ class RequestLimits:
                 await _answer(send, 401, error_body("unauthorized", problem))
                 return
         cap = body_cap(self.settings) if keyed else signed_route_cap(self.settings)
+        if keyed and _LIST_UPLOAD.fullmatch(scope["path"]):
+            cap = LIST_CAP  # a campaign's list is streamed into the store, never held
         # A signed route answers an announced size itself (Mailgun: 406, never retried);
         # for it the cap below is only the streaming backstop.
         if keyed and declared is not None and declared > cap:

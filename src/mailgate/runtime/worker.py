@@ -8,13 +8,18 @@ transport's own connection pool.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
+from mailgate.campaigns import dispatch as campaigns
+from mailgate.campaigns.channel import Channel
 from mailgate.domains import schedule as domain_schedule
 from mailgate.events.delivery import WebhookDispatcher
 from mailgate.inbound import processor
 from mailgate.inbound.pollers import PollerSupervisor
+from mailgate.outbound.instances import TransportInstances
 from mailgate.queue import lease
 from mailgate.queue.delivery import claim_batch, deliver, heartbeat, record, worker_name
 from mailgate.queue.lanes import run_lane
@@ -45,7 +50,26 @@ class Worker:
             inbound = self._lane(stop, self.process_inbound)
             pollers = PollerSupervisor(self.app).run(stop)
             domains = self._lane(stop, self.check_domains)
-            await asyncio.gather(*outbound, inbound, webhooks.run(stop), pollers, domains)
+            # Campaign mail: lanes, threads and transport connections of its own, so
+            # triggered mail never queues behind a campaign (docs/campaigns.md).
+            bulk = Channel(
+                self.app,
+                TransportInstances(
+                    self.app.secrets, guard=self.app.netguard, executor=self.app.executors.outbox
+                ),
+            )
+            pool = ThreadPoolExecutor(2, thread_name_prefix="mailgate-campaigns")
+            bulk_lanes = [
+                self._lane(stop, functools.partial(campaigns.dispatch_once, bulk, pool, start=i))
+                for i in range(2)
+            ]
+            try:
+                await asyncio.gather(
+                    *outbound, inbound, webhooks.run(stop), pollers, domains, *bulk_lanes
+                )
+            finally:
+                await bulk.aclose()
+                pool.shutdown(wait=False, cancel_futures=True)
         finally:
             self.app.remove_waker(self.wake)
 

@@ -17,6 +17,7 @@ from mailgate.core.addresses import parse_address
 from mailgate.errors import Conflict, InvalidInput, NotFound
 from mailgate.inbound.suppression import SCOPES, suppress
 from mailgate.inbound.tokens import Unsubscribe
+from mailgate.services import campaigns
 from mailgate.store.eventlog import emit
 from mailgate.store.models import Suppression, Workspace, utcnow
 
@@ -130,6 +131,7 @@ def unsubscribe(session: Session, facts: Unsubscribe, *, via: str) -> bool:
         session, facts.workspace_id, facts.address, reason="unsubscribe", scope="bulk", now=now
     ):
         payload = {"address": facts.address.lower(), "scope": "bulk", "via": via}
+        campaigns.note_unsubscribe(session, facts.workspace_id, facts.address)
         emit(session, facts.workspace_id, "suppression.unsubscribed", payload, now=now)
     return True
 

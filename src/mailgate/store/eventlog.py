@@ -29,6 +29,12 @@ EVENT_TYPES = (
     "message.failed",
     "message.bounced",
     "message.complained",
+    # Provider event webhooks (events/providers.py): what Mailgun or SendCloud saw later.
+    "message.delivered",
+    "message.soft_bounced",
+    "message.opened",
+    "message.clicked",
+    "provider_event.unmatched",
     "message.received",
     "conversation.created",
     "address.verified",
@@ -48,6 +54,9 @@ EVENT_TYPES = (
     "warmup.held",
     # An unsubscribe (List-Unsubscribe one-click or mailto:): the address leaves bulk mail.
     "suppression.unsubscribed",
+    # A campaign's counts (every few seconds at most while it sends), and its end.
+    "campaign.progress",
+    "campaign.done",
 )
 
 

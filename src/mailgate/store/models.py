@@ -635,6 +635,7 @@ class Campaign(Base):
     resumed_at: Mapped[datetime | None]
     progress_at: Mapped[datetime | None]  # the last campaign.progress event
     waiting: Mapped[str | None] = mapped_column(Text)  # why nothing leaves now (a quota)
+    blocked_until: Mapped[datetime | None]  # a full quota or rate window resets then
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("resumed_at", when),
         sa.Column("progress_at", when),
         sa.Column("waiting", sa.Text()),
+        sa.Column("blocked_until", when),
         sa.Column("created_at", when, nullable=False),
         sa.Column("updated_at", when, nullable=False),
         sa.Column("finished_at", when),
