@@ -23,6 +23,7 @@ from tests.servers.mailgate import Server
 #: Routes that take no API key, and what authenticates them instead.
 PUBLIC = {
     "/healthz": "liveness probe, says nothing about any workspace",
+    "/readyz": "readiness probe (migrations, listener), says nothing about any workspace",
     # Mailgun's HMAC signature authenticates these; test_unsigned_mailgun_route_is_refused.
     "/v1/inbound/mailgun/{source_id}": "Mailgun signature",
     "/v1/inbound/mailgun/{source_id}/mime": "Mailgun signature",

@@ -97,6 +97,14 @@ class Settings:
     #: Helper processes that DKIM-sign large batches off the worker's GIL
     #: (MAILGATE_DKIM_SIGN_PROCESSES); 0: sign in the worker itself.
     dkim_sign_processes: int = 0
+    #: Operations (docs/deploy.md): /metrics without a key (MAILGATE_METRICS_PUBLIC), where
+    #: processes keep their metric values (MAILGATE_METRICS_DIR; None: DATA_DIR/metrics),
+    #: log lines as json or console (MAILGATE_LOG_FORMAT; "": json unless stderr is a
+    #: terminal) and the level (MAILGATE_LOG_LEVEL).
+    metrics_public: bool = False
+    metrics_dir: Path | None = None
+    log_format: str = ""
+    log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -188,6 +196,16 @@ class Settings:
             ),
             dkim_retire_after_seconds=_int(env, "MAILGATE_DKIM_RETIRE_AFTER", 7 * 24 * 3600),
             dkim_sign_processes=_int(env, "MAILGATE_DKIM_SIGN_PROCESSES", 0),
+            metrics_public=_bool(env, "MAILGATE_METRICS_PUBLIC"),
+            metrics_dir=(
+                Path(env["MAILGATE_METRICS_DIR"]).expanduser().resolve()
+                if env.get("MAILGATE_METRICS_DIR")
+                else None
+            ),
+            log_format=_choice(env, "MAILGATE_LOG_FORMAT", ("", "json", "console")),
+            log_level=_choice(
+                env, "MAILGATE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO"
+            ),
         )
 
 
@@ -198,6 +216,25 @@ def _inbound_auth(env: dict[str, str]) -> str:
             "MAILGATE_INBOUND_AUTH", f"expected compute or off, got {raw!r}"
         )
     return raw
+
+
+def _bool(env: dict[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(name, f"expected true or false, got {raw!r}")
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str = "") -> str:
+    raw = env.get(name, "").strip()
+    value = (raw.upper() if allowed[-1].isupper() else raw.lower()) or default
+    if value not in allowed:
+        raise ConfigurationError(
+            name, f"expected one of {', '.join(a for a in allowed if a)}, got {raw!r}"
+        )
+    return value
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

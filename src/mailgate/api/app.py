@@ -17,6 +17,7 @@ from mailgate.api import (
     errors,
     inbound,
     messages,
+    ops,
     sources,
     suppressions,
     transports,
@@ -61,10 +62,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(workspaces.router)
     app.include_router(workspace.router)
     app.include_router(domains.router)
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    app.include_router(ops.router_for(mailgate.settings))  # /healthz, /readyz, /metrics
 
     @app.get("/v1/captured", tags=["messages"])
     def captured(

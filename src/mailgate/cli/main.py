@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from mailgate.cli import backup as backup_cli
 from mailgate.cli.common import clean_errors, console, err, open_app, prepare_app
 from mailgate.errors import ConfigurationError
 from mailgate.store.db import transaction
@@ -26,6 +27,7 @@ app.add_typer(transport, name="transport")
 app.add_typer(workspace, name="workspace")
 secrets_cli = typer.Typer(no_args_is_help=True, help="Stored secrets and MAILGATE_SECRET_KEY.")
 app.add_typer(secrets_cli, name="secrets")
+app.command("backup")(backup_cli.backup)  # cli/backup.py
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 
@@ -74,6 +76,8 @@ def serve(
     import uvicorn
 
     from mailgate.api.app import create_app
+    from mailgate.api.ops import listener_started, listener_starting
+    from mailgate.runtime.process import prepare as prepare_process
     from mailgate.runtime.worker import Worker
 
     mg = open_app()
@@ -82,6 +86,7 @@ def serve(
     server = uvicorn.Server(
         uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="off")
     )
+    prepare_process(mg.settings, answers_metrics=True)  # JSON logs, metrics dir (after uvicorn's)
 
     try:
         http_socket = socket.create_server((host, port))
@@ -96,6 +101,8 @@ def serve(
         if smtp:
             from mailgate.inbound.smtp import server_tls_context, start_listener
 
+            listener_starting(api)  # /readyz answers 503 until it is up
+
             tls = server_tls_context(*mg.settings.smtp_tls) if mg.settings.smtp_tls else None
             smtp_host, smtp_port = mg.settings.smtp
             try:
@@ -106,6 +113,7 @@ def serve(
                 raise ConfigurationError(
                     "MAILGATE_SMTP", f"cannot listen on {smtp_host}:{smtp_port}: {e.strerror}"
                 ) from None
+            listener_started(api)
             protocol = "LMTP" if mg.settings.smtp_lmtp else "SMTP"
             console.print(f"{protocol} on [bold]{listener.host}:{listener.port}[/bold]")
         tasks = [asyncio.create_task(server.serve(sockets=[http_socket]))]
@@ -131,9 +139,11 @@ def worker(
     lanes: Annotated[int, typer.Option(help="Batches in flight at once.")] = 3,
 ) -> None:
     """Run delivery workers only (more processes or machines sharing PostgreSQL)."""
+    from mailgate.runtime.process import prepare as prepare_process
     from mailgate.runtime.worker import Worker
 
     mg = open_app()
+    prepare_process(mg.settings, answers_metrics=False)  # JSON logs, metrics beside serve's
 
     async def main() -> None:
         w = Worker(mg, lanes=lanes)

@@ -35,6 +35,7 @@ from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.queue import lease
 from mailgate.queue.backoff import next_attempt
 from mailgate.queue.lanes import run_lane
+from mailgate.store import metrics
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
@@ -208,6 +209,7 @@ def record(
         # Session.execute is typed as Result; an UPDATE gives a CursorResult with rowcount.
         if done.rowcount:  # type: ignore[attr-defined]
             statuses[job.id] = status
+    metrics.note_webhooks(session, statuses)  # counted once committed
     return statuses
 
 

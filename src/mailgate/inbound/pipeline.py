@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailgate.inbound import observe
 from mailgate.store.context import Context
 from mailgate.store.db import insert_rows, transaction
 from mailgate.store.models import MessageRow, SourceItem, new_id, utcnow
@@ -88,7 +89,9 @@ def store_many(session: Session, app: Context, items: Sequence[Incoming]) -> lis
         answers[i] = Received(mid)
     insert_rows(session, MessageRow, rows)
     insert_rows(session, SourceItem, [{**t, "taken_at": now} for t in taken])
-    return [a for a in answers if a is not None]
+    stored = [a for a in answers if a is not None]
+    observe.received(session, items, stored)  # counted and logged once committed
+    return stored
 
 
 def receive(app: Context, items: Sequence[Incoming]) -> list[Received]:

@@ -15,7 +15,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from mailgate.core.parse import parse_message
-from mailgate.inbound import authentication
+from mailgate.inbound import authentication, observe
 from mailgate.inbound.breaker import Limits
 from mailgate.inbound.routing import route
 from mailgate.inbound.suppression import SoftBounceLimits
@@ -91,6 +91,7 @@ def process(app: Context, message_pk: str, owner: str) -> str:
             row.lease_owner = row.lease_until = None
             row.updated_at = now
             emit_many(session, events)
+            observe.routed(session, row, events)  # counted and logged once committed
             return row.status
     except Exception as e:  # dead-letter with the reason; the bytes stay re-processable
         log.exception("processing inbound %s failed", message_pk)
@@ -139,6 +140,7 @@ def _failed(app: Context, message_pk: str, owner: str, error: Exception) -> str:
             row.next_attempt_at = next_attempt(
                 now, row.attempts, base=s.inbound_retry_seconds, cap=s.retry_max_seconds
             )
+        observe.failed(session, row)
         return row.status
 
 

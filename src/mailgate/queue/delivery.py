@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound.base import DeliveryResult, Envelope
 from mailgate.outbound.instances import TransportInstances
-from mailgate.queue import failover, lease, limits, outbox, signing, throttling
+from mailgate.queue import failover, lease, limits, observe, outbox, signing, throttling
 from mailgate.queue.outbox import Claimed, Outcome
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
@@ -99,7 +99,7 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
         # A sending domain's max_connections (queue/limits.py) bounds it beside the pool.
         slot = app.transports.slots(*msg.slot) if msg.slot else contextlib.nullcontext()
         try:
-            async with slot:
+            async with slot, observe.attempt(row.kind):
                 result = await app.transports.get(row).deliver(envelope, raw)
         except SecretUnreadable as e:  # the key changed: the operator's to fix, then it retries
             return _all(msg, envelope, f"transport {row.name!r}: {e.message}", permanent=False)
@@ -152,10 +152,12 @@ def record(app: Context, outcomes: list[Outcome]) -> dict[str, str]:
     )
     with transaction(app.sessions) as session:
         not_before = throttling.note(session, outcomes, policy, utcnow())
-        return outbox.record(
+        statuses = outbox.record(
             session,
             outcomes,
             retry_base=app.settings.retry_base_seconds,
             retry_cap=app.settings.retry_max_seconds,
             not_before=not_before,
         )
+        observe.deliveries(session, outcomes, statuses)  # metrics and log lines, after commit
+        return statuses

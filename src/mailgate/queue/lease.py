@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgate.store import metrics
 from mailgate.store.db import transaction
 from mailgate.store.models import utcnow
 
@@ -76,10 +77,18 @@ def due_ids(session: Session, model: Any, walks: Sequence[Walk], limit: int) -> 
     for walk in walks:
         if len(ids) >= limit:
             break
-        q = select(table.c.id).where(*walk.where).order_by(walk.order_by).limit(limit - len(ids))
+        q = (
+            select(table.c.id, table.c.lease_owner)
+            .where(*walk.where)
+            .order_by(walk.order_by)
+            .limit(limit - len(ids))
+        )
         if pg:
             q = q.with_for_update(skip_locked=True)
-        ids += session.scalars(q).all()
+        rows = session.execute(q).all()
+        ids += [row_id for row_id, _ in rows]
+        # A due row that still names an owner is one whose lease ran out: a takeover.
+        metrics.note_takeovers(session, table.name, sum(1 for _, owner in rows if owner))
     return ids
 
 
