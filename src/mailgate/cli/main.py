@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from mailgate.cli import backup as backup_cli
+from mailgate.cli.campaigns import app as campaigns_cli
 from mailgate.cli.common import clean_errors, console, err, open_app, prepare_app
 from mailgate.errors import ConfigurationError
 from mailgate.store.db import transaction
@@ -27,6 +28,7 @@ app.add_typer(transport, name="transport")
 app.add_typer(workspace, name="workspace")
 secrets_cli = typer.Typer(no_args_is_help=True, help="Stored secrets and MAILGATE_SECRET_KEY.")
 app.add_typer(secrets_cli, name="secrets")
+app.add_typer(campaigns_cli, name="campaign")  # bulk campaigns (cli/campaigns.py)
 app.command("backup")(backup_cli.backup)  # cli/backup.py
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
