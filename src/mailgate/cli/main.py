@@ -1,8 +1,12 @@
-"""The ``mailgate`` command."""
+"""The ``mailgate`` command.
+
+Heavy modules (SQLAlchemy, the runtime, transports, FastAPI) are imported inside the
+commands that use them, never here: ``mailgate parse`` must start in a fraction of a
+second (tests/test_cli_startup.py checks what importing this module loads).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import socket
@@ -15,9 +19,16 @@ from rich.table import Table
 
 from mailgate.cli import backup as backup_cli
 from mailgate.cli.campaigns import app as campaigns_cli
-from mailgate.cli.common import clean_errors, console, err, open_app, prepare_app
+from mailgate.cli.common import (
+    clean_errors,
+    console,
+    err,
+    open_app,
+    prepare_app,
+    transaction,
+)
+from mailgate.cli.users import app as user_cli
 from mailgate.errors import ConfigurationError
-from mailgate.store.db import transaction
 
 app = typer.Typer(no_args_is_help=True, help="mailgate: a self-hosted email gateway.")
 apikey = typer.Typer(no_args_is_help=True, help="API keys (scoped to a workspace).")
@@ -28,8 +39,9 @@ app.add_typer(transport, name="transport")
 app.add_typer(workspace, name="workspace")
 secrets_cli = typer.Typer(no_args_is_help=True, help="Stored secrets and MAILGATE_SECRET_KEY.")
 app.add_typer(secrets_cli, name="secrets")
-app.add_typer(campaigns_cli, name="campaign")  # bulk campaigns (cli/campaigns.py)
 app.command("backup")(backup_cli.backup)  # cli/backup.py
+app.add_typer(user_cli, name="user")  # console users (cli/users.py)
+app.add_typer(campaigns_cli, name="campaign")  # bulk campaigns (cli/campaigns.py)
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 
@@ -75,16 +87,20 @@ def serve(
     smtp: Annotated[bool, typer.Option(help="Run the SMTP/LMTP listener (MAILGATE_SMTP).")] = True,
 ) -> None:
     """Run the HTTP API and console, with delivery workers, in one process."""
+    import asyncio
+
     import uvicorn
 
     from mailgate.api.app import create_app
     from mailgate.api.ops import listener_started, listener_starting
     from mailgate.runtime.process import prepare as prepare_process
     from mailgate.runtime.worker import Worker
+    from mailgate.web.app import install as install_console
 
     mg = open_app()
     host, port = mg.settings.http
     api = create_app(mg)
+    install_console(api, mg)  # the console beside /v1 (web/app.py)
     server = uvicorn.Server(
         uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="off")
     )
@@ -141,6 +157,8 @@ def worker(
     lanes: Annotated[int, typer.Option(help="Batches in flight at once.")] = 3,
 ) -> None:
     """Run delivery workers only (more processes or machines sharing PostgreSQL)."""
+    import asyncio
+
     from mailgate.runtime.process import prepare as prepare_process
     from mailgate.runtime.worker import Worker
 
@@ -361,7 +379,9 @@ def transport_list(workspace_name: WorkspaceOpt = "default") -> None:
 @transport.command("test")
 @clean_errors
 def transport_test(transport_id: str) -> None:
-    """Connect, negotiate TLS and authenticate: the *test* button."""
+    """Connect, TLS, authenticate, then MAIL FROM the sender and RSET: the *test* button."""
+    import asyncio
+
     from mailgate.services import transports as tsvc
 
     mg = open_app()
@@ -370,11 +390,13 @@ def transport_test(transport_id: str) -> None:
 
     async def check() -> Any:
         try:
-            return await mg.transports.check(row)
+            return await mg.transports.check(row, tsvc.probe_sender(row))
         finally:
             await mg.aclose()
 
     result = asyncio.run(check())
+    for line in result.transcript:
+        console.print(f"[dim]{line}[/dim]", highlight=False)
     if result.ok:
         console.print(f"[green]{result.message}[/green]")
     else:
@@ -396,6 +418,7 @@ def send(
     mode: Annotated[str | None, typer.Option(help="immediate | queued")] = None,
 ) -> None:
     """Send a message through the workspace's transport."""
+    import asyncio
     import base64
     import mimetypes
 

@@ -1,0 +1,110 @@
+"""``/conversations``: the agents' inbox; ``/conversations/{id}``: a thread and its reply form.
+
+New mail appears without reloading: ``static/console.js`` polls the thread
+fragment (``/conversations/{id}/thread``) and swaps it in; without JavaScript the
+page works the same after a reload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailgate.errors import MailgateError
+from mailgate.services import console, tenancy
+from mailgate.services import conversations as svc
+from mailgate.store.db import transaction
+from mailgate.store.executors import run_in
+from mailgate.web.base import CSP, CSP_REMOTE_IMAGES, FormDep, Page, PageDep
+from mailgate.web.forms import attachments, errors_of, text
+from mailgate.web.mailhtml import clean
+
+router = APIRouter()
+
+
+@router.get("/conversations")
+def inbox(p: PageDep, status: str = "", team: str = "", q: str = "") -> HTMLResponse:
+    with p.app.sessions() as session:
+        if status and status not in svc.STATUSES:
+            status = ""
+        rows = console.search_conversations(
+            session, p.workspace(), status=status or None, team=team or None, query=q
+        )
+        items = [svc.public(session, r) for r in rows]
+        teams = [(t.id, t.name) for t in console.teams(session, p.workspace())]
+    return p.render(
+        "conversations.html", items=items, status=status, team=team, q=q, teams=teams,
+        statuses=svc.STATUSES,
+    )
+
+
+def _thread(p: Page, conversation_id: str, images: str) -> dict[str, Any]:
+    with p.app.sessions() as session:
+        detail = svc.detail(session, p.app, svc.get(session, p.workspace(), conversation_id))
+        teams = [(t.id, t.name) for t in console.teams(session, p.workspace())]
+    for m in detail["messages"]:
+        m["safe_html"], m["remote_images"] = (
+            clean(m["html"], remote_images=images == m["id"]) if m.get("html") else ("", 0)
+        )
+        m["images_loaded"] = images == m["id"]
+        reply, full = (m.get("reply_text") or "").strip(), (m.get("text") or "").strip()
+        m["shown_text"] = reply or full
+        m["quoted"] = full if reply and full != reply else ""
+    return {"conv": detail, "teams": teams, "images": images}
+
+
+@router.get("/conversations/{conversation_id}")
+def thread(conversation_id: str, p: PageDep, images: str = "") -> HTMLResponse:
+    context = _thread(p, conversation_id, images)
+    csp = CSP_REMOTE_IMAGES if images else CSP
+    return p.render("conversation.html", csp=csp, errors={}, values={}, **context)
+
+
+@router.get("/conversations/{conversation_id}/thread")
+def thread_fragment(conversation_id: str, p: PageDep, images: str = "") -> HTMLResponse:
+    """The messages alone: what console.js swaps in while the agent has the page open."""
+    return p.render("thread.html", **_thread(p, conversation_id, images))
+
+
+@router.post("/conversations/{conversation_id}/reply")
+async def reply(conversation_id: str, p: PageDep, form: FormDep) -> Response:
+    body = {"text": text(form, "text"), "attachments": attachments(form)}
+
+    def workspace() -> Any:
+        with p.app.sessions() as session:
+            return tenancy.get_workspace(session, p.workspace())
+
+    ws = await run_in(p.app.executors.api, workspace)
+    try:
+        await svc.reply(p.app, ws, conversation_id, body)
+    except MailgateError as exc:
+        if exc.status == 404:
+            raise
+        errors = errors_of(exc)
+
+        def again() -> HTMLResponse:
+            context = _thread(p, conversation_id, "")
+            return p.render(
+                "conversation.html", 422, errors=errors, values={"text": body["text"]}, **context
+            )
+
+        return await run_in(p.app.executors.api, again)
+    return RedirectResponse(f"/conversations/{conversation_id}#reply", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/status")
+def set_status(conversation_id: str, p: PageDep, form: FormDep) -> Response:
+    with transaction(p.app.sessions) as session:
+        conv = svc.get(session, p.workspace(), conversation_id)
+        svc.update(session, conv, {"status": text(form, "status")})
+    return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/team")
+def assign(conversation_id: str, p: PageDep, form: FormDep) -> Response:
+    with transaction(p.app.sessions) as session:
+        conv = svc.get(session, p.workspace(), conversation_id)
+        svc.update(session, conv, {"team": text(form, "team") or None})
+    return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)

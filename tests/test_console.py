@@ -1,0 +1,185 @@
+"""The console over plain HTTP: sign-in, sessions, CSRF, roles, tenancy, headers, throttling.
+
+One mailgate per module (tests/servers/console.py); the browser walks are in
+tests/test_console_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from mailgate.services import users
+from mailgate.store.db import transaction
+from tests.servers.console import PASSWORD, ConsoleServer, csrf_of
+
+
+@pytest.fixture(scope="module")
+def acme(console_server: ConsoleServer) -> str:
+    ws = console_server.workspace("acme-http")
+    console_server.user("admin@acme-http.example.com", "admin", ws)
+    console_server.user("agent@acme-http.example.com", "agent", ws)
+    return ws
+
+
+def test_pages_need_a_session(console_server: ConsoleServer) -> None:
+    """Without a session every page redirects to /login (with the way back)."""
+    with console_server.client() as c:
+        answer = c.get("/transports")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/transports"
+
+
+def test_login_sets_a_hardened_session_cookie(console_server: ConsoleServer, acme: str) -> None:
+    """The session cookie is HttpOnly and SameSite=Lax; the dashboard greets the admin."""
+    with console_server.client() as c:
+        token = csrf_of(c.get("/login").text)
+        answer = c.post(
+            "/login",
+            data={"email": "admin@acme-http.example.com", "password": PASSWORD, "csrf": token},
+        )
+        assert answer.status_code == 303
+        cookie = next(
+            v for k, v in answer.headers.multi_items() if k == "set-cookie" and "mg_session" in v
+        )
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+        page = c.get("/")
+        assert page.status_code == 200
+        assert "admin@acme-http.example.com" in page.text
+
+
+def test_secure_cookie_behind_https(console_server: ConsoleServer, acme: str) -> None:
+    """Behind a TLS proxy on 127.0.0.1 (X-Forwarded-Proto: https) cookies get Secure."""
+    with console_server.client(**{"X-Forwarded-Proto": "https"}) as c:
+        answer = c.get("/login")
+        cookie = answer.headers["set-cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_wrong_password_is_refused(console_server: ConsoleServer, acme: str) -> None:
+    with console_server.client() as c:
+        token = csrf_of(c.get("/login").text)
+        answer = c.post(
+            "/login",
+            data={"email": "admin@acme-http.example.com", "password": "nope-nope", "csrf": token},
+        )
+    assert answer.status_code == 401
+    assert "Wrong e-mail or password" in answer.text
+    assert "mg_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_post_without_csrf_is_403(console_server: ConsoleServer, acme: str) -> None:
+    """Every state-changing form needs the session's token: without it 403, nothing changes."""
+    with console_server.login("admin@acme-http.example.com") as c:
+        answer = c.post("/apikeys", data={"name": "forged"})
+        assert answer.status_code == 403
+        wrong = c.post("/apikeys", data={"name": "forged", "csrf": "not-the-token"})
+        assert wrong.status_code == 403
+        assert "forged" not in c.get("/apikeys").text
+    with console_server.client() as anonymous:
+        # The login form too: a login without the browser's own token is refused.
+        login = anonymous.post("/login", data={"email": "a@b.example.com", "password": "x"})
+        assert login.status_code == 403
+
+
+def test_csp_and_security_headers(console_server: ConsoleServer, acme: str) -> None:
+    """A CSP without inline scripts on every console page; the API keeps its own answers."""
+    with console_server.client() as c:
+        for path in ("/login", "/static/console.css"):
+            csp = c.get(path).headers["content-security-policy"]
+            script = next(p for p in csp.split(";") if p.strip().startswith("script-src"))
+            assert "unsafe-inline" not in script and "'self'" in script
+            assert "frame-ancestors 'none'" in csp
+        assert "content-security-policy" not in c.get("/healthz").headers
+    with console_server.login("admin@acme-http.example.com") as c:
+        html = c.get("/").text
+        assert "<script>" not in html and "onclick" not in html
+        assert re.search(r'<script src="/static/console.js"', html)
+
+
+def test_agent_sees_conversations_only(console_server: ConsoleServer, acme: str) -> None:
+    with console_server.login("agent@acme-http.example.com") as c:
+        assert c.get("/").headers["location"] == "/conversations"
+        assert c.get("/conversations").status_code == 200
+        for path in ("/transports", "/apikeys", "/webhooks", "/users", "/journal"):
+            assert c.get(path).status_code == 403, path
+
+
+def test_logout_ends_the_session(console_server: ConsoleServer, acme: str) -> None:
+    with console_server.login("admin@acme-http.example.com") as c:
+        token = csrf_of(c.get("/account").text)
+        cookie = c.cookies.get("mg_session")
+        assert c.post("/logout", data={"csrf": token}).status_code == 303
+    with console_server.client() as stale:
+        stale.cookies.set("mg_session", cookie or "")
+        assert stale.get("/").status_code == 303  # the server forgot it, not only the browser
+
+
+def test_login_throttled_per_account(console_server: ConsoleServer) -> None:
+    """After five failures the account is locked: even the right password waits (429)."""
+    ws = console_server.workspace("throttle-acct")
+    email = console_server.user("slow@throttle.example.com", "admin", ws)
+    with console_server.client() as c:
+        token = csrf_of(c.get("/login").text)
+        for _ in range(users.FREE_FAILURES):
+            wrong = c.post("/login", data={"email": email, "password": "bad-pass", "csrf": token})
+            assert wrong.status_code in (401, 429)
+        right = c.post("/login", data={"email": email, "password": PASSWORD, "csrf": token})
+        assert right.status_code == 429
+        assert int(right.headers["retry-after"]) > 0
+    with transaction(console_server.app.sessions) as session:  # free it for other tests
+        from mailgate.store.models import LoginThrottle
+
+        session.query(LoginThrottle).delete()
+
+
+def test_login_throttled_per_ip(console_server: ConsoleServer) -> None:
+    """Guessing across many accounts from one address locks the address."""
+    with console_server.client() as c:
+        token = csrf_of(c.get("/login").text)
+        for i in range(users.FREE_FAILURES):
+            c.post(
+                "/login",
+                data={"email": f"nobody{i}@example.com", "password": "guess-1234", "csrf": token},
+            )
+        other = c.post(
+            "/login", data={"email": "fresh@example.com", "password": "guess-1234", "csrf": token}
+        )
+        assert other.status_code == 429
+    with transaction(console_server.app.sessions) as session:
+        from mailgate.store.models import LoginThrottle
+
+        session.query(LoginThrottle).delete()
+
+
+def test_other_workspace_answers_404(console_server: ConsoleServer, acme: str) -> None:
+    """B's admin gets 404 for A's objects, the same as for ids that do not exist."""
+    ws_b = console_server.workspace("beta-http")
+    console_server.user("admin@beta-http.example.com", "admin", ws_b)
+    with console_server.login("admin@acme-http.example.com") as a:
+        token = csrf_of(a.get("/apikeys").text)
+        made = a.post("/apikeys", data={"name": "acme-key", "csrf": token})
+        assert made.status_code == 201
+        key_id = re.search(r'action="/apikeys/(key_[^/]+)/revoke"', made.text)
+        assert key_id is not None
+    with console_server.login("admin@beta-http.example.com") as b:
+        token = csrf_of(b.get("/apikeys").text)
+        assert b.post(f"/apikeys/{key_id.group(1)}/revoke", data={"csrf": token}).status_code == 404
+        for path in ("/messages/msg_0000", "/conversations/conv_0000", "/transports/tr_0000"):
+            assert b.get(path).status_code == 404
+
+
+def test_api_key_shown_once(console_server: ConsoleServer, acme: str) -> None:
+    with console_server.login("admin@acme-http.example.com") as c:
+        token = csrf_of(c.get("/apikeys").text)
+        made = c.post("/apikeys", data={"name": "once", "csrf": token})
+        key = re.search(r'id="new-key">(mg_[^<]+)<', made.text)
+        assert key is not None
+        assert key.group(1) not in c.get("/apikeys").text
+        api = httpx.get(
+            console_server.url + "/v1/transports",
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+        )
+        assert api.status_code == 200
