@@ -467,7 +467,10 @@ def _ses(notification: dict[str, Any], *, sns: bool = False) -> bytes:
             {"Type": "Notification", "MessageId": "a1b2", "TopicArn": "arn:aws:sns:x",
              "Message": json.dumps(notification)}
         )  # fmt: skip
-    headers = f"From: AWS Notifications <no-reply@sns.amazonaws.com>\nTo: {US}\nSubject: AWS Notification Message\n"
+    headers = (
+        f"From: AWS Notifications <no-reply@sns.amazonaws.com>\nTo: {US}\n"
+        "Subject: AWS Notification Message\n"
+    )
     return mail(headers, body + "\n")
 
 
@@ -496,7 +499,7 @@ def test_ses_bounce_notification(sns: bool) -> None:
                     "diagnosticCode": "smtp; 550 5.1.1 user unknown",
                 },
                 {"emailAddress": "full@example.net"},
-            ],  # fmt: skip
+            ],
             "timestamp": "2024-03-01T10:00:05.000Z",
         },
         "mail": SES_MAIL,
