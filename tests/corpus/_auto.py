@@ -280,8 +280,8 @@ def auto_cases() -> list[tuple[str, bytes, dict[str, object]]]:
         _auto(
             20,
             "normal-newsletter-bulk",
-            "Precedence: bulk without out-of-office wording:"
-            " a newsletter is ordinary (not an auto-reply)",
+            "Precedence: bulk without out-of-office wording: a newsletter is still"
+            " 'do not answer' (RFC 3834 §2), kind auto_reply",
             ("Contoso News", "news@contoso.com"),
             "Contoso monthly: March 2024",
             "Our March product updates are here.\n",
@@ -290,7 +290,7 @@ def auto_cases() -> list[tuple[str, bytes, dict[str, object]]]:
                 ("List-Id", "Contoso News <news.contoso.com>"),
                 ("List-Unsubscribe", "<https://contoso.com/unsub?u=1>"),
             ],
-            kind="normal",
+            kind="auto_reply",
         ),
         _auto(
             21,

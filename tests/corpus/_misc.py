@@ -270,11 +270,11 @@ def shapes() -> list[Case]:
             text_part(body, "UTF-8", "quoted-printable"),
         ),
         _e(
-            "Gmail inline forward: the note above the forwarded block is new",
+            "Gmail inline forward: the note and the forwarded content (not a quote) are new",
             "Fwd: Broken printer",
             "Kate",
             "kate@gmail.com",
-            reply_text_equals="FYI, see below.",
+            reply_text_equals=body,
             text_contains=["My printer is broken again."],
         ),
     )
@@ -637,10 +637,11 @@ def shapes() -> list[Case]:
             text_part("Let's plan the 2.1 release.\n", "us-ascii", "7bit"),
         ),
         _e(
-            "mailing list post (Precedence: list): ordinary mail",
+            "mailing list post (Precedence: list): never answered automatically (RFC 3834 §2)",
             "[dev] Release 2.1 planning",
             "Dev List",
             "dev@lists.example.org",
+            kind="auto_reply",
         ),
     )
     n += 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,22 +36,40 @@ import _auto  # noqa: E402 -- sibling modules, found through the path set above
 import _bounces  # noqa: E402
 import _misc  # noqa: E402
 import _replies  # noqa: E402
+import _replies_world  # noqa: E402
+
+Case = tuple[str, bytes, dict[str, object]]
+# Blocks numbered from a fixed start (one line each), so that work done in
+# parallel never renumbers another block's files: (first number, cases).
+BLOCKS: list[tuple[int, Callable[[], list[Case]]]] = [
+    (400, _replies_world.cases),
+]
 
 
-def all_cases() -> list[tuple[str, bytes, dict[str, object]]]:
+def all_cases() -> list[Case]:
     return [*_replies.cases(), *_bounces.cases(), *_auto.cases(), *_misc.cases()]
 
 
+def numbered_cases() -> list[Case]:
+    """Every case as ("NNN-slug", raw, expect): the base list from 001, then each block."""
+    out = [(f"{i:03d}-{slug}", raw, expect) for i, (slug, raw, expect) in enumerate(all_cases(), 1)]
+    for start, cases in BLOCKS:
+        block = cases()
+        if out and start <= int(out[-1][0][:3]):
+            raise SystemExit(f"block at {start} overlaps the cases before it")
+        out += [(f"{i:03d}-{slug}", raw, exp) for i, (slug, raw, exp) in enumerate(block, start)]
+    return out
+
+
 def main() -> int:
-    cases = all_cases()
-    names = [slug for slug, _, _ in cases]
+    cases = numbered_cases()
+    names = [stem[4:] for stem, _, _ in cases]
     dupes = {s for s in names if names.count(s) > 1}
     if dupes:
         raise SystemExit(f"duplicate case names: {sorted(dupes)}")
     for old in [*HERE.glob("*.eml"), *HERE.glob("*.expect.json")]:
         old.unlink()
-    for i, (slug, raw, expect) in enumerate(cases, start=1):
-        stem = f"{i:03d}-{slug}"
+    for stem, raw, expect in cases:
         (HERE / f"{stem}.eml").write_bytes(raw)
         text = json.dumps(expect, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
         (HERE / f"{stem}.expect.json").write_text(text, encoding="utf-8")

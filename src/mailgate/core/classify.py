@@ -11,8 +11,12 @@ Order, exact first and heuristic second (STYLE.md practice 7):
    MDN a daemon sends saying the message was deleted. A daemon sender on its
    own proves nothing.
 3. **auto_reply** — an RFC 8098 read receipt (report-type=disposition-notification),
-   RFC 3834 ``Auto-Submitted`` other than "no", the vendor headers, then
-   out-of-office wording in the subject and the fixed sentences of QQ/NetEase.
+   RFC 3834 ``Auto-Submitted`` other than "no", the vendor headers and
+   ``X-Loop``, ``Precedence: bulk|junk|list`` (RFC 3834 §2: never answer it
+   automatically, so "auto_reply" means "do not answer"), then out-of-office
+   wording in the subject and the fixed sentences of QQ/NetEase.
+   ``X-MS-Exchange-Inbox-Rules-Loop`` is no marker: server rules put it on
+   people's mail.
 
 How delivery reports map to ``kind``. Every delivery report is kind "bounce":
 also one whose recipients are all "delayed" (a delay warning: the MTA keeps
@@ -182,7 +186,10 @@ _PRESENT = (
     "X-Autoreply-From",
     "X-Mail-Autoreply",
     "X-MS-Exchange-Generated-Message-Source",
-    "X-MS-Exchange-Inbox-Rules-Loop",
+    # Request Tracker, procmail recipes and list managers stamp X-Loop on what
+    # they send automatically. Not X-MS-Exchange-Inbox-Rules-Loop: Exchange
+    # adds that to a person's mail whenever a server-side rule moved it.
+    "X-Loop",
     "X-Vacation",
 )
 # name -> pattern of the value that marks it.
@@ -207,12 +214,6 @@ _SUBJECT_ANYWHERE_RE = re.compile(
     r"\bout of (?:the )?office\b|\bon vacation\b|自动回复|自動回覆|不在办公室|休假中", re.I
 )
 _HUMAN_PREFIX_RE = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|vs|回复|答复|转发|回覆|轉寄)\s*[:：]", re.I)
-_BODY_OOO_RE = re.compile(
-    r"\bout of (?:the )?office\b|\bon (?:vacation|holiday|leave|annual leave)\b"
-    r"|away from (?:the|my) (?:office|desk)|limited access to (?:my )?e-?mail"
-    r"|自动回复|休假|不在办公室|外出|假期",
-    re.I,
-)
 # Fixed sentences of QQ Mail's and NetEase's responders (they set no header).
 _VENDOR_BODY_RE = re.compile(
     r"这是来自QQ邮箱的假期自动回复邮件|这是一封自动回复(?:的)?邮件|此邮件为自动回复"
@@ -231,14 +232,12 @@ def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
     for name, rx in _VALUED.items():
         if any(rx.search(str(v)) for v in msg.get_all(name, [])):
             return True
-    # Precedence bulk/junk (RFC 3834 §3.1.8 notes it is common and ambiguous) is
-    # also what mailing lists send; only out-of-office wording makes it a reply.
+    # Precedence bulk/junk/list: RFC 3834 §2 says not to answer such mail
+    # automatically, so it is kind auto_reply ("do not answer") on its own.
     precedence = " ".join(
         str(v) for v in msg.get_all("Precedence", []) + msg.get_all("X-Precedence", [])
     )
-    if re.search(r"\b(bulk|junk)\b", precedence, re.I) and (
-        _BODY_OOO_RE.search(subject) or _BODY_OOO_RE.search(text[:2000])
-    ):
+    if re.search(r"\b(?:bulk|junk|list)\b", precedence, re.I):
         return True
     if _SUBJECT_PREFIX_RE.search(subject):
         return True

@@ -1,21 +1,24 @@
 """Reply extraction: the new part of a reply, without quoted history or signature.
 
 Mail clients mark the start of the quoted history in a handful of ways, none
-standard: an attribution line ("On <date>, <name> wrote:", "在 …，<name> 写道："),
-a separator ("-----Original Message-----", Foxmail's "------------------ 原始邮件
-------------------", Outlook's line of underscores), or a copied header block
-("From: / Sent: / To: / Subject:", "发件人: / 发送时间: / 收件人: / 主题:"). We
-cut at the first of them, drop ">"-quoted lines (RFC 3676 §4.5 quote marks),
-then drop the signature: the RFC 3676 §4.3 "-- " separator and the fixed lines
-mobile clients append ("Sent from my iPhone", "发自我的iPhone", …).
+standard (``core/attribution.py`` knows them): an attribution line in one of many
+languages and shapes ("On <date>, <name> wrote:", "Am … schrieb …:", "在 … 写道："),
+a separator ("-----Original Message-----", "-----Mensaje original-----"), or a
+copied header block ("From: / Sent: / To: / Subject:", "De : / Envoyé : / À :",
+"发件人: / 发送时间: / 收件人:"). Lines quoted with ">" (RFC 3676 §4.5) are dropped
+wherever they are; the text between and below them is the answer too
+(interleaved and bottom-posted replies), so an attribution followed by ">" lines
+drops only itself. A separator, a header block, or an attribution followed by
+unmarked text starts history that runs to the end. Then the signature goes
+(``core/signatures.py``).
+
+A forward marker ("---------- Forwarded message ---------", "Begin forwarded
+message:") is not a quote: the forwarded content is kept after the sender's own
+text. A message that is only quotes has an empty reply text.
 
 When the text is empty the HTML is used: it is cut at the markup clients wrap
 the history in (Gmail's ``gmail_quote``, Outlook's ``divRplyFwdMsg``, Apple's
 ``blockquote type="cite"``…) and its tags are stripped crudely.
-
-If nothing new is left (the whole message is quoted, or a bottom-posted reply
-whose answer sits below the quote), the answer below the quote is kept; failing
-that, the whole text stripped: a non-empty message never yields "".
 """
 
 from __future__ import annotations
@@ -23,35 +26,17 @@ from __future__ import annotations
 import html as htmllib
 import re
 
+from mailgate.core.attribution import (
+    attribution_at,
+    is_forward_marker,
+    is_separator,
+    may_end_attribution,
+    starts_header_block,
+)
+from mailgate.core.signatures import strip_signature
+
 __all__ = ["extract_reply"]
 
-_SEPARATOR_RE = re.compile(
-    r"^\s*(?:"
-    r"-{2,}\s*(?:Original Message|Original|原始邮件|邮件原件|原邮件|Forwarded message|转发邮件"
-    r"|Weitergeleitete Nachricht|Ursprüngliche Nachricht)\s*-{2,}"
-    r"|_{20,}"
-    r"|Begin forwarded message:"
-    r")\s*$",
-    re.I,
-)
-# An attribution line; two physical lines are tried joined, since Gmail wraps.
-_ATTRIBUTION_RE = re.compile(
-    r"^\s*(?:On\s.{4,300}\swrote:|在\s*.{4,300}写道[:：]|.{4,200}于\s*.{4,200}写道[:：]"
-    r"|Am\s.{4,300}schrieb.{0,80}:|Le\s.{4,300}a écrit\s*:)\s*$",
-    re.I,
-)
-_HEADER_FROM_RE = re.compile(r"^\s*\*?(?:From|发件人|寄件者)\s*\*?\s*[:：]", re.I)
-_HEADER_OTHER_RE = re.compile(
-    r"^\s*\*?(?:Sent|Date|To|Cc|Subject|发送时间|日期|时间|收件人|抄送|主题|寄件日期|收件者|主旨)"
-    r"\s*\*?\s*[:：]",
-    re.I,
-)
-_SIGNATURE_RE = re.compile(
-    r"^\s*(?:Sent from my \w+|Sent from (?:Mail|Outlook|Yahoo Mail)\b|Get Outlook for \w+"
-    r"|Sent from my mobile device|发自我的\s*\S+|发自网易邮箱大师|来自网易邮箱大师|发自\s*网易邮箱"
-    r"|从我的\s*\S+\s*发送|发自(?:QQ|企业微信|钉钉)\S*|Von meinem \S+ gesendet)[^\n]{0,40}$",
-    re.I,
-)
 _HTML_MARKERS = (
     r'<div[^>]*class="?[^">]*gmail_quote',
     r'<[^>]*id="?divRplyFwdMsg',
@@ -62,6 +47,11 @@ _HTML_MARKERS = (
     r"<blockquote",
     r"-{6,}(?:&nbsp;|\s)*(?:原始邮件|Original)",
 )
+_FORWARD_HTML = re.compile(
+    r"Forwarded message|Begin forwarded message|Weitergeleitete Nachricht|Message transféré"
+    r"|Mensaje reenviado|Messaggio inoltrato|转发邮件|轉寄郵件",
+    re.I,
+)
 
 
 def extract_reply(text: str, html: str | None) -> str:
@@ -71,77 +61,67 @@ def extract_reply(text: str, html: str | None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     norm = [_normalise(line) for line in lines]
-    cut = _quote_start(norm)
-    head = lines[:cut]
-    kept = [ln for ln, n in zip(head, norm[:cut], strict=True) if not n.lstrip().startswith(">")]
-    reply = _strip_signature(kept)
-    if not reply.strip() and cut < len(lines):
-        # Bottom-posting: the quote comes first and the answer below it.
-        end = cut + 1 + _quote_start(norm[cut + 1 :])
-        below = [
-            ln
-            for ln, n in zip(lines[cut + 1 : end], norm[cut + 1 : end], strict=True)
-            if not n.lstrip().startswith(">")
-        ]
-        reply = _strip_signature(below)
-    if not reply.strip():
-        return text.strip()
+    ends = [may_end_attribution(n) for n in norm]
+    kept: list[str] = []
+    forwarded: list[str] = []
+    gap = False  # lines were dropped since the last kept text: fold the blanks around them
+    i = 0
+    while i < len(lines):
+        line = norm[i]
+        stripped = line.strip()
+        if not stripped:
+            if not (gap and (not kept or not kept[-1].strip())):
+                kept.append("")
+            i += 1
+            continue
+        if stripped.startswith(">"):
+            gap, i = True, i + 1
+            continue
+        if is_forward_marker(stripped):
+            forwarded = lines[i:]
+            break
+        if is_separator(stripped) or starts_header_block(norm, i):
+            break
+        found = attribution_at(norm, ends, i) if any(ends[i : i + 4]) else None
+        if found is not None:
+            if found.column:
+                kept.append(stripped[: found.column].rstrip())
+            if not _quote_follows(norm, found.end):
+                break  # unmarked history runs to the end
+            gap, i = True, found.end
+            continue
+        kept.append(lines[i])
+        gap = False
+        i += 1
+    reply = "\n".join(ln.rstrip() for ln in strip_signature(kept)).strip()
+    if forwarded:
+        rest = "\n".join(ln.rstrip() for ln in forwarded).strip()
+        reply = f"{reply}\n\n{rest}" if reply else rest
     return reply
 
 
 def _normalise(line: str) -> str:
     """The line as matched: QQ Mail leaves literal "&nbsp;" in its text part."""
-    return line.replace("&nbsp;", " ").replace("\u00a0", " ").replace("\u3000", " ")
+    return (
+        line.replace("&nbsp;", " ")
+        .replace("\u00a0", " ")
+        .replace("\u202f", " ")
+        .replace("\u3000", " ")
+    )
 
 
-def _quote_start(lines: list[str]) -> int:
-    """Index of the first line of quoted history, or ``len(lines)``."""
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        if _SEPARATOR_RE.match(line) or _ATTRIBUTION_RE.match(line):
-            return i
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if (
-            re.match(r"^\s*(?:On\s|在)", line)
-            and nxt.strip()
-            and _ATTRIBUTION_RE.match(line.rstrip() + " " + nxt.strip())
-        ):
-            return i
-        if _HEADER_FROM_RE.match(line):
-            window = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
-            if sum(1 for ln in window if _HEADER_OTHER_RE.match(ln)) >= 2:
-                return i
-        if line.lstrip().startswith(">") and _only_quotes_follow(lines[i:]):
-            return i
-    return len(lines)
-
-
-def _only_quotes_follow(lines: list[str]) -> bool:
-    """True when the rest is quoted lines, blanks and at most a short signature."""
-    rest = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith(">")]
-    return len(rest) <= 2 and all(_SIGNATURE_RE.match(ln) or ln.strip() == "--" for ln in rest)
-
-
-def _strip_signature(lines: list[str]) -> str:
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    # RFC 3676 §4.3: "-- " on its own line starts the signature; clients that
-    # trim trailing blanks leave "--", accepted only near the end.
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i] == "-- " or (lines[i].strip() == "--" and len(lines) - i <= 10):
-            lines = lines[:i]
-            break
-    tail_start = max(0, len(lines) - 4)
-    for i in range(tail_start, len(lines)):
-        if _SIGNATURE_RE.match(_normalise(lines[i])):
-            lines = lines[:i]
-            break
-    return "\n".join(line.rstrip() for line in lines).strip()
+def _quote_follows(lines: list[str], j: int) -> bool:
+    """The next non-blank line from ``j`` is ">"-quoted, or there is none."""
+    for line in lines[j:]:
+        if line.strip():
+            return line.lstrip().startswith(">")
+    return True
 
 
 def _cut_html(html: str) -> str:
     starts = [m.start() for rx in _HTML_MARKERS if (m := re.search(rx, html, re.I))]
+    # Gmail wraps a forward in the same markup as a quote: a forward is kept.
+    starts = [s for s in starts if not _FORWARD_HTML.search(html, s, s + 600)]
     return html[: min(starts)] if starts else html
 
 

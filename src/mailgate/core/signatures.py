@@ -1,0 +1,134 @@
+"""Signatures at the end of a reply: what is cut, and what is never cut.
+
+Three shapes, tried in this order on the reply's lines:
+
+1. RFC 3676 §4.3's "-- " line starts the signature wherever it is; "--" (clients
+   that trim trailing blanks) only in the last ten lines.
+2. The fixed footer a mobile or app client appends ("Sent from my iPhone",
+   "Envoyé de mon iPhone", "Von meinem Mobilgerät gesendet", "Gesendet von Outlook
+   für Android", "從我的 iPhone 傳送", "发自我的iPhone", "Sent with Airmail", …).
+   It must be the whole line, and near the end: among the last five non-blank
+   lines, with at most three after it (a disclaimer, a link). A sentence that
+   starts the same way ("Sent from my iPhone the photo was blurry") is content.
+3. A valediction ("Best regards,", "Mit freundlichen Grüßen", "此致", …) followed by
+   a block of two to eight short lines of which one is contact-like (a phone
+   number, URL, address, job title or company): the Outlook/Foxmail habit of a
+   signature without "-- ". The valediction stays, the block goes. A name alone
+   ("Thanks,\\nFrank") is kept: it may be all the reply there is.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["strip_signature"]
+
+_TAIL = r"\s*(?:<[^<>]{0,200}>|\[[^\[\]]{0,200}\]|\([^()]{0,200}\))?\s*[.!。]?$"
+_W = r"[^\s:：]{1,30}"  # one word of a device or app name
+_WORDS = rf"{_W}(?:\s{_W}){{0,4}}"  # a device or app name of up to five words
+# One alternative per language or client; each must be the whole line.
+_FOOTERS = (
+    rf"Sent from my {_W}(?:\s{_W}){{0,3}}",
+    rf"Sent (?:from|with|using|via) (?:the )?{_WORDS}",
+    rf"Get Outlook (?:for|on) {_W}(?:\s{_W})?",
+    rf"Envoyé (?:de|depuis|à partir de|avec) (?:mon |ma |l'application |l'appli )?{_WORDS}",
+    rf"(?:Obtenir|Télécharger) Outlook pour {_W}",
+    rf"Von meine[mr] {_W}(?:\s{_W}){{0,3}} gesendet",
+    rf"Gesendet (?:von|mit|vom|aus) (?:meine[mr] |der )?{_WORDS}",
+    rf"Outlook für {_W} (?:beziehen|herunterladen)",
+    rf"Enviado (?:desde|do|da|de|con|com) (?:mi |meu |minha |o |a )?{_WORDS}",
+    rf"(?:Obtener Outlook para|Obter o Outlook para|Baixe o Outlook para) {_W}",
+    rf"Inviato (?:da|dal|dalla|con) (?:mio |mia |il |l')?{_WORDS}|Scarica Outlook per {_W}",
+    rf"(?:Verzonden|Verstuurd) (?:vanaf|van|met|via) (?:mijn )?{_WORDS}",
+    rf"Outlook voor {_W} downloaden",
+    rf"(?:Skickat från|Sendt fra) (?:min |mitt )?{_WORDS}",
+    rf"Lähetetty (?:iPhonesta|iPadista|Androidista|{_W}:n? kautta|{_W}(?:\s{_W}){{0,3}}sta)",
+    rf"(?:Wysłane|Wysłano) z (?:mojego |mojej )?{_WORDS}|Odesláno z {_WORDS}",
+    rf"Отправлено (?:с|из|со) (?:моего |мобильной )?{_WORDS}",
+    rf"{_W}(?:\s{_W})?から送信|{_W}(?:\s{_W})?에서 보냄|{_W}'?(?:dan|den|tan|ten) gönderildi",
+    r"发自我的\s?\S{1,20}|发自\s?(?:网易邮箱大师|网易邮箱|QQ邮箱|QQ|企业微信|钉钉|Outlook)\S{0,20}",
+    r"来自网易邮箱大师|来自我的\s?\S{1,20}|从我的\s?\S{1,20}\s?发送|從我的\s?\S{1,20}\s?傳送",
+    r"寄件自我的\s?\S{1,20}|使用\s?\S{1,20}\s?(?:发送|傳送)",
+)
+_FOOTER_RE = re.compile(rf"^(?:{'|'.join(_FOOTERS)}){_TAIL}", re.I)
+_VALEDICTION_RE = re.compile(
+    r"^(?:(?:best|kind|warm|warmest|many|with best|with kind)?\s?(?:regards|wishes)"
+    r"|best|cheers|thanks|thank you|many thanks|thanks (?:and|&) regards|sincerely"
+    r"|yours (?:sincerely|faithfully|truly)|respectfully|br|rgds|tia"
+    r"|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|viele grüße"
+    r"|beste grüße|liebe grüße|grüße|gruß|mfg|lg|vg"
+    r"|cordialement|bien cordialement|bien à vous|salutations|sincères salutations"
+    r"|saludos|saludos cordiales|un saludo|atentamente|atenciosamente|abraços|cumprimentos"
+    r"|cordiali saluti|distinti saluti|saluti|grazie"
+    r"|met vriendelijke groet(?:en)?|vriendelijke groet(?:en)?|groeten|groet"
+    r"|med vänliga hälsningar|vänliga hälsningar|hälsningar|mvh|med venlig hilsen"
+    r"|venlig hilsen|med vennlig hilsen|vennlig hilsen|ystävällisin terveisin|terveisin"
+    r"|pozdrawiam|z poważaniem|с уважением|с наилучшими пожеланиями|спасибо"
+    r"|此致\s*敬礼|此致|敬礼|祝好|谢谢|多谢|顺祝商祺|祝商祺|商祺|顺颂商祺|顺颂时祺|祝工作顺利"
+    r"|よろしくお願いします|よろしくお願いいたします|宜しくお願い致します|감사합니다)"
+    r"[\s,.!，。！、]*$",
+    re.I,
+)
+_CONTACT_RE = re.compile(
+    r"(?:\+?\d[\d ().\-/]{6,}\d)|https?://|\bwww\.|@[\w-]+\.|\b(?:tel|phone|mobile|mob|cell|fax"
+    r"|direct|office|skype|wechat|e-?mail)\b\s*[:.]|^[TMFEWP]\s?[:.]\s|\|"
+    r"|\b(?:manager|director|engineer|officer|ceo|cto|cfo|coo|founder|president|head of"
+    r"|support|sales|marketing|consultant|specialist|assistant|coordinator|administrator"
+    r"|team|department|ltd|inc|gmbh|llc|corp|co\.|s\.a\.|sarl|b\.v\.|ag|oy|ab|plc)\b"
+    r"|电话|手机|传真|地址|邮箱|网址|經理|经理|总监|主管|工程师|有限公司|公司|集团|部$",
+    re.I,
+)
+
+
+def strip_signature(lines: list[str]) -> list[str]:
+    """``lines`` without the trailing signature (and without trailing blank lines)."""
+    lines = _trim(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i] == "-- " or (lines[i].strip() == "--" and len(lines) - i <= 10):
+            lines = _trim(lines[:i])
+            break
+    lines = _cut_footer(lines)
+    return _cut_after_valediction(lines)
+
+
+def _trim(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def _nonblank_from_end(lines: list[str], count: int) -> list[int]:
+    found: list[int] = []
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip():
+            found.append(i)
+            if len(found) == count:
+                break
+    return found
+
+
+def _cut_footer(lines: list[str]) -> list[str]:
+    candidates = _nonblank_from_end(lines, 5)
+    for rank in range(len(candidates) - 1, -1, -1):  # earliest first
+        if rank > 3:
+            continue  # more than three lines after it: the footer is not near the end
+        i = candidates[rank]
+        line = lines[i].strip()
+        if len(line) <= 120 and _FOOTER_RE.match(line):
+            return _trim(lines[:i])
+    return lines
+
+
+def _cut_after_valediction(lines: list[str]) -> list[str]:
+    candidates = _nonblank_from_end(lines, 10)
+    for rank in range(len(candidates) - 1, 1, -1):  # earliest first, 2+ lines after it
+        i = candidates[rank]
+        if not _VALEDICTION_RE.match(lines[i].strip()):
+            continue
+        block = [lines[j].strip() for j in candidates[:rank]]
+        if len(block) > 8 or any(len(b) > 80 or b.endswith(("?", "？")) for b in block):
+            continue
+        if any(_CONTACT_RE.search(b) for b in block):
+            return _trim(lines[: i + 1])
+    return lines
