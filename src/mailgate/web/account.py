@@ -82,13 +82,13 @@ def login(
             problem = exc  # the failure is counted: this transaction still commits
     if problem is not None:
         language = i18n.negotiate(None, request.headers.get("accept-language"))
-        t = i18n.CATALOGUES[language].gettext
+        _ = i18n.CATALOGUES[language].gettext
         if isinstance(problem, users.TooManyAttempts):
-            message = t("Too many failed sign-ins. Try again in %(seconds)s seconds.") % {
+            message = _("Too many failed sign-ins. Try again in %(seconds)s seconds.") % {
                 "seconds": problem.retry_after
             }
         else:
-            message = t("Wrong e-mail or password.")
+            message = _("Wrong e-mail or password.")
         response = _login_page(
             request, status=problem.status, email=email, error=message, next_=_safe_next(next)
         )
