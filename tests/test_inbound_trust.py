@@ -302,6 +302,29 @@ def test_dsn_proven_by_the_signed_marker(desk: Server, outbox: ScriptedSMTPServe
     assert events(desk, "bounce.unmatched") == []
 
 
+def test_delay_and_success_reports_fail_and_suppress_nobody(
+    desk: Server, outbox: ScriptedSMTPServer
+) -> None:
+    """Delay warnings and success notices are kind bounce and change no recipient.
+
+    Proven (our signed marker) or not, nobody becomes bounced or suppressed and
+    no message.bounced or bounce.unmatched is emitted.
+    """
+    for action, status in (("delayed", "4.4.7"), ("delivered", "2.0.0")):
+        sent = send(desk, f"{action}@customer.example.org")
+        mark = email.message_from_bytes(outbox.messages[-1].data)["X-Mailgate-Id"]
+        raw = dsn(f"{action}@customer.example.org", f"X-Mailgate-Id: {mark}\r\n", status=status)
+        raw = raw.replace(b"Action: failed", f"Action: {action}".encode())
+        got = processed(desk, deliver_in(desk, raw))
+        assert got["kind"] == "bounce"
+        assert recipient_status(desk, sent["id"]) == "sent"
+    unproven = dsn("slow@customer.example.org", "", status="4.4.7")
+    got = processed(desk, deliver_in(desk, unproven.replace(b"Action: failed", b"Action: delayed")))
+    assert got["kind"] == "bounce"
+    assert suppressed(desk) == []
+    assert events(desk, "message.bounced") == [] and events(desk, "bounce.unmatched") == []
+
+
 def test_verp_proves_a_bounce_only_in_its_own_workspace(
     desk: Server, outbox: ScriptedSMTPServer
 ) -> None:
