@@ -120,6 +120,12 @@ def make_objects(server: Server) -> dict[str, str]:
         )
         made(a.post("/v1/suppressions", json={"address": "blocked@example.net"}))
         key = made(a.post("/v1/apikeys", json={"name": "second"}))
+        campaign = made(
+            a.post(
+                "/v1/campaigns",
+                json={"name": "walk", "from": "news@acme.example.com", "subject": "s", "text": "t"},
+            )
+        )
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {operator_key}"}
     ) as op:
@@ -136,6 +142,7 @@ def make_objects(server: Server) -> dict[str, str]:
         "key_id": key["id"],
         "workspace_id": server.workspace_id,
         "domain_id": domain["id"],
+        "campaign_id": campaign["id"],
     }
 
 
