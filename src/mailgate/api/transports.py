@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.limits import check_name
 from mailgate.api.schemas import TransportIn, TransportPatch
+from mailgate.core import presets
 from mailgate.services import limits
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
@@ -39,11 +40,23 @@ def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
     return {"items": [svc.public(r, app.secrets) for r in svc.visible(session, ws.id)]}
 
 
+@router.get("/presets")
+def presets_(ws: WorkspaceDep) -> dict[str, Any]:
+    """Mail providers' servers and login hints (Gmail, Microsoft 365, QQ, 163, …): name one
+    as ``config.preset`` of an ``smtp`` transport to fill its host, port and security."""
+    return {"items": [p.public() for p in presets.PRESETS.values()]}
+
+
 @router.get("/{transport_id}")
 def get(transport_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
     row = svc.get(session, ws.id, transport_id)
     # quota: {daily, used_today, resets_at} today, or null without a daily quota.
-    return {**svc.public(row, app.secrets), "quota": limits.quota(session, row)}
+    return {
+        **svc.public(row, app.secrets),
+        "quota": limits.quota(session, row),
+        # HTTP providers: account state (domain, quota, balance) and the events URL.
+        **svc.provider_view(row, app.settings.public_base),
+    }
 
 
 @router.patch("/{transport_id}")
@@ -82,5 +95,19 @@ async def check(
             return row
 
     row = await run_in(app.executors.api, load)
-    result = await app.transports.check(row)
-    return {"ok": result.ok, "message": result.message, "stage": result.stage}
+    result = await app.transports.check(row, svc.probe_sender(row))
+
+    state = getattr(app.transports.get(row), "last_state", None) if result.ok else None
+    if state:  # an HTTP provider's account answer: shown on the transport, fed to quotas
+
+        def save() -> None:
+            with transaction(app.sessions) as session:
+                svc.record_provider_state(session, row.id, state)
+
+        await run_in(app.executors.api, save)
+    return {
+        "ok": result.ok,
+        "message": result.message,
+        "stage": result.stage,
+        "transcript": list(result.transcript),
+    }

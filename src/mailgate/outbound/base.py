@@ -78,12 +78,14 @@ class CheckResult:
     """The *test connection* answer: ``connect success`` or what failed, and where.
 
     ``stage`` is one of ``dns``, ``connect``, ``timeout``, ``tls``, ``auth``,
-    ``config`` or ``None`` on success.
+    ``config``, ``sender``, ``recipient`` or ``None`` on success. ``transcript`` holds
+    the server's own words for the steps that ran (``MAIL FROM:<…> → 250 2.1.0 Ok``).
     """
 
     ok: bool
     message: str
     stage: str | None = None
+    transcript: tuple[str, ...] = ()
 
 
 class Transport(Protocol):

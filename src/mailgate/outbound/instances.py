@@ -11,6 +11,7 @@ from mailgate.crypto import SecretBox
 from mailgate.outbound.base import CheckResult, Transport
 from mailgate.outbound.netguard import NetGuard
 from mailgate.outbound.registry import build_transport, config_model
+from mailgate.outbound.smtp import SmtpTransport
 
 
 class TransportSpec(Protocol):
@@ -78,8 +79,12 @@ class TransportInstances:
             self._slots[key] = current
         return current[1]
 
-    async def check(self, row: TransportSpec) -> CheckResult:
-        return await self.get(row).check()
+    async def check(self, row: TransportSpec, sender: str | None = None) -> CheckResult:
+        """The transport's *test*; an SMTP server is also asked about ``sender``."""
+        transport = self.get(row)
+        if isinstance(transport, SmtpTransport):
+            return await transport.check(sender)
+        return await transport.check()
 
     async def close_all(self) -> None:
         live, self._live = self._live, {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import socket
 import ssl
@@ -29,6 +30,7 @@ from typing import ClassVar, Literal
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailgate.core import presets
 from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope, RecipientResult
 from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.outbound.smtp_errors import (
@@ -67,6 +69,11 @@ class SmtpConfig(BaseModel):
     max_connections: int = Field(default=4, ge=1, le=100)
     helo_name: str | None = Field(
         default=None, description="Name sent in EHLO (default: host name)"
+    )
+    preset: str | None = Field(
+        default=None,
+        description="Provider preset (GET /v1/transports/presets): its servers, and what "
+        "to do when its login fails",
     )
 
 
@@ -130,14 +137,59 @@ class SmtpTransport:
                 self._idle.append(client)
             return DeliveryResult(results)
 
-    async def check(self) -> CheckResult:
-        """Connect, negotiate TLS, authenticate, QUIT: ``connect success`` or what failed."""
+    async def check(self, sender: str | None = None) -> CheckResult:
+        """Connect, negotiate TLS, authenticate; with ``sender``, also ``MAIL FROM`` it and
+        ``RCPT`` to it, then RSET: the server judges the sender as it will judge mail.
+
+        ``connect success`` or what failed, where, and in the server's own words.
+        """
         try:
             client = await self._open()
         except SmtpFailureError as exc:
             return CheckResult(False, exc.failure.text, exc.failure.stage)
-        await _quit(client)
-        return CheckResult(True, "connect success")
+        try:
+            if sender:
+                return await self._probe(client, sender)
+            return CheckResult(True, "connect success")
+        except SmtpFailureError as exc:
+            return CheckResult(False, exc.failure.text, exc.failure.stage)
+        except MAPPED_EXCEPTIONS as exc:
+            cfg = self.config
+            failure = map_exception(exc, stage="sender", host=cfg.host, port=cfg.port)
+            return CheckResult(False, failure.text, failure.stage)
+        finally:
+            await _quit(client)
+
+    async def _probe(self, client: aiosmtplib.SMTP, sender: str) -> CheckResult:
+        address = sender.encode("utf-8")
+        said: list[str] = []
+        # Servers judge the sender at MAIL (QQ, 163) or, delaying it, at RCPT (Postfix).
+        for verb, arg, stage in (
+            (b"MAIL", b"FROM:<" + address + b">", "sender"),
+            (b"RCPT", b"TO:<" + address + b">", "recipient"),
+        ):
+            reply = await self._command(client, verb, arg)
+            said.append(f"{arg.decode('utf-8', 'replace')} → {reply.code} {reply.message}")
+            if reply.code not in (250, 251):
+                await self._reset(client)
+                return self._refused(sender, stage, reply, tuple(said))
+        await self._reset(client)
+        return CheckResult(True, "connect success", None, tuple(said))
+
+    def _refused(
+        self, sender: str, stage: str, reply: aiosmtplib.SMTPResponse, said: tuple[str, ...]
+    ) -> CheckResult:
+        cfg = self.config
+        text = f"{cfg.host} refused the sender {sender}: {reply.code} {reply.message}"
+        if not refuses_foreign_sender(reply.code, reply.message):
+            return CheckResult(False, text, stage, said)
+        text += (
+            f". This server accepts only its own account ({cfg.username or 'the login'}) as "
+            "sender: choose the sender policy restrict_from (every message is sent as the "
+            "account) or on_behalf_of (From kept, Sender and envelope the account), with "
+            "sender set to the account's address."
+        )
+        return CheckResult(False, text, "sender", said)
 
     async def close(self) -> None:
         """QUIT and close every pooled connection."""
@@ -243,9 +295,11 @@ class SmtpTransport:
             raise
         except MAPPED_EXCEPTIONS as exc:
             _drop(client, sock)
-            raise SmtpFailureError(
-                map_exception(exc, stage=stage, host=cfg.host, port=cfg.port)
-            ) from exc
+            failure = map_exception(exc, stage=stage, host=cfg.host, port=cfg.port)
+            preset = presets.get(cfg.preset)
+            if stage == "auth" and preset is not None:
+                failure = dataclasses.replace(failure, text=f"{failure.text} {preset.auth_hint}")
+            raise SmtpFailureError(failure) from exc
         return client
 
     async def _authenticate(self, client: aiosmtplib.SMTP) -> None:
@@ -377,6 +431,20 @@ class SmtpTransport:
             return
         if reply.code != 250:
             client.close()
+
+
+_FOREIGN_SENDER = re.compile(
+    r"authori[sz]ed user|not owned|send as|permission to send|must (?:be|equal)|"
+    r"sender address rejected|does not match|mismatch|not allowed to send|no such sender",
+    re.I,
+)
+
+
+def refuses_foreign_sender(code: int, text: str) -> bool:
+    """A reply saying "send only as the account you logged in with": QQ and 163's
+    ``553 Mail from must equal authorized user``, Postfix's ``553 5.7.1 Sender address
+    rejected: not owned by user``, Exchange Online's ``550 5.7.60 … send as this sender``."""
+    return code in (501, 550, 553, 554) and bool(_FOREIGN_SENDER.search(text))
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

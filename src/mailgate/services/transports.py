@@ -13,15 +13,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailgate.core import presets
 from mailgate.core.addresses import parse_address
+from mailgate.core.limits import window
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, TransportDisabled
+from mailgate.events.providers import events_path, provider_class
 from mailgate.outbound.http import host_of
 from mailgate.outbound.netguard import NetGuard, approve_host, target
 from mailgate.outbound.registry import build_transport, config_model, secret_fields
 from mailgate.services import limits, receiving_domains, roles
 from mailgate.services.tenancy import get_team
-from mailgate.store.models import TransportRow, new_id
+from mailgate.store import counters
+from mailgate.store.models import TransportRow, Workspace, new_id, utcnow
 
 SCOPES = ("system", "workspace", "team")
 MODES = ("immediate", "queued")
@@ -212,6 +216,7 @@ def _apply(
         config = data.get("config") or {}
         if not isinstance(config, dict):
             raise InvalidInput("config must be an object", field="config")
+        config = _with_preset(row.kind, config)
         fresh = creating or "kind" in data
         current = {} if fresh else dict(row.config)
         roles.require_operator_for_paths(config_model(row.kind), config, current, operator)
@@ -245,6 +250,64 @@ def _apply(
             )
         row.config = plain
         row.secrets = token
+
+
+def probe_sender(row: TransportRow) -> str | None:
+    """The envelope sender the *test* button asks the server about: the one its mail
+    will carry (the account's address under restrict_from/on_behalf_of, else the
+    bounce address), or the login when it is an address."""
+    if row.sender_policy in ("restrict_from", "on_behalf_of") and row.sender:
+        return row.sender
+    user = (row.config or {}).get("username")
+    fallback = user if isinstance(user, str) and "@" in user else None
+    return row.bounce_address or row.sender or fallback
+
+
+def _with_preset(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """An SMTP config naming a provider preset gets its host, port and security
+    (core/presets.py) unless they are given; the preset stays, for its AUTH hint."""
+    name = config.get("preset")
+    if kind != "smtp" or name is None:
+        return config
+    preset = presets.get(name)
+    if preset is None:
+        raise InvalidInput(
+            f"config.preset must be one of {', '.join(presets.PRESETS)}", field="config.preset"
+        )
+    server = preset.smtp
+    return {"host": server.host, "port": server.port, "security": server.security, **config}
+
+
+def provider_view(row: TransportRow, public_base: str) -> dict[str, Any]:
+    """An HTTP provider's extras: what its account API said, and where its events go.
+
+    ``events_url`` is absolute (``MAILGATE_PUBLIC_URL``), ready to paste into the
+    provider's webhook settings (docs/providers.md).
+    """
+    if provider_class(row.kind) is None:
+        return {}
+    return {
+        "provider_state": row.provider_state,
+        "events_url": public_base.rstrip("/") + events_path(row.id),
+    }
+
+
+def record_provider_state(session: Session, transport_id: str, state: dict[str, Any]) -> None:
+    """Keep what the account API said; a quota also notes today's count at that moment,
+    so the queue can tell how much is left later (queue/limits.py, ``_provider_quota``).
+    """
+    row = session.get(TransportRow, transport_id)
+    if row is None:
+        return
+    state = dict(state)
+    if isinstance(state.get("quota"), dict):
+        ws = session.get(Workspace, row.workspace_id) if row.workspace_id else None
+        day = window("day", utcnow(), (ws.timezone if ws else None) or "UTC")
+        key = f"transport:{row.id}"
+        used = counters.used(session, [(key, "day", day.start)])[key]
+        start = day.start.isoformat()
+        state["quota"] = {**state["quota"], "counted": used, "window_start": start}
+    row.provider_state = state
 
 
 def visible(session: Session, workspace_id: str) -> list[TransportRow]:
