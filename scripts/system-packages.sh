@@ -16,6 +16,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgre
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"  # lo up in its namespace
 # Chromium: the console's browser tests (Playwright drives Debian's build).
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+# A CJK font: the console's zh-CN screenshots show Chinese, not empty boxes.
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$missing fonts-wqy-microhei"
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

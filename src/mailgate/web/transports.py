@@ -118,8 +118,13 @@ async def check(transport_id: str, p: AdminDep, form: FormDep) -> Response:
             return row
 
     row = await run_in(p.app.executors.api, load)
-    result = await p.app.transports.check(row)
+    # With the sender, the server also judges it (MAIL FROM, RCPT): its own words.
+    result = await p.app.transports.check(row, row.sender)
     checked_ = {
-        "id": transport_id, "ok": result.ok, "message": result.message, "stage": result.stage
+        "id": transport_id,
+        "ok": result.ok,
+        "message": result.message,
+        "stage": result.stage,
+        "transcript": list(result.transcript),
     }
     return await run_in(p.app.executors.api, lambda: _listing(p, checked=checked_))
