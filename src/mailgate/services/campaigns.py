@@ -7,14 +7,14 @@ found (404), as everywhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.campaigns import compose, upload
@@ -27,7 +27,14 @@ from mailgate.inbound import suppression
 from mailgate.services import transports as transport_service
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
-from mailgate.store.models import Campaign, CampaignRecipient, Workspace, new_id, utcnow
+from mailgate.store.models import (
+    Campaign,
+    CampaignRecipient,
+    Suppression,
+    Workspace,
+    new_id,
+    utcnow,
+)
 
 
 @dataclass(slots=True)
@@ -261,13 +268,34 @@ def upload_recipients(
         category = row.category
     rejects = upload.Rejects()
     report = Report()
+    with app.sessions() as session:
+        # No suppression at all (a new workspace): no look-up per batch.
+        any_suppressed = session.scalar(
+            select(Suppression.id).where(Suppression.workspace_id == workspace_id).limit(1)
+        )
     for batch in upload.read(content_type, chunks, rejects):
-        _store_batch(app, workspace_id, campaign_id, category, batch, report)
+        _store_batch(
+            app, workspace_id, campaign_id, category, batch, report, any_suppressed is not None
+        )
     report.invalid = rejects.count
     report.invalid_rows = [{"row": r.row, "reason": r.reason} for r in rejects.listed]
     with app.sessions() as session:
         report.total = get(session, workspace_id, campaign_id).total
     return report
+
+
+#: One encoder (the C one): json.dumps with options builds a new encoder per call.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+_INSERT = {
+    # The driver's executemany with plain tuples: the ORM's bulk path costs ~50 µs a
+    # row, which alone held an upload under 10,000 rows/s.
+    "sqlite": "INSERT OR IGNORE INTO campaign_recipients "
+    "(campaign_id, email, variables, state, attempts, last_error) VALUES (?, ?, ?, ?, 0, ?)",
+    "postgresql": "INSERT INTO campaign_recipients "
+    "(campaign_id, email, variables, state, attempts, last_error) "
+    "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT DO NOTHING",
+}
 
 
 def _store_batch(
@@ -277,6 +305,7 @@ def _store_batch(
     category: str,
     batch: list[upload.Row],
     report: Report,
+    check_suppressions: bool,
 ) -> None:
     now = datetime.now(UTC)
     unique: dict[str, upload.Row] = {}
@@ -286,39 +315,46 @@ def _store_batch(
         else:
             unique[r.email] = r
     with transaction(app.sessions) as session:
-        t = CampaignRecipient
-        existing = set(
-            session.scalars(
-                select(t.email).where(t.campaign_id == campaign_id, t.email.in_(list(unique)))
-            )
+        blocked = (
+            suppression.blocked(session, workspace_id, set(unique), category, now)
+            if check_suppressions
+            else set()
         )
-        report.duplicates += len(existing)
-        fresh = [r for e, r in unique.items() if e not in existing]
-        emails = {r.email for r in fresh}
-        blocked = suppression.blocked(session, workspace_id, emails, category, now)
-        rows = [
-            {
-                "campaign_id": campaign_id,
-                "email": r.email,
-                "variables": r.variables,
-                "state": "suppressed" if r.email in blocked else "pending",
-                "attempts": 0,
-                "last_error": "on the suppression list" if r.email in blocked else None,
-            }
-            for r in fresh
+        params = [
+            (
+                campaign_id,
+                email,
+                _json(r.variables),
+                "suppressed" if email in blocked else "pending",
+                "on the suppression list" if email in blocked else None,
+            )
+            for email, r in unique.items()
         ]
-        if rows:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            # A concurrent upload of the same address: the other one keeps it.
-            session.execute(insert(t).on_conflict_do_nothing(), rows)
-        suppressed = sum(1 for r in fresh if r.email in blocked)
+        conn = session.connection()
+        result = conn.exec_driver_sql(_INSERT[conn.dialect.name], params)
+        # An address already in the campaign (an earlier upload) is ignored, not counted.
+        inserted = int(result.rowcount)
+        report.duplicates += len(unique) - inserted
+        suppressed = len(blocked)
+        if suppressed and inserted < len(unique):
+            # Rare: a suppressed address that was a duplicate too; count what was stored.
+            suppressed = int(
+                session.scalar(
+                    select(func.count()).where(
+                        CampaignRecipient.campaign_id == campaign_id,
+                        CampaignRecipient.email.in_(blocked),
+                        CampaignRecipient.state == "suppressed",
+                    )
+                )
+                or 0
+            )
         report.suppressed += suppressed
-        report.accepted += len(fresh) - suppressed
-        c = session.get(Campaign, campaign_id)
-        if c is not None:
-            c.total += len(fresh)
-            c.updated_at = now
+        report.accepted += inserted - suppressed
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(total=Campaign.total + inserted, updated_at=now)
+        )
 
 
 def note_unsubscribe(session: Session, workspace_id: str, address: str) -> None:

@@ -340,6 +340,12 @@ class SupportAddress(Base):
     verify_token: Mapped[str | None] = mapped_column(String(80))
     verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The last verification mail sent (its delivery is the last check's result).
+    verify_message_pk: Mapped[str | None] = mapped_column(String(40))
+    #: The default From of the workspace (or of its team) when a message names none.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Its mail server was disconnected: replies no longer go out through it.
+    disconnected_at: Mapped[datetime | None]
 
 
 class Conversation(Base):
@@ -649,7 +655,13 @@ class CampaignRecipient(Base):
         UniqueConstraint("campaign_id", "email", name="uq_campaign_recipients_email"),
         # The dispatch scan: one campaign's due rows in upload order.
         Index("ix_campaign_recipients_due", "campaign_id", "state", "id"),
-        Index("ix_campaign_recipients_message_id", "message_id"),
+        # Only sent rows have one: a list being uploaded adds nothing to this index.
+        Index(
+            "ix_campaign_recipients_message_id",
+            "message_id",
+            sqlite_where=text("message_id IS NOT NULL"),
+            postgresql_where=text("message_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))

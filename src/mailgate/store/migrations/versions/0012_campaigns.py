@@ -74,7 +74,11 @@ def upgrade() -> None:
         "ix_campaign_recipients_due", "campaign_recipients", ["campaign_id", "state", "id"]
     )
     op.create_index(
-        "ix_campaign_recipients_message_id", "campaign_recipients", ["message_id"]
+        "ix_campaign_recipients_message_id",
+        "campaign_recipients",
+        ["message_id"],
+        sqlite_where=sa.text("message_id IS NOT NULL"),
+        postgresql_where=sa.text("message_id IS NOT NULL"),
     )
 
 
