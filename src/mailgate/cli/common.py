@@ -1,22 +1,29 @@
-"""What every command shares: settings, the app graph, clean error exits."""
+"""What every command shares: settings, the app graph, clean error exits.
+
+Nothing heavy is imported here at module level: SQLAlchemy, the runtime and the
+transports load inside the functions that need them, so that commands which do
+not touch the database (``mailgate parse``) start fast.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
-from sqlalchemy import inspect, make_url, text
-from sqlalchemy.exc import ArgumentError, OperationalError
 
 from mailgate.config import Settings
 from mailgate.errors import ConfigurationError, MailgateError
-from mailgate.runtime import Mailgate, build
-from mailgate.store.db import make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from mailgate.runtime import Mailgate
 
 console = Console()
 err = Console(stderr=True)
@@ -41,8 +48,19 @@ def clean_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """``mailgate.store.db.transaction``, imported when a command first writes."""
+    from mailgate.store.db import transaction as _transaction
+
+    with _transaction(factory) as session:
+        yield session
+
+
 def open_app(*, migrate: bool = True) -> Mailgate:
     """The installation ``mailgate init`` prepared; refuses (exit 2) when there is none."""
+    from mailgate.runtime import build
+
     settings = Settings.from_env(create=False)
     require_prepared(settings)
     return build(settings, run_migrations=migrate)
@@ -50,6 +68,8 @@ def open_app(*, migrate: bool = True) -> Mailgate:
 
 def prepare_app() -> Mailgate:
     """``mailgate init``: the data directory (0700), key, schema and database file (0600)."""
+    from mailgate.runtime import build
+
     settings = Settings.from_env(create=True)
     os.chmod(settings.data_dir, 0o700)  # also when it existed with a laxer mode
     path = _sqlite_path(settings.database_url)
@@ -69,6 +89,9 @@ def prepare_app() -> Mailgate:
 
 
 def _sqlite_path(url: str) -> Path | None:
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -87,6 +110,11 @@ def require_prepared(settings: Settings) -> None:
     Without this, ``mailgate worker`` run from the wrong directory made a new ``./data``
     with a new key and an empty database, and ran happily against it.
     """
+    from sqlalchemy import inspect, make_url, text
+    from sqlalchemy.exc import OperationalError
+
+    from mailgate.store.db import make_engine
+
     path = _sqlite_path(settings.database_url)  # first: it checks the URL's syntax
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     hint = (
