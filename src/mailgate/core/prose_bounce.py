@@ -89,7 +89,8 @@ _WORDING_RE = re.compile(
         [
             # English
             rf"(?:could ?not|couldn{_APOS}t|can ?not|can{_APOS}t) be (?:delivered|reached)",
-            r"(?:could ?not|unable to|failed to|not able to) deliver",
+            r"(?:could ?not|unable to|failed to|not able to) (?:deliver|send message)",
+            r"still undelivered|this is a warning message only",
             rf"wasn{_APOS}t able to deliver",
             r"(?:was|were|has been|have been) not delivered",
             rf"(?:wasn{_APOS}t|weren{_APOS}t) delivered",
@@ -130,7 +131,8 @@ _WORDING_RE = re.compile(
 )
 # Wording that marks a delay warning: the MTA is still trying (RFC 3464 "delayed").
 _DELAY_RE = re.compile(
-    r"THIS IS A WARNING ONLY|has not yet been delivered|has been delayed|not delivered yet"
+    r"THIS IS A WARNING (?:MESSAGE )?ONLY|has not yet been delivered|has been delayed"
+    r"|not delivered yet|still undelivered|will keep trying"
     r"|will (?:continue to )?(?:be )?retr|Delivery attempts will continue|延迟投递|仍在重试"
     r"|noch nicht zugestellt|n'a pas encore été remis|aún no se ha entregado|ainda não foi entregue"
     r"|ещё не доставлено|еще не доставлено|配信が遅延",
@@ -162,6 +164,7 @@ _FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|转发|轉寄)\s*[:：]", re.I)
 _SUBJECT_HINT_RE = re.compile(
     r"undeliver|delivery status notification|returned mail|mail delivery fail|failure notice"
     r"|delivery failure|delivery_failure|non[- ]?delivery|delivery problem|not delivered"
+    r"|could not send message|delivery delayed|delayed mail"
     r"|unzustellbar|non remis|non distribuable|no entregad|não entregue|недоставлен"
     r"|退信|投递失败|未能投递|发送失败|配信エラー|配信不能",
     re.I,
@@ -381,7 +384,9 @@ def _window(lines: list[str], start: int, key: str, own: set[str]) -> list[str]:
     """Up to 8 lines from ``start``, ending before a line that names another recipient."""
     out = [lines[start]]
     for line in lines[start + 1 : start + 8]:
-        others = {clean_address(m.group(0)).lower() for m in _ADDR_RE.finditer(line)}
+        stop = _NOT_AFTER_RE.search(line)
+        end = stop.start() if stop else len(line)
+        others = {clean_address(m.group(0)).lower() for m in _ADDR_RE.finditer(line, 0, end)}
         if others - own - {key}:
             break
         out.append(line)
