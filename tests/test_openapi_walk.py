@@ -27,6 +27,10 @@ PUBLIC = {
     # Mailgun's HMAC signature authenticates these; test_unsigned_mailgun_route_is_refused.
     "/v1/inbound/mailgun/{source_id}": "Mailgun signature",
     "/v1/inbound/mailgun/{source_id}/mime": "Mailgun signature",
+    # Every push source kind and provider event callbacks (api/push.py): the provider's
+    # HMAC signature; test_providers_e2e.py::test_refusals.
+    "/v1/inbound/{source_id}": "push source signature",
+    "/v1/transports/{transport_id}/events": "provider webhook signature",
     # The signed unsubscribe token is the authority (RFC 8058); test_unsubscribe.py.
     "/u/{token}": "signed unsubscribe token",
 }

@@ -18,6 +18,7 @@ from mailgate.api import (
     inbound,
     messages,
     ops,
+    push,
     sources,
     suppressions,
     transports,
@@ -52,6 +53,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(sources.router)
     app.include_router(sources.inbound_router)
+    app.include_router(push.router)  # /v1/inbound/{id}, /v1/transports/{id}/events
     app.include_router(conversations.router)
     app.include_router(suppressions.router)
     app.include_router(campaigns.router)

@@ -3,28 +3,26 @@
 The Mailgun endpoint takes no API key: Mailgun's signature authenticates it
 (:mod:`mailgate.inbound.mailgun`). It answers 200 only after the commit, 406 to
 what is not a genuine fresh request (Mailgun does not retry a 406), and 503 when
-storing failed, so that Mailgun tries again.
+storing failed, so that Mailgun tries again: the push-source policy of
+:mod:`mailgate.api.push`, where ``/v1/inbound/{id}`` serves every push kind.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-from typing import Any
+from typing import IO, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from mailgate.api import push as push_api
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
-from mailgate.api.errors import error_body
 from mailgate.api.limits import check_name
 from mailgate.api.schemas import Strict
-from mailgate.errors import MailgateError
 from mailgate.inbound import mailgun
 from mailgate.services import sources as svc
 from mailgate.store.db import transaction
-from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
 
@@ -105,34 +103,13 @@ def poll(source_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
 async def mailgun_route(source_id: str, request: Request, app: AppDep) -> JSONResponse:
     """What a Mailgun route's ``forward()`` posts (parsed form; raw MIME for ``…/mime``).
 
-    The body goes to a spooled temporary file (memory up to 1 MiB, then disk) under
-    a streaming cap; the signature is checked from that file before any parsing.
+    The push-source policy (api/push.py): the body is spooled under a cap and the
+    signature checked from the spool before any parsing. ``/v1/inbound/{id}`` is the
+    same for every push kind; this path stays for routes set up before it.
     """
+
+    def handle(content_type: str, spool: IO[bytes]) -> dict[str, Any]:
+        return {"id": mailgun.accept(app, source_id, content_type, spool).id}
+
     cap = 2 * app.settings.max_message_bytes + MAILGUN_FORM_OVERHEAD
-    too_large = JSONResponse(
-        error_body("too_large", "request body is over the size limit"), status_code=406
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return too_large
-    content_type = request.headers.get("content-type", "")
-    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                return too_large
-            spool.write(chunk)
-        try:
-            received = await run_in(
-                app.executors.inbound, mailgun.accept, app, source_id, content_type, spool
-            )
-        except MailgateError as exc:
-            return JSONResponse(
-                error_body(exc.code, exc.message, exc.field), status_code=exc.status
-            )
-        except Exception:
-            log.exception("storing a Mailgun route message failed")
-            err = error_body("unavailable", "could not store the message; retry later")
-            return JSONResponse(err, status_code=503)
-    return JSONResponse({"id": received.id}, status_code=200)
+    return await push_api.receive(request, cap, handle, app.executors.inbound, "Mailgun message")

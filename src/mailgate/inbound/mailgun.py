@@ -12,9 +12,10 @@ Mailgun sends one of two forms (its *Routes* documentation):
 Both carry ``timestamp``, ``token`` and ``signature`` = hex HMAC-SHA256 of
 ``timestamp + token`` with the webhook signing key. The parsed form is rebuilt
 into one MIME message with the :mod:`email` package, so the pipeline always sees
-raw bytes. The HTTP answer is decided in :mod:`mailgate.api.sources`: 406 for a
-refusal (Mailgun does not retry it), 200 after the commit, 5xx so Mailgun retries
-when storing failed.
+raw bytes. Signature, freshness, replay record and the HTTP answers (406 for a
+refusal, which Mailgun does not retry; 200 after the commit; 503 so Mailgun
+retries when storing failed) are the push-source base's (:mod:`mailgate.inbound.push`);
+this module is the Mailgun kind's hooks, :data:`KIND`.
 
 The signature is checked first, before anything is parsed or held in memory:
 the route spools the body to a temporary file and :func:`signature_fields` reads
@@ -35,13 +36,9 @@ from __future__ import annotations
 
 import email.header
 import email.policy
-import hashlib
-import hmac
-import io
 import json
 import re
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import MIMEPart
 from email.parser import BytesParser
@@ -51,24 +48,18 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, QuerystringParser, parse_options_header
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from mailgate.errors import MailgateError
-from mailgate.inbound.pipeline import Incoming, Received, store_many
+from mailgate.inbound import push
+from mailgate.inbound.pipeline import Received
+from mailgate.inbound.push import FUTURE_SKEW_SECONDS, Refused, SourceDisabled, replay_key
 from mailgate.store.context import Context
-from mailgate.store.db import transaction
-from mailgate.store.models import Source, SourceItem
 
-#: A little clock skew between Mailgun and us is not an attack.
-FUTURE_SKEW_SECONDS = 30
+__all__ = ["FUTURE_SKEW_SECONDS", "KIND", "Refused", "SourceDisabled", "accept", "replay_key"]
+
 #: The form fields the signature covers, read before anything else.
 SIGNED_FIELDS = ("timestamp", "token", "signature")
 #: Longer than any genuine value (a 10-digit time, a 50-character token, 64 hex digits).
 MAX_SIGNED_FIELD = 256
-_TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")  # ASCII digits only: no "1e9", "nan", "+1", " 1"
-_TOKEN = re.compile(r"[!-~]{1,200}")  # printable ASCII, no space
-_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 #: Rebuilt from the parsed bodies, so the original ones would lie.
 _MIME_HEADERS = {"content-type", "content-transfer-encoding", "mime-version", "content-length"}
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 §2.2: printable, no colon
@@ -88,13 +79,6 @@ class MailgunConfig(BaseModel):
     max_age_seconds: int = Field(
         default=300, ge=10, le=3600, description="Refuse requests signed longer ago"
     )
-
-
-class Refused(MailgateError):
-    """Not a genuine, fresh Mailgun request: answered 406 so Mailgun gives up."""
-
-    code = "refused"
-    status = 406
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,29 +140,9 @@ def verify(
 ) -> None:
     """Mailgun's webhook signature: HMAC-SHA256(key, timestamp + token), fresh.
 
-    The timestamp must be ASCII digits with no leading zero: Mailgun sends a plain
-    Unix time, and anything else (``1e9``, ``nan``, ``+1``, `` 1``, ``0…``) is how
-    the unseparated signed string would be re-split into another (timestamp, token).
+    The checks are the push-source base's (:func:`mailgate.inbound.push.verify_hmac`).
     """
-    if not _TIMESTAMP.fullmatch(timestamp):
-        raise Refused("timestamp must be a Unix time in plain digits", field="timestamp")
-    if not _TOKEN.fullmatch(token):
-        raise Refused("token is missing or malformed", field="token")
-    if not _SIGNATURE.fullmatch(signature):
-        raise Refused("bad signature", field="signature")
-    expected = hmac.new(
-        signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
-    ).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
-        raise Refused("bad signature", field="signature")
-    age = (time.time() if now is None else now) - int(timestamp)
-    if age > max_age or age < -FUTURE_SKEW_SECONDS:
-        raise Refused("timestamp is not within the allowed window", field="timestamp")
-
-
-def replay_key(signature: str) -> str:
-    """The ``source_items`` key that makes a signed request single: its MAC."""
-    return f"sig:{signature.lower()}"
+    push.verify_hmac(signing_key, timestamp, token, signature, max_age=max_age, now=now)
 
 
 def signature_fields(content_type: str, chunks: Iterable[bytes]) -> dict[str, str]:
@@ -277,11 +241,6 @@ def signature_fields(content_type: str, chunks: Iterable[bytes]) -> dict[str, st
     return out
 
 
-def _chunks(body: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
-    while chunk := body.read(size):
-        yield chunk
-
-
 def _header_line(name: str, value: str) -> bytes:
     # Unfold (RFC 5322 §2.2.3) and drop stray CR/LF: one header stays one header.
     value = re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", " ").replace("\n", " ")
@@ -350,59 +309,24 @@ def route_message(parts: list[Part]) -> tuple[bytes, str, list[str]]:
     return raw, sender, [r.strip() for r in rcpt.split(",") if r.strip()]
 
 
+def _message(content_type: str, body: bytes) -> push.Message:
+    raw, sender, rcpt = route_message(parse_form(content_type, body))
+    return push.Message(raw, sender, rcpt)
+
+
+#: The Mailgun route kind of push source (inbound/kinds.py registers it).
+KIND = push.PushKind(
+    "mailgun",
+    MailgunConfig,
+    signature_fields,
+    _message,
+    # "token:" keys are what earlier versions recorded: still a replay.
+    legacy_keys=lambda signed: [f"token:{signed.get('token', '')}"],
+)
+
+
 def accept(
     app: Context, source_id: str, content_type: str, body: bytes | IO[bytes]
 ) -> Received:
-    """Verify a route POST and store its message; raises :class:`Refused` (→ 406).
-
-    ``body`` may be a file (the route spools large posts to disk): it is read
-    whole only after the signature and the replay record have been checked.
-    """
-    stream: IO[bytes] = io.BytesIO(body) if isinstance(body, bytes) else body
-    with app.sessions() as session:
-        source = session.get(Source, source_id)
-        if source is None or source.kind != "mailgun":
-            raise Refused("no such Mailgun source")
-        workspace_id, enabled = source.workspace_id, source.enabled
-        secrets = app.secrets.decrypt(source.secrets)
-        max_age = int(source.config.get("max_age_seconds") or 300)
-    if not enabled:
-        # Mailgun retries non-406 answers for hours: a short pause loses nothing.
-        raise SourceDisabled("this source is disabled")
-    stream.seek(0)
-    signed = signature_fields(content_type, _chunks(stream))
-    timestamp, token = signed.get("timestamp", ""), signed.get("token", "")
-    signature = signed.get("signature", "")
-    verify(secrets.get("signing_key", ""), timestamp, token, signature, max_age=max_age)
-    key = replay_key(signature)
-    with app.sessions() as session:
-        # "token:" keys are what earlier versions recorded: still a replay.
-        if session.scalar(
-            select(SourceItem.id).where(
-                SourceItem.source_id == source_id,
-                SourceItem.item_key.in_((key, f"token:{token}")),
-            )
-        ):
-            raise Refused("this token was used before", field="token")
-    stream.seek(0)
-    parts = parse_form(content_type, stream.read())  # genuine and new: now parse it
-    raw, sender, rcpt = route_message(parts)
-    if len(raw) > app.settings.max_message_bytes:
-        raise Refused("message is over the size limit")
-    item = Incoming(workspace_id, raw, "mailgun", sender, rcpt, item=(source_id, key))
-    try:
-        with transaction(app.sessions) as session:
-            [received] = store_many(session, app, [item])
-    except IntegrityError:  # the same token stored by a concurrent request
-        raise Refused("this token was used before", field="token") from None
-    if received.duplicate:
-        raise Refused("this token was used before", field="token")
-    app.wake_workers()
-    return received
-
-
-class SourceDisabled(MailgateError):
-    """The source is switched off: 503, so Mailgun keeps the mail and retries."""
-
-    code = "source_disabled"
-    status = 503
+    """Verify a route POST and store its message; raises :class:`Refused` (→ 406)."""
+    return push.accept(app, source_id, content_type, body, {"mailgun": KIND}, only="mailgun")

@@ -151,6 +151,8 @@ class HttpTransport:
         self.guard = guard
         self.executor = executor
         self._client: httpx.AsyncClient | None = None
+        #: What the last successful check read from the account API.
+        self.last_state: dict[str, Any] | None = None
 
     # -- hooks ------------------------------------------------------------------
 
@@ -288,6 +290,7 @@ class HttpTransport:
             return CheckResult(False, f"{type(exc).__name__}: {exc}", "connect")
         except AccountError as exc:
             return CheckResult(False, str(exc), exc.stage)
+        self.last_state = state  # the caller stores it on the transport (api/transports.py)
         return CheckResult(True, state.get("summary") or "connect success", None)
 
     async def close(self) -> None:

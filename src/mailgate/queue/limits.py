@@ -61,6 +61,8 @@ class Scope:
     #: A warm-up plan and its state (queue/warmup.py): today's quota joins ``limits``.
     warmup: Any = None
     warmup_state: dict[str, Any] | None = None
+    #: What an HTTP provider's account API said (outbound/http.py): its quota joins too.
+    provider_state: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +93,7 @@ def gate(
     events: list[dict[str, Any]] = []
     for scope in scopes:
         _warm_up(session, scope, now, events)
+        _provider_quota(scope, now)
     counted = [(scope, _count(session, scope, now, back, events)) for scope in scopes]
     for scope, windows in counted:
         _give_back(session, scope, windows, back)
@@ -168,12 +171,14 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
             t.rate_per_minute,
             t.warmup,
             t.warmup_state,
+            t.provider_state,
         )
         .where(t.id.in_(tids))
         .where(
             or_(
                 t.daily_quota.is_not(None),
                 t.warmup.is_not(None),
+                t.provider_state.is_not(None),
                 t.rate_per_second.is_not(None),
                 t.rate_per_minute.is_not(None),
             )
@@ -181,6 +186,7 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
     ):
         scope = Scope(f"transport:{r.id}", "transport", r.id, r.name, r.workspace_id, _limits(r))
         scope.warmup, scope.warmup_state = r.warmup, r.warmup_state
+        scope.provider_state = r.provider_state
         scope.members = [c for c in claimed if c.transport_id == r.id]
         scopes.append(scope)
     d = SendingDomain
@@ -229,7 +235,7 @@ def _scopes(session: Session, claimed: list[Claimed]) -> list[Scope]:
                 for c in scope.members:
                     c.slot = (scope.key, dom.max_connections)
             scopes.append(scope)
-    if any(("day" in s.limits or s.warmup) and s.workspace_id for s in scopes):
+    if any(("day" in s.limits or s.warmup or s.provider_state) and s.workspace_id for s in scopes):
         zones: dict[str, str] = dict(
             session.execute(
                 select(Workspace.id, Workspace.timezone).where(
@@ -260,6 +266,22 @@ def _warm_up(session: Session, scope: Scope, now: datetime, events: list[dict[st
     )
     if quota is not None:
         scope.limits["day"] = min(scope.limits.get("day", quota), quota)
+
+
+def _provider_quota(scope: Scope, now: datetime) -> None:
+    """The provider's remaining daily quota tightens the scope's (SendCloud's account API).
+
+    The effective quota is ``min(configured, counted at the check + remaining then)``,
+    and only for the day the provider was asked (services/transports.py records
+    ``counted`` and ``window_start`` with it): a new day waits for a new answer.
+    """
+    quota = (scope.provider_state or {}).get("quota")
+    if not isinstance(quota, dict) or "remaining" not in quota:
+        return
+    if quota.get("window_start") != window("day", now, scope.tz).start.isoformat():
+        return
+    cap = int(quota.get("counted") or 0) + int(quota["remaining"])
+    scope.limits["day"] = min(scope.limits.get("day", cap), cap)
 
 
 def _limits(row: Any) -> dict[str, int]:

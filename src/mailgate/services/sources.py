@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, InvalidInput, NotFound
 from mailgate.inbound.base import PollResult
-from mailgate.inbound.mailgun import MailgunConfig
+from mailgate.inbound.kinds import PUSH_KINDS, SOURCE_KINDS
 from mailgate.inbound.pollers import POLLERS, build_poller, record_error, record_pass
 from mailgate.inbound.pollers import validate_config as _validate
 from mailgate.outbound.netguard import NetGuard, approve_host, target
@@ -26,11 +26,8 @@ from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import Source, SourceItem, new_id
 
-#: kind → settings model. Pollers come from :data:`mailgate.inbound.pollers.POLLERS`.
-KINDS: dict[str, type[BaseModel]] = {
-    **{kind: cls.Config for kind, cls in POLLERS.items()},
-    "mailgun": MailgunConfig,
-}
+#: kind → settings model: the one registry of source kinds (inbound/kinds.py).
+KINDS: dict[str, type[BaseModel]] = SOURCE_KINDS
 
 
 def config_model(kind: str) -> type[BaseModel]:
@@ -68,6 +65,8 @@ def public(row: Source, box: SecretBox) -> dict[str, Any]:
     }
     if row.kind == "mailgun":
         out["webhook_path"] = f"/v1/inbound/mailgun/{row.id}"
+    if row.kind in PUSH_KINDS:  # every push kind; absolute under MAILGATE_PUBLIC_URL (api)
+        out["push_path"] = PUSH_KINDS[row.kind].webhook_path(row.id)
     return out
 
 
