@@ -735,6 +735,54 @@ def not_bounce_cases() -> list[Case]:
     return [("normal-customer-mentions-undelivered", message(top, body), e)]
 
 
+def more_prose_cases() -> list[Case]:
+    """QQ Mail's labelled summary, Postfix's "expanded from" alias."""
+    qq = (
+        "您的邮件未能送达以下收件人，系统已退回。\n\n"
+        "收件人地址：nobody.qq@qq.example.com\n退信原因：550 Mailbox not found.\n\n"
+        "------------------ 原始邮件 ------------------\n"
+        "发件人：Acme Support <support@help.example.com>\n"
+        "收件人：nobody.qq@qq.example.com; cc.person@example.net\n主题：Your ticket #1042\n"
+    )
+    postfix = (
+        "This is the mail system at host mx.remote.example.\n\n"
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients. It's attached below.\n\n"
+        "For further assistance, please send mail to postmaster.\n\n"
+        "                   The mail system\n\n"
+        "<real.box@example.org> (expanded from <team@example.org>): host"
+        " mx.example.org[192.0.2.50] said: 550 5.1.1 <real.box@example.org>:"
+        " Recipient address rejected: User unknown in local recipient table"
+        " (in reply to RCPT TO command)\n"
+    )
+    return [
+        _prose(
+            35,
+            "bounce-qq-labelled-summary",
+            "class 7/8: QQ Mail's '收件人地址' summary line is the list; the quoted original's"
+            " 收件人 (To) with a Cc below the marker is not",
+            ("QQ邮箱", "PostMaster@qq.example.com"),
+            "=?utf-8?B?UVHpgq7nrrE=?= <PostMaster@qq.example.com>",
+            "退信：Your ticket #1042",
+            qq,
+            [("nobody.qq@qq.example.com", "failed", "5.0.0")],
+            to="nobody.qq@qq.example.com",
+        ),
+        _prose(
+            36,
+            "bounce-postfix-expanded-from",
+            "class 8: Postfix prose (no DSN); the alias it was expanded from is not a recipient",
+            ("Mail Delivery System", "MAILER-DAEMON@mx.remote.example"),
+            "MAILER-DAEMON@mx.remote.example (Mail Delivery System)",
+            "Undelivered Mail Returned to Sender",
+            postfix,
+            [("real.box@example.org", "failed", "5.1.1")],
+            to="team@example.org",
+            attach=True,
+        ),
+    ]
+
+
 def cases() -> list[Case]:
     return [
         *dsn_cases(),
@@ -743,4 +791,5 @@ def cases() -> list[Case]:
         *ses_cases(),
         mdn_case(),
         *not_bounce_cases(),
+        *more_prose_cases(),
     ]
