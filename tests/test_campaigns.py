@@ -9,6 +9,7 @@ import re
 import httpx
 from sqlalchemy import select
 
+from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.store.db import transaction
 from mailgate.store.models import CampaignRecipient, Event
 from tests.helpers import smtp_transport, wait_for
@@ -147,3 +148,34 @@ def test_campaign_api(server: Server, smtp_sink: SmtpSink) -> None:
         assert sent.template_version == 1 and sent.message_id and sent.message_id.encode() in ann
         types = set(session.scalars(select(Event.type)))
     assert "campaign.done" in types
+    # Feedback: a hard bounce (found by the returned Message-ID) and a one-click unsubscribe.
+    [got] = receive(server.app, [Incoming(server.workspace_id, _bounce(sent.message_id), "api")])
+    cee = next(m.dump for m in dumps if m.rcpt_tos == ["c@example.org"])
+    link = re.search(rb"List-Unsubscribe: <http[^>]+(/u/[^>]+)>", cee)
+    assert link is not None
+    with server.client() as c:
+        wait_for(lambda: c.get(f"/v1/messages/{got.id}").json()["status"] == "processed")
+        assert c.post(link.group(1).decode()).status_code == 200
+        counts = c.get(f"/v1/campaigns/{cid}").json()["counts"]
+        assert counts["bounced"] == 1 and counts["unsubscribed"] == 1 and counts["sent"] == 1
+        entries = {(e["address"], e["scope"]) for e in c.get("/v1/suppressions").json()["items"]}
+    assert {("a@example.org", "all"), ("c@example.org", "bulk")} <= entries
+
+
+def _bounce(message_id: str | None) -> bytes:
+    return (
+        "From: MAILER-DAEMON@example.org\r\n"
+        "To: news@acme.example.com\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nNo such person here.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.org\r\n\r\n"
+        "Final-Recipient: rfc822; a@example.org\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 unknown user\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{message_id}>\r\nSubject: Hello Ann\r\n\r\n--B--\r\n"
+    ).encode()

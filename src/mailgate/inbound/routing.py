@@ -35,7 +35,14 @@ from mailgate.core.classify import MAX_RECEIVED
 from mailgate.core.message import Address
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
-from mailgate.inbound import breaker, dmarc_reports, markers, suppression, tokens
+from mailgate.inbound import (
+    breaker,
+    campaign_feedback,
+    dmarc_reports,
+    markers,
+    suppression,
+    tokens,
+)
 from mailgate.queue import warmup
 from mailgate.store.eventlog import event
 from mailgate.store.models import (
@@ -239,6 +246,9 @@ def _bounce(
     failed = [r for r in reported if r.get("action") == "failed"]
     ws = row.workspace_id
     if out is None:
+        campaign = campaign_feedback.bounce(session, box, row, parsed, failed, now)
+        if campaign is not None:  # campaign mail has no messages row (docs/campaigns.md)
+            return campaign
         if parsed.kind != "bounce" or (reported and not failed):
             return []  # an unmatched delay or success notice: nothing to tell
         return [_unmatched(row, "bounce.unmatched", _NO_MATCH, None, failed, now)]
@@ -306,6 +316,9 @@ def _complaint(
         named = [str(report["original_rcpt_to"]).strip("<>")]
     out = _outbound_for(session, box, row, parsed)
     if out is None:
+        campaign = campaign_feedback.complaint(session, box, row, parsed, now)
+        if campaign is not None:
+            return campaign
         return [_unmatched(row, "complaint.unmatched", _NO_MATCH, None, named, now)]
     recipients = {
         a.lower(): a
