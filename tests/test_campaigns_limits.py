@@ -1,0 +1,69 @@
+"""Campaign dispatch and the sending limits: the quota waits, suppression at send time."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import delete, update
+
+from mailgate.campaigns import dispatch
+from mailgate.runtime import Mailgate
+from mailgate.services import campaigns as csvc
+from mailgate.services import suppressions as ssvc
+from mailgate.services import tenancy
+from mailgate.services import transports as tsvc
+from mailgate.store.db import transaction
+from mailgate.store.models import Campaign, SendCounter, TransportRow, utcnow
+
+
+def _run(app: Mailgate, times: int) -> None:
+    async def go() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(times):
+                await dispatch.dispatch_once(app, pool)
+        await app.aclose()
+
+    asyncio.run(go())
+
+
+def test_daily_quota_waits_for_the_reset_and_unsubscribes_apply_mid_campaign(
+    mailgate_app: Mailgate,
+) -> None:
+    """A full daily quota leaves the rest pending (waiting, not failed) until the reset;
+    an address suppressed while the campaign runs is skipped."""
+    app = mailgate_app
+    with transaction(app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+        t = tsvc.create(
+            session,
+            app.secrets,
+            ws.id,
+            {"name": "cap", "kind": "capture", "default": True, "sender": "n@acme.example.com"},
+        )
+        session.execute(update(TransportRow).where(TransportRow.id == t.id).values(daily_quota=3))
+        cid = csvc.create(
+            session,
+            ws,
+            csvc.CampaignRequest(name="q", from_="n@acme.example.com", subject="s", text="t"),
+        ).id
+    body = "email\n" + "".join(f"p{i}@example.net\n" for i in range(6))
+    assert csvc.upload_recipients(app, ws.id, cid, "text/csv", [body.encode()]).accepted == 6
+    with transaction(app.sessions) as session:
+        csvc.act(session, ws.id, cid, "start")
+    _run(app, 3)
+    with app.sessions() as session:
+        shown = csvc.public(session, csvc.get(session, ws.id, cid))
+    assert shown["state"] == "sending"
+    assert shown["counts"]["sent"] == 3 and shown["counts"]["pending"] == 3
+    assert "daily quota of transport 'cap'" in shown["waiting"]
+    # p4 unsubscribes while the campaign waits; then the day resets.
+    with transaction(app.sessions) as session:
+        ssvc.add(session, ws.id, "p4@example.net", scope="bulk")
+        session.execute(delete(SendCounter))
+        session.execute(update(Campaign).values(blocked_until=utcnow()))
+    _run(app, 2)
+    with app.sessions() as session:
+        shown = csvc.public(session, csvc.get(session, ws.id, cid))
+    assert shown["state"] == "done"
+    assert shown["counts"]["sent"] == 5 and shown["counts"]["suppressed"] == 1
