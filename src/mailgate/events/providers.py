@@ -134,15 +134,12 @@ def _apply(
         received_at=now,
     )
     session.add(record)
-    found = session.execute(
-        select(Recipient, MessageRow)
-        .join(MessageRow, Recipient.message_pk == MessageRow.id)
-        .where(
-            Recipient.provider_message_id == item.provider_message_id,
-            MessageRow.transport_id == row.id,
-            MessageRow.direction == "out",
-        )
-    ).all()
+    found = _sent(session, row.id, Recipient.provider_message_id == item.provider_message_id)
+    if not found:
+        # A provider that keeps the Message-ID of the MIME we gave it (Mailgun may) names
+        # the message by it: ours too, and still only through this transport.
+        bare = item.provider_message_id.strip("<>")
+        found = _sent(session, row.id, MessageRow.message_id.in_((f"<{bare}>", bare)))
     match = next(
         ((r, m) for r, m in found if r.address.lower() == item.recipient.lower()), None
     )
@@ -210,3 +207,14 @@ def _apply(
         events.append(event(ws, f"message.{item.kind}", base, message_pk=msg.id, now=now))
     emit_many(session, events)
     return True
+
+
+def _sent(session: Session, transport_id: str, which: Any) -> list[Any]:
+    """(recipient, message) pairs of mail sent through this transport matching ``which``."""
+    return list(
+        session.execute(
+            select(Recipient, MessageRow)
+            .join(MessageRow, Recipient.message_pk == MessageRow.id)
+            .where(which, MessageRow.transport_id == transport_id, MessageRow.direction == "out")
+        ).all()
+    )
