@@ -153,6 +153,13 @@ def test_sendcloud_refusals(sendcloud_double: SendCloudDouble) -> None:
     assert refused.recipients[0].permanent and "From" in refused.recipients[0].text
 
 
+def test_sendcloud_quota_refusal_is_retried_later(sendcloud_double: SendCloudDouble) -> None:
+    sendcloud_double.used_today = sendcloud_double.quota
+    result = run(_deliver(sendcloud(sendcloud_double)))
+    assert not result.recipients[0].accepted and not result.recipients[0].permanent
+    assert "quota" in result.recipients[0].text
+
+
 def test_sendcloud_account_quota_and_balance(sendcloud_double: SendCloudDouble) -> None:
     sendcloud_double.used_today = 2400
 

@@ -61,6 +61,10 @@ CARRIED_HEADERS = (
     "Precedence",
 )
 AUTH_FAILED = 40005
+#: SendCloud publishes no code for "over the quota" or "out of balance": a refusal whose
+#: message says so is retried later (the quota resets, the account is topped up),
+#: never failed for good.
+_LATER = ("quota", "balance", "limit", "额度", "余额", "频率", "超限")
 
 
 class SendCloudConfig(BaseModel):
@@ -185,7 +189,8 @@ class SendCloudTransport(HttpTransport):
                 permanent = True
             else:
                 text = f"SendCloud {code}: {message}"
-                permanent = not 50000 <= code < 60000  # 5xxxx: their side, retry
+                later = 50000 <= code < 60000 or any(w in message.lower() for w in _LATER)
+                permanent = not later  # 5xxxx is their side; quota and balance pass
             return DeliveryResult(
                 [
                     RecipientResult(r, False, code or None, None, text, permanent, response=kept)
