@@ -178,8 +178,9 @@ def test_reports_to_the_signed_rua_are_filed_once_and_never_threaded(
         address = rua(domain)
         local, _, host = address.partition("@")
         assert host == "bounces.news.acme.test" and local.startswith("dmarc+")
-        report = zipped("receiver.example!news.acme.test!1764460800!1764547199.xml",
-                        feedback("news.acme.test"))
+        report = zipped(
+            "receiver.example!news.acme.test!1764460800!1764547199.xml", feedback("news.acme.test")
+        )
         forged = f"{local[:-1]}{'1' if local.endswith('0') else '0'}@{host}"
         with smtplib.SMTP(smtp.host, smtp.port) as client:
             client.ehlo()
@@ -187,11 +188,17 @@ def test_reports_to_the_signed_rua_are_filed_once_and_never_threaded(
             assert client.rcpt(forged)[0] == 550  # a forged token is nobody's address
             assert client.rcpt(f"dmarc@{host}")[0] == 550  # the bare local part is nobody's
             client.rset()
-            client.sendmail("noreply-dmarc@receiver.example", [address],
-                            report_mail(address, report, "r.zip", "m1"))
+            client.sendmail(
+                "noreply-dmarc@receiver.example",
+                [address],
+                report_mail(address, report, "r.zip", "m1"),
+            )
             # The reporter is unsure it arrived and sends it again: one report.
-            client.sendmail("noreply-dmarc@receiver.example", [address],
-                            report_mail(address, report, "r.zip", "m2"))
+            client.sendmail(
+                "noreply-dmarc@receiver.example",
+                [address],
+                report_mail(address, report, "r.zip", "m2"),
+            )
 
         def filed() -> list[dict[str, object]] | None:
             rows = smtp.inbound()
@@ -230,11 +237,16 @@ def test_a_report_about_another_domain_or_a_broken_one_is_kept_with_its_reason(
         domain = c.post("/v1/domains", json={"name": "news.acme.test"}).json()
         address = rua(domain)
         with smtplib.SMTP(smtp.host, smtp.port) as client:
-            client.sendmail("a@receiver.example", [address],
-                            report_mail(address, zipped("r.xml", feedback("victim.test")), "r.zip",
-                                        "x1"))
-            client.sendmail("a@receiver.example", [address],
-                            report_mail(address, b"PK\x03\x04 not a zip", "r.zip", "x2"))
+            client.sendmail(
+                "a@receiver.example",
+                [address],
+                report_mail(address, zipped("r.xml", feedback("victim.test")), "r.zip", "x1"),
+            )
+            client.sendmail(
+                "a@receiver.example",
+                [address],
+                report_mail(address, b"PK\x03\x04 not a zip", "r.zip", "x2"),
+            )
 
         def done() -> list[object] | None:
             rows = smtp.inbound()

@@ -130,6 +130,7 @@ def make_objects(server: Server) -> dict[str, str]:
                 json={"name": "walk", "from": "news@acme.example.com", "subject": "s", "text": "t"},
             )
         )
+        team = made(a.post("/v1/teams", json={"name": "walkers"}))
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {operator_key}"}
     ) as op:
@@ -147,6 +148,7 @@ def make_objects(server: Server) -> dict[str, str]:
         "workspace_id": server.workspace_id,
         "domain_id": domain["id"],
         "campaign_id": campaign["id"],
+        "team_id": team["id"],
     }
 
 

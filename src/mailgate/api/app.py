@@ -21,6 +21,7 @@ from mailgate.api import (
     push,
     sources,
     suppressions,
+    teams,
     transports,
     unsubscribe,
     webhooks,
@@ -64,6 +65,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(workspaces.router)
     app.include_router(workspace.router)
     app.include_router(domains.router)
+    app.include_router(teams.router)
     app.include_router(ops.router_for(mailgate.settings))  # /healthz, /readyz, /metrics
 
     @app.get("/v1/captured", tags=["messages"])

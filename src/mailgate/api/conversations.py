@@ -18,6 +18,7 @@ from mailgate.services import addresses as address_service
 from mailgate.services import conversations as svc
 from mailgate.services import journal
 from mailgate.store.db import transaction
+from mailgate.store.models import utcnow
 
 router = APIRouter(tags=["conversations"])
 
@@ -52,6 +53,13 @@ class AddressIn(Strict):
     address: str
     transport: str | None = None
     team: str | None = None
+    default: bool = False
+
+
+class AddressPatch(Strict):
+    transport: str | None = None
+    team: str | None = None
+    default: bool | None = None
 
 
 @router.get("/v1/conversations")
@@ -141,17 +149,39 @@ def create_address(
     """Register an address on a receiving domain of this workspace (409 if not available)."""
     with transaction(app.sessions) as session:
         row = address_service.create(session, ws.id, body.model_dump(), operator=caller.operator)
-        return address_service.public(row)
+        return address_service.public(row, session)
 
 
 @router.get("/v1/addresses", tags=["addresses"])
 def list_addresses(ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return {"items": [address_service.public(r) for r in address_service.listing(session, ws.id)]}
+    rows = address_service.listing(session, ws.id)
+    return {"items": [address_service.public(r, session) for r in rows]}
 
 
 @router.get("/v1/addresses/{address_id}", tags=["addresses"])
 def get_address(address_id: str, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return address_service.public(address_service.get(session, ws.id, address_id))
+    """``state``: pending | verified | failed | disconnected, with ``last_check``."""
+    return address_service.public(address_service.get(session, ws.id, address_id), session)
+
+
+@router.patch("/v1/addresses/{address_id}", tags=["addresses"])
+def patch_address(
+    address_id: str, body: AddressPatch, app: AppDep, ws: WorkspaceDep
+) -> dict[str, Any]:
+    """Change the address's mail server (its credentials) or team, or make it the default
+    sender; the verification is kept. An unverified address cannot be the default (422)."""
+    data = body.model_dump(exclude_unset=True)
+    with transaction(app.sessions) as session:
+        row = address_service.update(session, ws.id, address_id, data)
+        return address_service.public(row, session)
+
+
+@router.post("/v1/addresses/{address_id}/disconnect", tags=["addresses"])
+def disconnect_address(address_id: str, app: AppDep, ws: WorkspaceDep) -> dict[str, Any]:
+    """Stop sending through the address's own server; mail to it is still received."""
+    with transaction(app.sessions) as session:
+        row = address_service.disconnect(session, ws.id, address_id, utcnow())
+        return address_service.public(row, session)
 
 
 @router.delete("/v1/addresses/{address_id}", status_code=204, tags=["addresses"])

@@ -27,6 +27,7 @@ from mailgate.cli.common import (
     prepare_app,
     transaction,
 )
+from mailgate.cli.teams import app as teams_cli
 from mailgate.cli.users import app as user_cli
 from mailgate.errors import ConfigurationError
 
@@ -42,6 +43,7 @@ app.add_typer(secrets_cli, name="secrets")
 app.command("backup")(backup_cli.backup)  # cli/backup.py
 app.add_typer(user_cli, name="user")  # console users (cli/users.py)
 app.add_typer(campaigns_cli, name="campaign")  # bulk campaigns (cli/campaigns.py)
+app.add_typer(teams_cli, name="team")  # teams (cli/teams.py)
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 

@@ -67,11 +67,14 @@ class DayStats:
 def plan_from(data: object) -> Plan:
     """A validated plan; each refusal names its field (``warmup.start``…)."""
     if not isinstance(data, dict):
-        raise InvalidInput("warmup must be an object such as "
-                           '{"start": 200, "growth": 1.5, "target": 50000}, or null',
-                           field="warmup")
-    unknown = sorted(set(data) - {"start", "growth", "target", "max_bounce_rate",
-                                  "max_complaint_rate"})
+        raise InvalidInput(
+            "warmup must be an object such as "
+            '{"start": 200, "growth": 1.5, "target": 50000}, or null',
+            field="warmup",
+        )
+    unknown = sorted(
+        set(data) - {"start", "growth", "target", "max_bounce_rate", "max_complaint_rate"}
+    )
     if unknown:
         raise InvalidInput(f"warmup has no field {unknown[0]!r}", field=f"warmup.{unknown[0]}")
     start = _whole(data.get("start"), "start")
@@ -86,22 +89,29 @@ def plan_from(data: object) -> Plan:
 
 def _whole(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_VOLUME:
-        raise InvalidInput(f"warmup.{name} must be a whole number from 1 to {_MAX_VOLUME}",
-                           field=f"warmup.{name}")
+        raise InvalidInput(
+            f"warmup.{name} must be a whole number from 1 to {_MAX_VOLUME}", field=f"warmup.{name}"
+        )
     return value
 
 
 def _number(value: object, name: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidInput(f"warmup.{name} must be a number from {low} to {high}",
-                           field=f"warmup.{name}")
+        raise InvalidInput(
+            f"warmup.{name} must be a number from {low} to {high}", field=f"warmup.{name}"
+        )
     return float(value)
 
 
 def initial(plan: Plan, today: date) -> dict[str, Any]:
     """The state of a plan that starts today."""
-    return {"step": 0, "date": today.isoformat(), "quota": plan.quota(0), "status": "warming",
-            "reason": None}
+    return {
+        "step": 0,
+        "date": today.isoformat(),
+        "quota": plan.quota(0),
+        "status": "warming",
+        "reason": None,
+    }
 
 
 def roll(
@@ -131,15 +141,21 @@ def roll(
 
 def _rates(day: DayStats) -> dict[str, float]:
     sent = max(day.sent, 1)
-    return {"bounce_rate": round(day.bounced / sent, 4),
-            "complaint_rate": round(day.complained / sent, 5)}
+    return {
+        "bounce_rate": round(day.bounced / sent, 4),
+        "complaint_rate": round(day.complained / sent, 5),
+    }
 
 
 def _over(plan: Plan, rates: dict[str, float]) -> str | None:
     if rates["bounce_rate"] > plan.max_bounce_rate:
-        return (f"bounce rate {rates['bounce_rate']:.2%} is over {plan.max_bounce_rate:.2%}: "
-                "clean the list (remove addresses that bounce) before sending more")
+        return (
+            f"bounce rate {rates['bounce_rate']:.2%} is over {plan.max_bounce_rate:.2%}: "
+            "clean the list (remove addresses that bounce) before sending more"
+        )
     if rates["complaint_rate"] > plan.max_complaint_rate:
-        return (f"complaint rate {rates['complaint_rate']:.3%} is over "
-                f"{plan.max_complaint_rate:.3%}: send only to people who asked for this mail")
+        return (
+            f"complaint rate {rates['complaint_rate']:.3%} is over "
+            f"{plan.max_complaint_rate:.3%}: send only to people who asked for this mail"
+        )
     return None

@@ -32,6 +32,7 @@ from mailgate.store.executors import run_in
 from mailgate.store.models import (
     MessageRow,
     Recipient,
+    SupportAddress,
     TransportRow,
     Workspace,
     new_id,
@@ -107,6 +108,18 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
             )
         )
     return out
+
+
+def _default_sender(session: Session, workspace_id: str, team_id: str | None) -> str | None:
+    """The team's (else the workspace's) verified default address (services/addresses.py)."""
+    q = select(SupportAddress.address, SupportAddress.team_id).where(
+        SupportAddress.workspace_id == workspace_id,
+        SupportAddress.is_default.is_(True),
+        SupportAddress.verified_at.is_not(None),
+        SupportAddress.disconnected_at.is_(None),
+    )
+    found = {team: address for address, team in session.execute(q)}
+    return found.get(team_id) or found.get(None)
 
 
 def _check_recipients(req: SendRequest, most: int) -> None:
@@ -221,9 +234,13 @@ def prepare(
         sender = parse_address(req.from_, field="from")
     elif account is not None:
         sender = account
+    elif default := _default_sender(session, workspace.id, req.team):
+        sender = parse_address(default, field="from")
     else:
         raise InvalidInput(
-            "no from address, and the transport has no sender to use instead", field="from"
+            "no from address, and neither the transport's sender nor a default address "
+            "(PATCH /v1/addresses/{id} {\"default\": true}) to use instead",
+            field="from",
         )
     if auto:
         _check_automatic_headers(headers)

@@ -1,4 +1,4 @@
-"""deliverability: DMARC aggregate reports received, quota warm-up
+"""deliverability: DMARC aggregate reports received, quota warm-up; address states
 
 Revision ID: 0009
 Revises: 0008
@@ -46,9 +46,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain_id", "org_name", "report_id", name="uq_dmarc_reports"),
     )
     op.create_index("ix_dmarc_reports_domain", "dmarc_reports", ["domain_id", "begin_at"])
+    with op.batch_alter_table("addresses") as batch:
+        batch.add_column(sa.Column("verify_message_pk", sa.String(40), nullable=True))
+        batch.add_column(
+            sa.Column("is_default", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("addresses") as batch:
+        batch.drop_column("disconnected_at")
+        batch.drop_column("is_default")
+        batch.drop_column("verify_message_pk")
     op.drop_index("ix_dmarc_reports_domain", table_name="dmarc_reports")
     op.drop_table("dmarc_reports")
     for table in ("sending_domains", "transports"):
