@@ -83,6 +83,17 @@ def _walks(campaign_id: str, now: datetime) -> list[lease.Walk]:
 def activate(app: Context, now: datetime | None = None) -> list[str]:
     """Scheduled campaigns whose time has come start sending; ids of those sending."""
     now = now or utcnow()
+    due = or_(Campaign.send_at.is_(None), Campaign.send_at <= now)
+    with app.sessions() as session:  # a read first: an idle lane takes no write lock
+        waiting = session.scalar(
+            select(Campaign.id).where(Campaign.state == "scheduled", due).limit(1)
+        )
+        if waiting is None:
+            return list(
+                session.scalars(
+                    select(Campaign.id).where(Campaign.state == "sending").order_by(Campaign.id)
+                )
+            )
     with transaction(app.sessions) as session:
         session.execute(
             update(Campaign)
