@@ -183,3 +183,56 @@ def test_api_key_shown_once(console_server: ConsoleServer, acme: str) -> None:
             headers={"Authorization": f"Bearer {key.group(1)}"},
         )
         assert api.status_code == 200
+
+
+def test_forms_show_the_services_own_message_beside_the_field(
+    console_server: ConsoleServer, acme: str
+) -> None:
+    """A bad port is refused with the validation message the API gives, next to the port."""
+    with console_server.login("admin@acme-http.example.com") as c:
+        token = csrf_of(c.get("/transports/new").text)
+        answer = c.post(
+            "/transports/new",
+            data={"csrf": token, "name": "bad", "host": "127.0.0.1", "port": "99999",
+                  "security": "none", "enabled": "on"},
+        )
+        assert answer.status_code == 422
+        beside = re.search(r'<p class="field-error" data-field="port">([^<]+)</p>', answer.text)
+        assert beside is not None and "65535" in beside.group(1)
+        with httpx.Client(base_url=console_server.url) as api:
+            with transaction(console_server.app.sessions) as session:
+                from mailgate.services import tenancy
+
+                _, key = tenancy.create_api_key(session, acme)
+            same = api.post(
+                "/v1/transports",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"name": "bad", "config": {"host": "127.0.0.1", "port": 99999}},
+            ).json()["error"]
+        assert same["message"] in beside.group(1)
+
+
+def test_journal_filters_by_address_and_day(console_server: ConsoleServer) -> None:
+    """The journal's address and day filters; a malformed day is named, not a 500."""
+    from mailgate.services import tenancy
+
+    ws = console_server.workspace("journal-http")
+    console_server.user("admin@journal-http.example.com", "admin", ws)
+    with transaction(console_server.app.sessions) as session:
+        _, key = tenancy.create_api_key(session, ws)
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=console_server.url, headers=auth) as api:
+        assert api.post("/v1/transports", json={
+            "name": "cap", "kind": "capture", "default": True, "mode": "immediate",
+            "sender": "noreply@journal-http.example.com"}).status_code == 201
+        for who in ("alice", "bob"):
+            sent = api.post("/v1/messages", json={
+                "to": [f"{who}@customer.example.net"], "subject": f"for {who}", "text": "hi"})
+            assert sent.status_code in (200, 202), sent.text
+    with console_server.login("admin@journal-http.example.com") as c:
+        page = c.get("/journal", params={"address": "alice@"}).text
+        assert "for alice" in page and "for bob" not in page
+        today = c.get("/journal", params={"date": "2000-01-01"}).text
+        assert "for alice" not in today
+        bad = c.get("/journal", params={"date": "yesterday"})
+        assert bad.status_code == 200 and "YYYY-MM-DD" in bad.text

@@ -227,7 +227,6 @@ def _agent_walk(server: ConsoleServer, walk: Walk, name: str, support: str) -> s
     frame = walk.page.query_selector("iframe.mailhtml")
     assert frame is not None and frame.get_attribute("sandbox") == ""
     assert "script" not in (frame.get_attribute("srcdoc") or "")
-    walk.shot("conversation")
 
     walk.page.fill("textarea[name=text]", "张先生您好，发票已补开，请查收附件。")
     walk.page.set_input_files(
@@ -236,6 +235,7 @@ def _agent_walk(server: ConsoleServer, walk: Walk, name: str, support: str) -> s
     )
     walk.page.click("form[action$='/reply'] button[type=submit]")
     walk.page.wait_for_selector("article.mail.out")
+    walk.shot("conversation")
     reply = _sink_message(server, lambda m: m["In-Reply-To"] == customer_id)
     assert customer_id in reply["References"]
     files = [(p.get_filename(), p.get_payload(decode=True)) for p in reply.iter_attachments()]

@@ -16,6 +16,7 @@ from mailgate.errors import InvalidInput
 from mailgate.store.models import (
     Conversation,
     MessageRow,
+    Recipient,
     SendingDomain,
     Source,
     SupportAddress,
@@ -28,12 +29,15 @@ INBOUND_STATUSES = ("received", "processing", "processed", "dead")
 PENDING = ("queued", "sending", "deferred", "held")
 
 
-def _day_start(tz: str | None, now: datetime) -> datetime:
+def _zone(tz: str | None) -> ZoneInfo:
     try:
-        zone = ZoneInfo(tz or "UTC")
+        return ZoneInfo(tz or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
+        return ZoneInfo("UTC")
+
+
+def _day_start(tz: str | None, now: datetime) -> datetime:
+    local = now.astimezone(_zone(tz))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -153,3 +157,51 @@ def teams(session: Session, workspace_id: str) -> list[Team]:
     return list(
         session.scalars(select(Team).where(Team.workspace_id == workspace_id).order_by(Team.name))
     )
+
+
+def search_journal(
+    session: Session,
+    workspace_id: str,
+    *,
+    status: str | None = None,
+    transport_id: str | None = None,
+    address: str | None = None,
+    day: str | None = None,
+    tz: str | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> tuple[list[MessageRow], str | None]:
+    """The outbound journal filtered as the console's form asks: a journal of
+    ``services.journal.JOURNALS``, a transport, an address (sender or recipient,
+    part of it) and a day (``YYYY-MM-DD`` in ``tz``). Newest first; ``before`` pages."""
+    from datetime import date, timedelta
+
+    from mailgate.services.journal import JOURNALS
+
+    if status and status not in JOURNALS:
+        raise InvalidInput(f"status must be one of {', '.join(JOURNALS)}", field="status")
+    q = select(MessageRow).where(
+        MessageRow.workspace_id == workspace_id, MessageRow.direction == "out"
+    )
+    if status:
+        q = q.where(MessageRow.status.in_(JOURNALS[status]))
+    if transport_id:
+        q = q.where(MessageRow.transport_id == transport_id)
+    if address and address.strip():
+        like = "%" + address.strip().lower().replace("%", "").replace("_", "\\_") + "%"
+        to = select(Recipient.message_pk).where(func.lower(Recipient.address).like(like, "\\"))
+        q = q.where(
+            or_(func.lower(MessageRow.from_addr).like(like, "\\"), MessageRow.id.in_(to))
+        )
+    if day:
+        try:
+            first = date.fromisoformat(day)
+        except ValueError:
+            raise InvalidInput("a day is written YYYY-MM-DD", field="date") from None
+        start = datetime(first.year, first.month, first.day, tzinfo=_zone(tz))
+        q = q.where(MessageRow.created_at >= start, MessageRow.created_at < start + timedelta(1))
+    if before:
+        q = q.where(MessageRow.id < before)
+    rows = list(session.scalars(q.order_by(MessageRow.id.desc()).limit(limit + 1)))
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], nxt

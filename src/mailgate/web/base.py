@@ -27,6 +27,7 @@ from mailgate.runtime import Mailgate
 from mailgate.services import tenancy, users
 from mailgate.services.users import SignedIn
 from mailgate.web import i18n
+from mailgate.web.labels import LABELS
 
 SESSION_COOKIE = "mg_session"
 LOGIN_CSRF_COOKIE = "mg_login_csrf"
@@ -111,6 +112,11 @@ class Page:
     def _(self, message: str, **values: Any) -> str:
         text = i18n.CATALOGUES[self.language].gettext(message)
         return text % values if values else text
+
+    def label(self, value: Any) -> str:
+        """A stored status, kind, scope or role in the reader's language."""
+        text = str(value or "")
+        return self._(LABELS[text]) if text in LABELS else text
 
     def when(self, value: Any) -> str:
         return i18n.format_when(value, self.language, self.timezone)

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailgate.core.parse import parse_message
-from mailgate.errors import Conflict, MailgateError
+from mailgate.errors import Conflict, InvalidInput, MailgateError
 from mailgate.inbound import processor
+from mailgate.services import console, tenancy
 from mailgate.services import journal as svc
 from mailgate.services import messages as message_service
-from mailgate.services import tenancy
 from mailgate.services import transports as transport_service
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
@@ -24,26 +24,41 @@ STATUSES = ("sent", "pending", "deferred", "failed")
 
 
 def _journal(
-    p: Page, status: str, transport: str, before: str | None, **extra: Any
+    p: Page,
+    status: str,
+    transport: str,
+    before: str | None,
+    address: str = "",
+    day: str = "",
+    **extra: Any,
 ) -> HTMLResponse:
     with p.app.sessions() as session:
-        rows, nxt = svc.journal(
-            session, p.workspace(), status=status or None, transport_id=transport or None,
-            before=before or None,
-        )
+        try:
+            rows, nxt = console.search_journal(
+                session, p.workspace(), status=status or None, transport_id=transport or None,
+                address=address, day=day or None, tz=p.timezone, before=before or None,
+            )
+        except InvalidInput as exc:
+            rows, nxt = [], None
+            extra["errors"] = {**extra.get("errors", {}), **errors_of(exc)}
         items = [svc.public(session, r, detail=False) for r in rows]
         transports = [(t.id, t.name) for t in transport_service.visible(session, p.workspace())]
     return p.render(
         "journal.html", status=status, transport=transport, items=items, next=nxt,
-        statuses=STATUSES, transports=transports, **extra,
+        statuses=STATUSES, transports=transports, address=address, day=day, **extra,
     )
 
 
 @router.get("/journal")
 def journal(
-    p: AdminDep, status: str = "", transport: str = "", before: str | None = None
+    p: AdminDep,
+    status: str = "",
+    transport: str = "",
+    address: str = "",
+    date: str = "",
+    before: str | None = None,
 ) -> HTMLResponse:
-    return _journal(p, status, transport, before, values={}, errors={})
+    return _journal(p, status, transport, before, address, date, values={}, errors={})
 
 
 @router.post("/journal/send")
