@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from mailgate.services.providers import refresh_all
 from mailgate.store.models import (
     Attempt,
     Event,
@@ -249,6 +250,11 @@ def test_fxiaoke_sendcloud(server: Server, sendcloud_double: SendCloudDouble) ->
         assert len(double.sent) == 3
         held = made(c.get("/v1/messages", params={"status": "held"}), 200)["items"]
         assert len(held) == 1
+        # The worker re-reads the account (services/providers.py): a top-up shows.
+        double.quota = 5000
+        assert server.run(refresh_all(server.app)) == 1
+        shown = made(c.get(f"/v1/transports/{tr['id']}"), 200)
+        assert shown["provider_state"]["quota"]["remaining"] == 5000 - double.used_today
 
         # Events: delivered, invalid (hard bounce), report_spam; a stranger's emailId.
         url = f"{server.url}/v1/transports/{tr['id']}/events"

@@ -24,6 +24,7 @@ from mailgate.queue import lease
 from mailgate.queue.delivery import claim_batch, deliver, heartbeat, record, worker_name
 from mailgate.queue.lanes import run_lane
 from mailgate.runtime import Mailgate
+from mailgate.services.providers import Refresher
 from mailgate.store.executors import run_in
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Worker:
             inbound = self._lane(stop, self.process_inbound)
             pollers = PollerSupervisor(self.app).run(stop)
             domains = self._lane(stop, self.check_domains)
+            # HTTP providers' account state (quota, balance, domain): services/providers.py.
+            providers = self._lane(stop, Refresher(self.app))
             # Campaign mail: lanes, threads and transport connections of its own, so
             # triggered mail never queues behind a campaign (docs/campaigns.md).
             bulk = Channel(
@@ -65,7 +68,8 @@ class Worker:
             ]
             try:
                 await asyncio.gather(
-                    *outbound, inbound, webhooks.run(stop), pollers, domains, *bulk_lanes
+                    *outbound, inbound, webhooks.run(stop), pollers, domains, providers,
+                    *bulk_lanes,
                 )
             finally:
                 await bulk.aclose()
