@@ -426,21 +426,32 @@ def sender_hint(msg: Message) -> bool:
     or domain-less address (``Mail Delivery System <>``); an ``X-Failed-Recipients``
     field (Exim writes it on bounces only).
     """
+    cached = _HINTS.get(msg)
+    if cached is None:
+        cached = _HINTS[msg] = _sender_hint(msg)
+    return cached
+
+
+_HINTS: weakref.WeakKeyDictionary[Message, bool] = weakref.WeakKeyDictionary()
+
+
+def _sender_hint(msg: Message) -> bool:
     for value in msg.get_all("Return-Path", []):
         path = str(value).strip()
         if path in ("<>", "", "<MAILER-DAEMON>") or _DAEMON_ADDR_RE.match(path.strip("<>")):
             return True
     if msg.get("X-Failed-Recipients") is not None:
         return True
-    fields = [str(v) for v in msg.get_all("From", []) + msg.get_all("Sender", [])]
-    for name, address in getaddresses(fields):
-        if _DAEMON_ADDR_RE.match(address):
+    for value in msg.get_all("From", []) + msg.get_all("Sender", []):
+        field = str(value)
+        if "@" not in field:
+            # "Mail Delivery System <>", a bare "MAILER-DAEMON": only a daemon's name left.
+            if _DAEMON_NAME_RE.search(field):
+                return True
+            continue
+        # The address pattern, not getaddresses: this runs on every message.
+        if any(_DAEMON_ADDR_RE.match(m.group(0)) for m in _ADDR_RE.finditer(field)):
             return True
-        if "@" not in address and _DAEMON_NAME_RE.search(f"{name} {address}"):
-            return True
-    if fields and not any(a for _, a in getaddresses(fields)):
-        # "From: Mail Delivery System <>": getaddresses drops the name with the address.
-        return any(_DAEMON_NAME_RE.search(f) for f in fields)
     return False
 
 
@@ -466,6 +477,18 @@ def headers_message_id(headers_text: str) -> str | None:
 
 def attached_original(msg: Message) -> tuple[str | None, Message | None]:
     """Message-ID and headers of the returned original (message/rfc822 or rfc822-headers)."""
+    cached = _ORIGINALS.get(msg)
+    if cached is None:
+        cached = _ORIGINALS[msg] = _attached_original(msg)
+    return cached
+
+
+_ORIGINALS: weakref.WeakKeyDictionary[Message, tuple[str | None, Message | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _attached_original(msg: Message) -> tuple[str | None, Message | None]:
     for part in walk_shallow(msg):
         ctype = part.get_content_type()
         if ctype in ("message/rfc822", "message/global"):

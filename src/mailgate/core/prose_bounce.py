@@ -28,7 +28,6 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from email.utils import getaddresses
 
 from mailgate.core.dsn import (
     _ADDR_RE,
@@ -129,6 +128,10 @@ _WORDING_RE = re.compile(
     ),
     re.I,
 )
+# Where a failure list starts: a vendor sentence or bounce wording.
+_INTRO_RE = re.compile(
+    "|".join([*(f"(?:{rx.pattern})" for _, rx in _VENDORS), _WORDING_RE.pattern]), re.I
+)
 # Wording that marks a delay warning: the MTA is still trying (RFC 3464 "delayed").
 _DELAY_RE = re.compile(
     r"THIS IS A WARNING (?:MESSAGE )?ONLY|has not yet been delivered|has been delayed"
@@ -146,7 +149,7 @@ _SUCCESS_RE = re.compile(
 )
 # Where the returned copy of the original starts: addresses below it are not recipients.
 _COPY_RE = re.compile(
-    r"^.*(?:Below this line is a copy of the message|copy of (?:the|your) message"
+    r"(?:Below this line is a copy of the message|copy of (?:the|your) message"
     r"|Original message headers|-{2,}\s*Original message\s*-{2,}|Content-Description: Undelivered"
     r"|Original message follows|Unsent message follows|Message header follows"
     r"|Returned message follows|Text of (?:the )?original message|Headers of the original message"
@@ -157,7 +160,7 @@ _COPY_RE = re.compile(
     r"|Mensagem original|cópia da mensagem|Cabeçalhos da mensagem"
     r"|原邮件信息|原始邮件|原邮件头|原郵件|原始郵件|元のメッセージ|元のメール|オリジナルメッセージ"
     r"|Исходное сообщение|Оригинальное сообщение|копия (?:вашего |исходного )?сообщения"
-    r"|Заголовки (?:исходного )?сообщения).*$",
+    r"|Заголовки (?:исходного )?сообщения)",
     re.I | re.M,
 )
 _FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|转发|轉寄)\s*[:：]", re.I)
@@ -194,11 +197,30 @@ _NOT_AFTER_RE = re.compile(
 )
 
 
+def _fold(text: str) -> str:
+    """``text`` lower-cased as re.IGNORECASE folds it, with every offset kept."""
+    return (text if text.isascii() else text.translate(_FOLD_TO_ASCII)).lower()
+
+
+def _lowered(rx: re.Pattern[str]) -> re.Pattern[str]:
+    """``rx`` for text already folded by ``_fold``: several times faster than re.I.
+
+    Only literal text is lower-cased; escapes (``\\S``, ``\\(``) keep their meaning.
+    """
+    pattern = re.sub(
+        r"\\.|[^\\]+",
+        lambda m: m.group(0) if m.group(0)[0] == "\\" else m.group(0).lower(),
+        rx.pattern,
+    )
+    return re.compile(pattern, rx.flags & ~re.I)
+
+
 # Speed only: a case-insensitive vendor pattern can match only where its leading words
 # are in the lower-cased text. These are the non-ASCII characters re.IGNORECASE takes
 # for ASCII letters, so lower-casing after this mapping misses no match.
 _FOLD_TO_ASCII = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
 _LITERAL = re.compile(r"[A-Za-z0-9 ',:-]*")
+_LOWER = {rx: _lowered(rx) for rx in (_COPY_RE, _WORDING_RE, _INTRO_RE, _DELAY_RE, _SUCCESS_RE)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -240,6 +262,7 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
     part was unusable); only the reading is wanted.
     """
     hint = sender_hint(msg)
+    folded = _fold(text)
     vendor: str | None = None
     # Exim (and Gmail) write X-Failed-Recipients on bounces only.
     known = known or bool(failed_recipients_field(msg))
@@ -247,7 +270,6 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
         if _FORWARD_RE.match(subject) and not hint:
             # A person forwarding a bounce to us ("FW: Undeliverable: …") is not one.
             return None
-        folded = (text if text.isascii() else text.translate(_FOLD_TO_ASCII)).lower()
         vendor = next(
             (name for name, rx in _VENDORS if _may_match(rx, folded) and rx.search(text)), None
         )
@@ -258,20 +280,20 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
         if vendor is None:
             if not hint:
                 return None
-            copy = _COPY_RE.search(text)
-            report = text[: copy.start()] if copy else text
-            if not (_WORDING_RE.search(report) or _SUBJECT_HINT_RE.search(subject)):
+            if not (
+                _LOWER[_WORDING_RE].search(folded, 0, _copy_start(folded))
+                or _SUBJECT_HINT_RE.search(subject)
+            ):
                 return None
-    return _read(msg, text, vendor or "prose")
+    return _read(msg, text, folded, vendor or "prose")
 
 
-def _read(msg: Message, text: str, vendor: str) -> TextBounce:
-    copy = _COPY_RE.search(text)
-    report = text[: copy.start()] if copy else text
-    quoted = text[copy.start() :] if copy else ""
-    if _SUCCESS_RE.search(report):
+def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
+    cut = _copy_start(folded)
+    report, quoted = text[:cut], text[cut:]
+    if _LOWER[_SUCCESS_RE].search(folded, 0, cut):
         action = "delivered"
-    elif _DELAY_RE.search(report):
+    elif _LOWER[_DELAY_RE].search(folded, 0, cut):
         action = "delayed"
     else:
         action = "failed"
@@ -281,14 +303,14 @@ def _read(msg: Message, text: str, vendor: str) -> TextBounce:
     listed = failed_recipients_field(msg)
     if listed:
         found = {a.lower(): a for a in listed}
-        candidates = [(i, a) for i, a in _candidates(lines, own) if a.lower() in found]
+        candidates = [(i, a) for i, a in _candidates(lines, folded, own) if a.lower() in found]
         at = {a.lower(): i for i, a in reversed(candidates)}
         for address in listed:
             result.recipients.append(
                 _recipient(lines, at.get(address.lower()), address, own, action)
             )
     else:
-        for i, address in _candidates(lines, own):
+        for i, address in _candidates(lines, folded, own):
             result.recipients.append(_recipient(lines, i, address, own, action))
     # Exchange prints the status far below the address ("Diagnostic information
     # for administrators"); with one recipient, a code anywhere is its code.
@@ -298,32 +320,38 @@ def _read(msg: Message, text: str, vendor: str) -> TextBounce:
             rcpt["diagnostic"] = rcpt["diagnostic"] or _diagnostic(lines)
         if not rcpt["status"]:
             rcpt["status"] = {"delayed": "4.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
-    if copy:
+    if quoted:
         result.original_message_id = headers_message_id(quoted)
     return result
+
+
+def _copy_start(folded: str) -> int:
+    """Where the returned copy of the original starts (its line), else the end of the text."""
+    found = _LOWER[_COPY_RE].search(folded)
+    return folded.rfind("\n", 0, found.start()) + 1 if found else len(folded)
 
 
 def _own_addresses(msg: Message, quoted: str) -> set[str]:
     """The bounce's own From/To and the returned original's sender: never failed recipients."""
     fields = [str(v) for name in ("From", "To", "Sender") for v in msg.get_all(name, [])]
-    own = {a.lower() for _, a in getaddresses(fields) if a}
+    own = {clean_address(m.group(0)).lower() for f in fields for m in _ADDR_RE.finditer(f)}
     for line in quoted.splitlines()[:60]:
         if _SENDER_LINE_RE.match(line):
             own |= {clean_address(m.group(0)).lower() for m in _ADDR_RE.finditer(line)}
     return own
 
 
-def _candidates(lines: list[str], own: set[str]) -> list[tuple[int, str]]:
+def _candidates(lines: list[str], folded: str, own: set[str]) -> list[tuple[int, str]]:
     """(line number, address) of every failed recipient the failure list names, in order."""
-    start = next((i for i, line in enumerate(lines) if _is_intro(line)), 0)
+    # ``lines`` are the report's, the start of ``folded``: line numbers agree.
+    intro = _LOWER[_INTRO_RE].search(folded)
+    start = folded.count("\n", 0, intro.start()) if intro else 0
+    if start >= len(lines):
+        start = 0
     found = _scan(lines, start, own)
     if not found and start:
         found = _scan(lines, 0, own)  # the address came before the wording
     return found
-
-
-def _is_intro(line: str) -> bool:
-    return bool(_WORDING_RE.search(line) or any(rx.search(line) for _, rx in _VENDORS))
 
 
 def _scan(lines: list[str], start: int, own: set[str]) -> list[tuple[int, str]]:
