@@ -87,7 +87,19 @@ def generated() -> list[bytes]:
         b"Action: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
         b"\r\n--R\r\nContent-Type: message/rfc822\r\n\r\n" + plain + b"\r\n--R--\r\n"
     )
-    return [plain, plain, html_only, gbk, mixed, bounce]
+    # A prose bounce (Exim shape, no DSN part): the heuristic reader's path.
+    prose = (
+        b"Return-Path: <>\r\nFrom: Mail Delivery System <Mailer-Daemon@mail.example.net>\r\n"
+        b"To: bounces@example.com\r\nSubject: Mail delivery failed\r\n"
+        b"X-Failed-Recipients: gone@example.net\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        b"This message was created automatically by mail delivery software.\r\n\r\nA message"
+        b" that you sent could not be delivered to one or more of its\r\nrecipients. This is a"
+        b" permanent error. The following address(es) failed:\r\n\r\n  gone@example.net\r\n"
+        b"    550 5.1.1 No such user\r\n\r\n------ This is a copy of the message, including"
+        b" all the headers. ------\r\n\r\n" + plain
+    )
+    return [plain, plain, html_only, gbk, mixed, bounce, prose]
 
 
 def reference(raw: bytes) -> None:
