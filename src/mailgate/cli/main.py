@@ -141,6 +141,10 @@ def serve(
             tasks.append(asyncio.create_task(Worker(mg).run(stop)))
         console.print(f"mailgate listening on [bold]http://{host}:{port}[/bold]")
         console.print("get an API key: [bold]mailgate apikey create --workspace default[/bold]")
+        console.print(  # the console (web/): its first user comes from the CLI
+            f"console: sign in at [bold]http://{host}:{port}/[/bold] (first user: "
+            "[bold]mailgate user create --email you@example.com --operator[/bold])"
+        )
         await tasks[0]  # uvicorn handles SIGINT/SIGTERM and returns
         if listener is not None:
             await listener.stop()
