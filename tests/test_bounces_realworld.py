@@ -457,6 +457,17 @@ def test_two_recipient_groups_without_blank_line() -> None:
     ]
 
 
+def test_groups_run_together_with_final_recipient_first() -> None:
+    """Final-Recipient before Original-Recipient in each group: still two recipients."""
+    body = report(
+        "Final-Recipient: rfc822; a.final@example.org\nOriginal-Recipient: rfc822; a@example.org\n"
+        "Action: failed\nStatus: 5.1.1\n"
+        "Final-Recipient: rfc822; b@example.net\nAction: failed\nStatus: 5.2.2\n"
+    )
+    parsed = parse_message(mail(daemon(), body, ctype=REPORT_TYPE))
+    assert failed(parsed) == [("a@example.org", "5.1.1"), ("b@example.net", "5.2.2")]
+
+
 # --- class 14: Amazon SES notifications -------------------------------------------------
 
 

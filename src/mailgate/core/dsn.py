@@ -272,9 +272,8 @@ def _groups(block: Message) -> list[list[tuple[str, str]]]:
     for key, value in block.raw_items():
         name = key.lower()
         current = groups[-1]
-        if name in ("original-recipient", "final-recipient") and any(
-            k == "final-recipient" or (k == name == "original-recipient") for k, _ in current
-        ):
+        # A recipient field the group already has starts the next one (either order).
+        if name in ("original-recipient", "final-recipient") and any(k == name for k, _ in current):
             groups.append([])
         groups[-1].append((name, _unescape(str(value))))
     return groups
