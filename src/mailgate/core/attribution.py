@@ -56,9 +56,8 @@ _VERB_TAIL = re.compile(
     re.I,
 )
 # Verbless: an address (or "<a>") right before the colon.
-_VERBLESS = re.compile(
-    r"(?:<[^<>\s]{1,200}@[^<>\s]{1,200}>|[^\s<>]{1,200}@[^\s<>:]{1,200})\s*[:：]$"
-)
+# Verbless: the last word before the colon is an address, bare or in "<>" / "()".
+_VERBLESS = re.compile(r"[(<]?[^\s<>()]{1,200}@[^\s<>():]{1,200}[)>]?[:：]$")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _TIME = re.compile(r"(?<!\d)\d{1,2}[:.]\d\d(?!\d)")
 _NUMERIC_DATE = re.compile(r"(?<!\d)\d{1,4}[-/.年]\d{1,2}(?:[-/.月]\d{1,4})?(?!\d)")
@@ -80,33 +79,54 @@ class Attribution:
         self.column = column
 
 
+# The verbs of _VERB_END, for a cheap test of a line's end (no regex per line).
+_VERB_WORDS = (
+    "wrote", "written", "écrit", "escribió", "escreveu", "scritto", "napisał", "napisał(a)",
+    "napisała", "napsal", "napsal(a)", "napsala", "pisze", "пишет", "написал", "написала",
+    "написали", "написал(а)", "kirjoitti", "yazdı", "írta", "写道", "寫道", "のメッセージ",
+    "書きました", "작성",
+)  # fmt: skip
+
+
 def may_end_attribution(line: str) -> bool:
     """Cheap test that ``line`` could be the last line of an attribution."""
     tail = line.rstrip()
     if not tail or len(tail) > _MAX_LINE:
         return False
-    last = tail[-1]
-    if last in ":：-—_*=~":
+    if tail[-1] in ":：-—_*=~":
         return True
-    return bool(_VERB_END.search(tail[-24:]))
+    return tail[-12:].lower().endswith(_VERB_WORDS)
 
 
-def attribution_at(lines: list[str], ends: list[bool], i: int) -> Attribution | None:
+def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribution | None:
     """The attribution starting on line ``i`` (normalised lines), or None.
 
-    ``ends[j]`` is ``may_end_attribution(lines[j])``, computed once by the caller.
+    ``ends[j]`` caches ``may_end_attribution(lines[j])`` (None: not computed yet).
     """
+    # Cheap first: some line of the next few (before a blank) must end like one.
+    for j in range(i, min(i + _MAX_WRAP, len(lines))):
+        end = ends[j]
+        if end is None:
+            end = ends[j] = may_end_attribution(lines[j])
+        if end:
+            break
+        if not lines[j].strip():
+            return None
+    else:
+        return None
     para_start = i == 0 or not lines[i - 1].strip() or lines[i - 1].lstrip().startswith(">")
     parts: list[str] = []
-    for k in range(_MAX_WRAP):
-        j = i + k
-        if j >= len(lines):
-            return None
+    for j in range(i, min(i + _MAX_WRAP, len(lines))):
         line = lines[j].strip()
         if not line or line.startswith(">") or len(line) > _MAX_LINE:
             return None
+        if j == i + 1 and not para_start and not _START.search(parts[0]):
+            return None  # wrapped, but its first line starts no paragraph and no attribution
         parts.append(line)
-        if not ends[j]:
+        end = ends[j]
+        if end is None:
+            end = ends[j] = may_end_attribution(line)
+        if not end:
             continue
         column = _match(" ".join(parts), len(parts[0]), _quote_follows(lines, j + 1), para_start)
         if column is not None:
@@ -132,7 +152,13 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
     colon = core.endswith((":", "："))
     if not colon and not quoted:
         return None
-    if not (_VERB_END.search(core) or _VERB_TAIL.search(core) or _verbless(core)):
+    # Each pattern is anchored at the end: search only the tail that can match.
+    n = len(core)
+    if not (
+        _VERB_END.search(core, max(0, n - 25))
+        or (colon and _tail_verb(core[-200:].lower()) and _VERB_TAIL.search(core, max(0, n - 200)))
+        or (colon and _verbless(core))
+    ):
         return None
     if not _evidence(core, quoted):
         return None
@@ -147,8 +173,16 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
     return None
 
 
+def _tail_verb(low: str) -> bool:
+    return "schrieb" in low or "schreef" in low or "skrev" in low or "kirjoitti" in low
+
+
 def _verbless(core: str) -> bool:
-    return bool(_VERBLESS.search(core)) and bool(_YEAR.search(core)) and bool(_TIME.search(core))
+    """Ends "<a@b>:" (or "a@b:") and carries a year and a time."""
+    words = core[:-1].rsplit(None, 1)
+    if not words or "@" not in words[-1] or not _VERBLESS.match(words[-1] + ":"):
+        return False
+    return bool(_YEAR.search(core)) and bool(_TIME.search(core))
 
 
 def _evidence(core: str, quoted: bool) -> bool:
@@ -177,9 +211,7 @@ _ORIGINAL = (
     r"|Původní zpráva|Eredeti üzenet|Orijinal İleti|Orijinal mesaj|Reply message"
     r"|Previous message|原始邮件|邮件原件|原邮件|原始郵件|原始信件|元のメッセージ|원본 메시지"
 )
-_RULE_BEFORE = r"^[-_=*\s]{0,40}[-_=]{2,}\s*"
-_RULE_AFTER = r"\s*[-_=*]{2,}[-_=*\s]{0,40}$"
-_SEPARATOR_RE = re.compile(rf"{_RULE_BEFORE}(?:{_ORIGINAL}){_RULE_AFTER}|^_{{20,}}$", re.I)
+_SEPARATOR_RE = re.compile(rf"(?:{_ORIGINAL})", re.I)
 _FORWARD = (
     r"Forwarded message|Forwarded Message|Weitergeleitete Nachricht|Message transféré"
     r"|Message transmis|Mensaje reenviado|Messaggio inoltrato|Doorgestuurd bericht"
@@ -187,27 +219,54 @@ _FORWARD = (
     r"|Пересылаемое сообщение|Пересланное сообщение|Mensagem encaminhada|Wiadomość przekazana"
     r"|Přeposlaná zpráva|转发邮件|轉寄郵件|转发的邮件|転送メッセージ|전달된 메시지"
 )
-_FORWARD_RE = re.compile(
-    rf"{_RULE_BEFORE}(?:{_FORWARD}){_RULE_AFTER}"
-    r"|^(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht"
+_FORWARD_RE = re.compile(rf"(?:{_FORWARD})", re.I)
+_FORWARD_INTRO_RE = re.compile(
+    r"(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht"
     r"|Début du message réexpédié|Inicio del mensaje reenviado|Inizio messaggio inoltrato"
     r"|Begin doorgestuurd bericht|Vidarebefordrat brev|Início da mensagem reencaminhada"
     r"|Начало переадресованного сообщения|以下是转发的邮件|转发的邮件|転送されたメッセージ)"
-    r"\s*[:：]$",
+    r"\s*[:：]",
     re.I,
 )
+_RULE = "-_=*~ \t"
+
+
+def _between_rules(s: str) -> str | None:
+    """The words of a line like "-----Original Message-----", or None.
+
+    Rule characters are stripped in Python, not by the pattern: a regex with
+    optional runs of them on both sides backtracks badly on a long rule line.
+    """
+    words = s.strip(_RULE)
+    if not words or len(s) > 120:
+        return None
+    before = s[: s.find(words)]
+    after = s[len(before) + len(words) :]
+    if sum(before.count(c) for c in "-_=") < 2 or sum(after.count(c) for c in "-_=*") < 2:
+        return None
+    return words
 
 
 def is_separator(line: str) -> bool:
     """A line that opens the quoted original: "-----Original Message-----" and kin."""
     s = line.strip()
-    return len(s) <= 120 and bool(_SEPARATOR_RE.match(s))
+    if s[:1] not in ("-", "_", "=", "*"):
+        return False
+    if len(s) >= 20 and not s.strip("_"):
+        return True  # Outlook's rule of underscores
+    words = _between_rules(s)
+    return words is not None and _SEPARATOR_RE.fullmatch(words) is not None
 
 
 def is_forward_marker(line: str) -> bool:
     """A line that opens forwarded content (kept: it is what the sender wants read)."""
     s = line.strip()
-    return len(s) <= 120 and bool(_FORWARD_RE.match(s))
+    if not s or len(s) > 120:
+        return False
+    if s[0] in "-_=*":
+        words = _between_rules(s)
+        return words is not None and _FORWARD_RE.fullmatch(words) is not None
+    return s[-1] in ":：" and _FORWARD_INTRO_RE.fullmatch(s) is not None
 
 
 # --- copied header blocks -----------------------------------------------------------
@@ -219,24 +278,45 @@ _FROM_KEYS = (
 _OTHER_KEYS = (
     r"Sent|Date|To|Cc|Bcc|Subject|Reply-To|Envoyé|À|Objet|Gesendet|Datum|An|Betreff|Kopie"
     r"|Inviato|Data|A|Oggetto|Verzonden|Aan|Onderwerp|Skickat|Till|Ämne|Kopia|Sendt|Til|Emne"
-    r"|Отправлено|Дата|Кому|Тема|Копия|Enviado|Enviada|Para|Asunto|Assunto|Fecha|Wysłano"
+    r"|Отправлено|Дата|Кому|Тема|Копия|Enviado el|Enviado em|Enviada em|Enviado|Enviada"
+    r"|Para|Asunto|Assunto|Fecha|Wysłano"
     r"|Wysłane|Do|Temat|DW|Lähetetty|Vastaanottaja|Aihe|Gönderildi|Kime|Konu|Tárgy|Elküldve"
     r"|Címzett|发送时间|日期|时间|收件人|抄送|主题|寄件日期|收件者|副本|主旨|送信日時|宛先|件名"
     r"|받는 사람|보낸 날짜|제목"
 )
-_HEADER_RE = re.compile(
-    rf"^\s*[*_]{{0,2}}(?:({_FROM_KEYS})|(?:{_OTHER_KEYS}))[*_]{{0,2}}\s{{0,3}}[*_]{{0,2}}[:：]",
-    re.I,
-)
+_FROM_SET = frozenset(k.lower() for k in _FROM_KEYS.split("|"))
+_OTHER_SET = frozenset(k.lower() for k in _OTHER_KEYS.split("|"))
+
+
+def _header_key(line: str) -> str | None:
+    """The field name of a copied header line ("From: …", "*Sent:* …", "De : …"), or None."""
+    head = line[:32]
+    colon = head.find(":")
+    wide = head.find("：")
+    if colon < 0 or (0 <= wide < colon):
+        colon = wide
+    if colon <= 0:
+        return None
+    key = head[:colon].strip(" \t*_").lower()
+    return key if key in _FROM_SET or key in _OTHER_SET else None
 
 
 def starts_header_block(lines: list[str], i: int) -> bool:
-    """Line ``i`` opens a copied header block: a From line and two more header lines
-    among the next few, or a block that starts with another field ("Date:")."""
-    first = _HEADER_RE.match(lines[i])
-    if first is None:
+    """Line ``i`` opens a copied header block: three or more different header fields
+    in a row, one of them From; the block may start with another field ("Date:")."""
+    if _header_key(lines[i]) is None:
         return False
-    window = [ln for ln in lines[i : i + 9] if ln.strip()][:6]
-    found = [m for m in (_HEADER_RE.match(ln) for ln in window) if m is not None]
-    has_from = any(m.group(1) for m in found)
-    return has_from and len(found) >= 3
+    # Consecutive header lines; blank and ">" lines between them are skipped (so
+    # the verdict is the same once quotes are gone: extract_reply stays idempotent).
+    keys: set[str] = set()
+    count = 0
+    for ln in lines[i : i + 16]:
+        if not ln.strip() or ln.lstrip().startswith(">"):
+            continue
+        key = _header_key(ln)
+        if key is None or count == 6:
+            break
+        keys.add(key)
+        count += 1
+    has_from = not keys.isdisjoint(_FROM_SET)
+    return has_from and len(keys) >= 3

@@ -30,7 +30,6 @@ from mailgate.core.attribution import (
     attribution_at,
     is_forward_marker,
     is_separator,
-    may_end_attribution,
     starts_header_block,
 )
 from mailgate.core.signatures import strip_signature
@@ -60,8 +59,8 @@ def extract_reply(text: str, html: str | None) -> str:
         text = _html_to_text(_cut_html(html))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
-    norm = [_normalise(line) for line in lines]
-    ends = [may_end_attribution(n) for n in norm]
+    norm = _normalise(text).split("\n")  # one replacement per text, not per line
+    ends: list[bool | None] = [None] * len(norm)  # filled lazily by attribution_at
     kept: list[str] = []
     forwarded: list[str] = []
     gap = False  # lines were dropped since the last kept text: fold the blanks around them
@@ -82,7 +81,7 @@ def extract_reply(text: str, html: str | None) -> str:
             break
         if is_separator(stripped) or starts_header_block(norm, i):
             break
-        found = attribution_at(norm, ends, i) if any(ends[i : i + 4]) else None
+        found = attribution_at(norm, ends, i)
         if found is not None:
             if found.column:
                 kept.append(stripped[: found.column].rstrip())
@@ -100,10 +99,10 @@ def extract_reply(text: str, html: str | None) -> str:
     return reply
 
 
-def _normalise(line: str) -> str:
-    """The line as matched: QQ Mail leaves literal "&nbsp;" in its text part."""
+def _normalise(text: str) -> str:
+    """The text as matched: QQ Mail leaves literal "&nbsp;" in its text part."""
     return (
-        line.replace("&nbsp;", " ")
+        text.replace("&nbsp;", " ")
         .replace("\u00a0", " ")
         .replace("\u202f", " ")
         .replace("\u3000", " ")

@@ -2,8 +2,8 @@
 
 Three shapes, tried in this order on the reply's lines:
 
-1. RFC 3676 §4.3's "-- " line starts the signature wherever it is; "--" (clients
-   that trim trailing blanks) only in the last ten lines.
+1. RFC 3676 §4.3's "-- " line starts the signature wherever it is (the first
+   one); "--" (clients that trim trailing blanks) only in the last ten lines.
 2. The fixed footer a mobile or app client appends ("Sent from my iPhone",
    "Envoyé de mon iPhone", "Von meinem Mobilgerät gesendet", "Gesendet von Outlook
    für Android", "從我的 iPhone 傳送", "发自我的iPhone", "Sent with Airmail", …).
@@ -51,6 +51,13 @@ _FOOTERS = (
     r"寄件自我的\s?\S{1,20}|使用\s?\S{1,20}\s?(?:发送|傳送)",
 )
 _FOOTER_RE = re.compile(rf"^(?:{'|'.join(_FOOTERS)}){_TAIL}", re.I)
+# A footer line contains one of these (lower-cased): a cheap test before the regex.
+_FOOTER_WORDS = (
+    "sent ", "get outlook", "envoy", "outlook ", "gesendet", "enviado", "inviato",
+    "verzonden", "verstuurd", "skickat", "sendt", "lähetetty", "wysłan", "odesláno",
+    "отправлено", "から送信", "에서 보냄", "gönderildi", "发自", "来自", "从我的", "從我的",
+    "寄件自", "使用",
+)  # fmt: skip
 _VALEDICTION_RE = re.compile(
     r"^(?:(?:best|kind|warm|warmest|many|with best|with kind)?\s?(?:regards|wishes)"
     r"|best|cheers|thanks|thank you|many thanks|thanks (?:and|&) regards|sincerely"
@@ -82,25 +89,39 @@ _CONTACT_RE = re.compile(
 
 def strip_signature(lines: list[str]) -> list[str]:
     """``lines`` without the trailing signature (and without trailing blank lines)."""
-    lines = _trim(lines)
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i] == "-- " or (lines[i].strip() == "--" and len(lines) - i <= 10):
-            lines = _trim(lines[:i])
+    end = _trim(lines, len(lines))
+    for i in range(end):
+        if lines[i] == "-- ":  # RFC 3676 §4.3: the signature starts at the first one
+            end = _trim(lines, i)
             break
-    lines = _cut_footer(lines)
-    return _cut_after_valediction(lines)
+    # Until nothing changes: a cut can bare another signature line (a footer above
+    # a signature), and the result must be stable when fed back. Each round looks
+    # at the last few lines of lines[:end] only, and copies nothing.
+    while True:
+        before = end
+        end = _cut_after_valediction(lines, _cut_footer(lines, _cut_trailing_dashes(lines, end)))
+        if end == before:
+            return lines[:end]
 
 
-def _trim(lines: list[str]) -> list[str]:
-    end = len(lines)
+def _cut_trailing_dashes(lines: list[str], end: int) -> int:
+    """ "--" alone (a client trimmed the space) starts a signature in the last ten lines."""
+    for i in range(max(0, end - 10), end):
+        if lines[i].strip() == "--":
+            return _trim(lines, i)
+    return end
+
+
+def _trim(lines: list[str], end: int) -> int:
+    """``end`` moved back over blank lines."""
     while end and not lines[end - 1].strip():
         end -= 1
-    return lines[:end]
+    return end
 
 
-def _nonblank_from_end(lines: list[str], count: int) -> list[int]:
+def _nonblank_from_end(lines: list[str], end: int, count: int) -> list[int]:
     found: list[int] = []
-    for i in range(len(lines) - 1, -1, -1):
+    for i in range(end - 1, -1, -1):
         if lines[i].strip():
             found.append(i)
             if len(found) == count:
@@ -108,27 +129,29 @@ def _nonblank_from_end(lines: list[str], count: int) -> list[int]:
     return found
 
 
-def _cut_footer(lines: list[str]) -> list[str]:
-    candidates = _nonblank_from_end(lines, 5)
-    for rank in range(len(candidates) - 1, -1, -1):  # earliest first
-        if rank > 3:
-            continue  # more than three lines after it: the footer is not near the end
+def _cut_footer(lines: list[str], end: int) -> int:
+    candidates = _nonblank_from_end(lines, end, 5)
+    for rank in range(min(len(candidates) - 1, 3), -1, -1):  # earliest first, ≤ 3 after it
         i = candidates[rank]
         line = lines[i].strip()
-        if len(line) <= 120 and _FOOTER_RE.match(line):
-            return _trim(lines[:i])
-    return lines
+        low = line.lower()
+        if len(line) > 120 or not any(w in low for w in _FOOTER_WORDS):
+            continue
+        if _FOOTER_RE.match(line):
+            return _trim(lines, i)
+    return end
 
 
-def _cut_after_valediction(lines: list[str]) -> list[str]:
-    candidates = _nonblank_from_end(lines, 10)
+def _cut_after_valediction(lines: list[str], end: int) -> int:
+    candidates = _nonblank_from_end(lines, end, 10)
     for rank in range(len(candidates) - 1, 1, -1):  # earliest first, 2+ lines after it
         i = candidates[rank]
-        if not _VALEDICTION_RE.match(lines[i].strip()):
+        line = lines[i].strip()
+        if len(line) > 40 or not _VALEDICTION_RE.match(line):
             continue
         block = [lines[j].strip() for j in candidates[:rank]]
         if len(block) > 8 or any(len(b) > 80 or b.endswith(("?", "？")) for b in block):
             continue
         if any(_CONTACT_RE.search(b) for b in block):
-            return _trim(lines[: i + 1])
-    return lines
+            return i + 1
+    return end
