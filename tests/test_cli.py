@@ -153,6 +153,7 @@ def test_parse_prints_json_lines(run: Run, tmp_path: Path) -> None:
         "kind",
         "bounce",
         "errors",
+        "warnings",
     }
     missing = run("parse", str(tmp_path / "nope.eml"))
     assert missing.returncode == 1 and "No such file" in missing.stderr
