@@ -89,9 +89,19 @@ def test_campaign_api(server: Server, smtp_sink: SmtpSink) -> None:
         assert rows == {3, 6}
         gb = "email,first,code\n张@example.org,张伟,8\n".replace("张@", "zhang@").encode("gb18030")
         assert upload(c, cid, gb)["accepted"] == 1
-        lines = [{"email": "c@example.org", "variables": {"first": "Cé", "code": 9}}, {"x": 1}]
+        lines = [
+            {"email": "c@example.org", "variables": {"first": "Cé", "code": 9, "note": "x" * 900}},
+            {"x": 1},
+        ]
         body = "\n".join(json.dumps(x) for x in lines).encode()
-        report = upload(c, cid, body, "application/x-ndjson")
+        # A list is streamed into the store: the request body cap does not apply to it.
+        server.app.settings.max_request_bytes = 600
+        try:
+            report = upload(c, cid, body, "application/x-ndjson")
+            too_big = {"name": "x" * 700, "from": FROM, "subject": "s", "text": "t"}
+            assert c.post("/v1/campaigns", json=too_big).status_code == 413
+        finally:
+            server.app.settings.max_request_bytes = 0
         assert report["accepted"] == 1 and report["invalid"] == 1 and report["total"] == 4
         with transaction(server.app.sessions) as session:
             names = dict(
