@@ -309,3 +309,11 @@ def test_refusals_across_tenants_and_networks(
     with httpx.Client(base_url=server.url, timeout=30) as anon:
         assert anon.post("/v1/transports/tr_nope/events", json={}).status_code == 406
         assert anon.post(f"/v1/inbound/{theirs['id']}", data={"a": "b"}).status_code == 406
+        # A disabled push source answers 503 at the one push URL: Mailgun keeps the mail.
+        with server.client() as c:
+            src = made(c.post("/v1/sources", json={
+                "name": "r", "kind": "mailgun", "enabled": False,
+                "config": {"signing_key": ROUTE_KEY}}))
+        form = route_form({"From": "a@customer.example", "To": f"support@{DOMAIN}",
+                           "Subject": "hi", "body": "x"})
+        assert anon.post(src["push_path"], data=form).status_code == 503
