@@ -153,6 +153,33 @@ PROSE = {
         "Unable to deliver message to <away@example.com>: 550 5.7.1 relaying denied\n",
         [("away@example.com", "5.7.1")],
     ),
+    "opensmtpd": (
+        "From: Mailer Daemon <MAILER-DAEMON@smtpd.example.org>\nTo: support@help.example.com\n"
+        "Subject: Delivery status notification: error\n",
+        "Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\n\n"
+        "An error has occurred while attempting to deliver a message for\n"
+        "the following list of recipients:\n\nnobody@example.org: 550 5.1.1 user unknown\n\n"
+        "Below is a copy of the original message:\n\nTo: other@example.net\n",
+        [("nobody@example.org", "5.1.1")],
+    ),
+    "courier": (
+        "Return-Path: <>\nFrom: Courier mail server at mx.example.org <@>\n"
+        "To: support@help.example.com\nSubject: NOTICE: mail delivery status.\n",
+        "This is a delivery status notification from mx.example.org,\n"
+        "running the Courier mail server.\n\n"
+        "Your message to the following recipients cannot be delivered:\n\n"
+        "<no.one@example.org>:\n    mx.example.org [192.0.2.9]:\n"
+        ">>> RCPT TO:<no.one@example.org>\n<<< 550 5.1.1 <no.one@example.org>... User Unknown\n",
+        [("no.one@example.org", "5.1.1")],
+    ),
+    "mcafee": (
+        "From: postmaster@gateway.example.com\nTo: support@help.example.com\n"
+        "Subject: Delivery Status Notification\n",
+        "--- The following addresses had delivery problems ---\n\n"
+        "<unknown.rcpt@example.com>   (Permanent error)\n\n"
+        "550 5.1.1 <unknown.rcpt@example.com>... User unknown\n",
+        [("unknown.rcpt@example.com", "5.1.1")],
+    ),
     "daemon-name-only": (
         "From: MAILER-DAEMON\nTo: support@help.example.com\nSubject: Notice\n",
         "This message did not reach the following recipient(s):\n\n  x.y@example.com\n",

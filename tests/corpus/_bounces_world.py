@@ -783,6 +783,55 @@ def more_prose_cases() -> list[Case]:
     ]
 
 
+def smtpd_cases() -> list[Case]:
+    """OpenSMTPD's and Courier's own prose."""
+    opensmtpd = (
+        "Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\n\n"
+        "An error has occurred while attempting to deliver a message for\n"
+        "the following list of recipients:\n\n"
+        "nobody.smtpd@example.org: 550 5.1.1 <nobody.smtpd@example.org>: user unknown\n\n"
+        "Below is a copy of the original message:\n\n" + _inline(37, "nobody.smtpd@example.org")
+    )
+    courier = (
+        "This is a delivery status notification from mx.remote.example,\n"
+        "running the Courier mail server, version 1.1.\n\n"
+        "The original message was received on Mon, 4 Mar 2024 11:38:00 +0000\n"
+        "from relay.help.example.com [192.0.2.1]\n\n"
+        "<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<\n"
+        "                        UNDELIVERABLE MAIL\n"
+        ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>\n\n"
+        "Your message to the following recipients cannot be delivered:\n\n"
+        "<no.one@example.org>:\n    mx.example.org [192.0.2.9]:\n"
+        ">>> RCPT TO:<no.one@example.org>\n"
+        "<<< 550 5.1.1 <no.one@example.org>... User Unknown\n"
+    )
+    return [
+        _prose(
+            37,
+            "bounce-opensmtpd",
+            "class 7/8: OpenSMTPD's notice ('error has occurred while attempting to deliver');"
+            " the copy below 'Below is a copy of the original message' is not the list",
+            ("Mailer Daemon", "MAILER-DAEMON@smtpd.remote.example"),
+            "Mailer Daemon <MAILER-DAEMON@smtpd.remote.example>",
+            "Delivery status notification: error",
+            opensmtpd,
+            [("nobody.smtpd@example.org", "failed", "5.1.1")],
+            to="nobody.smtpd@example.org",
+        ),
+        _prose(
+            38,
+            "bounce-courier-prose",
+            "class 7: Courier from '<@>' with a daemon name and a null Return-Path",
+            ("Courier mail server at mx.remote.example", ""),
+            "Courier mail server at mx.remote.example <@>",
+            "NOTICE: mail delivery status.",
+            courier,
+            [("no.one@example.org", "failed", "5.1.1")],
+            to="no.one@example.org",
+        ),
+    ]
+
+
 def cases() -> list[Case]:
     return [
         *dsn_cases(),
@@ -792,4 +841,5 @@ def cases() -> list[Case]:
         mdn_case(),
         *not_bounce_cases(),
         *more_prose_cases(),
+        *smtpd_cases(),
     ]

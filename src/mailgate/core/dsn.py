@@ -76,6 +76,7 @@ _DAEMON_ADDR_RE = re.compile(
 # A daemon's display name, trusted only beside an empty or domain-less address.
 _DAEMON_NAME_RE = re.compile(
     r"mailer[- ]?daemon|mail[- ]?delivery|delivery (?:sub)?system|postmaster|mail system"
+    r"|courier mail server|mail server at"
     r"|mail administrator|system administrator|邮件系统|系统退信|退信",
     re.I,
 )
@@ -443,8 +444,8 @@ def _sender_hint(msg: Message) -> bool:
         return True
     for value in msg.get_all("From", []) + msg.get_all("Sender", []):
         field = str(value)
-        if "@" not in field:
-            # "Mail Delivery System <>", a bare "MAILER-DAEMON": only a daemon's name left.
+        if "@" not in field or not _ADDR_RE.search(field):
+            # "Mail Delivery System <>", a bare "MAILER-DAEMON", Courier's "<@>": a name only.
             if _DAEMON_NAME_RE.search(field):
                 return True
             continue

@@ -90,6 +90,9 @@ _WORDING_RE = re.compile(
             rf"(?:could ?not|couldn{_APOS}t|can ?not|can{_APOS}t) be (?:delivered|reached)",
             r"(?:could ?not|unable to|failed to|not able to) (?:deliver|send message)",
             r"still undelivered|this is a warning message only",
+            rf"(?:could ?not|couldn{_APOS}t|cannot|can{_APOS}t) be sent|was not accepted",
+            r"error (?:has )?occurred while attempting to deliver|had delivery problems?",
+            r"user unknown|unknown user|no such (?:user|mailbox)|mailbox (?:unavailable|not found)",
             rf"wasn{_APOS}t able to deliver",
             r"(?:was|were|has been|have been) not delivered",
             rf"(?:wasn{_APOS}t|weren{_APOS}t) delivered",
@@ -149,7 +152,8 @@ _SUCCESS_RE = re.compile(
 )
 # Where the returned copy of the original starts: addresses below it are not recipients.
 _COPY_RE = re.compile(
-    r"(?:Below this line is a copy of the message|copy of (?:the|your) message"
+    r"(?:Below this line is a copy of the message|copy of (?:the |your )?(?:original )?message"
+    r"|original message (?:follows|is below|below)|header of the original message"
     r"|Original message headers|-{2,}\s*Original message\s*-{2,}|Content-Description: Undelivered"
     r"|Original message follows|Unsent message follows|Message header follows"
     r"|Returned message follows|Text of (?:the )?original message|Headers of the original message"
@@ -283,6 +287,7 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
             if not (
                 _LOWER[_WORDING_RE].search(folded, 0, _copy_start(folded))
                 or _SUBJECT_HINT_RE.search(subject)
+                or _WORDING_RE.search(subject)
             ):
                 return None
     return _read(msg, text, folded, vendor or "prose")
