@@ -76,6 +76,14 @@ def test_wrapped_attributions(wrapped: str) -> None:
     assert extract_reply(f"Done.\n\n{wrapped}\n\n> old\n", None) == "Done."
 
 
+def test_dateless_attribution_over_a_quote() -> None:
+    """Thunderbird's "Author wrote:" (no date) is cut when a quote follows it."""
+    text = "Works now.\n\nAcme Support wrote:\n> Try again.\n\nThanks!\n"
+    assert extract_reply(text, None) == "Works now.\n\nThanks!"
+    unquoted = "Works now.\n\nAcme Support wrote:\nTry again.\n"
+    assert extract_reply(unquoted, None) == unquoted.strip()  # no quote: prose
+
+
 def test_glued_attribution_keeps_the_reply_line() -> None:
     """An attribution glued onto the end of the reply's last line cuts only itself."""
     text = f"Yes, that is right. On Mon, Mar 4, 2024 at 10:00 AM Acme <{ADDR}> wrote:\n> q\n"

@@ -17,9 +17,11 @@ Forward markers ("---------- Forwarded message ---------", "Begin forwarded
 message:") are told apart: what follows them is content the sender means us to read.
 
 An attribution is accepted only with evidence: its verb (or, verbless, an address
-and a colon) must end it, it must carry a date, time or address, and without a
-colon the next line must be quoted. A line of the reply that merely contains
-"wrote" therefore never cuts the reply. Every pattern is anchored and bounded, so
+and a colon) must end it, it must carry a date, time or address (a short one
+ending in a colon may go without when a ">" quote follows: "Acme Support
+wrote:"), and without a colon the next line must be quoted. A line of the reply
+that merely contains "wrote" therefore never cuts the reply: at most a line such
+as "As I wrote:" right above a quote goes with the quote. Every pattern is anchored and bounded, so
 a long line costs linear time.
 """
 
@@ -160,13 +162,14 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
         or (colon and _verbless(core))
     ):
         return None
-    if not _evidence(core, quoted):
+    # "Acme Support wrote:" (Thunderbird without the date) over a quote is enough.
+    if not (quoted and colon and len(core) <= 80) and not _evidence(core, quoted):
         return None
     if _START.match(core):
         return 0
     # Glued onto the end of the reply's last line: "Thanks! On Fri, … wrote:".
     for m in _START.finditer(core, 1, min(first_len, len(core))):
-        if _GLUE_BEFORE.search(core[: m.start()]) and _evidence(core[m.start() :], quoted):
+        if _GLUE_BEFORE.search(core[: m.start()]) and _evidence(core[m.start() :], False):
             return lead + m.start()
     if para_start and not _prose_before(cand, first_len):
         return 0
