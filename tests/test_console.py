@@ -236,3 +236,35 @@ def test_journal_filters_by_address_and_day(console_server: ConsoleServer) -> No
         assert "for alice" not in today
         bad = c.get("/journal", params={"date": "yesterday"})
         assert bad.status_code == 200 and "YYYY-MM-DD" in bad.text
+
+
+def test_every_transport_kind_has_a_form_from_its_schema(console_server: ConsoleServer) -> None:
+    """Mailgun through the schema-drawn form: its key is write-only; sendmail (a local
+    program) is not offered to a workspace admin and refused when forged."""
+    ws = console_server.workspace("kinds-http")
+    console_server.user("admin@kinds-http.example.com", "admin", ws)
+    console_server.user("ops@kinds-http.example.com", "operator", None)
+    with console_server.login("admin@kinds-http.example.com") as c:
+        form = c.get("/transports/new", params={"kind": "mailgun"}).text
+        assert 'name="config.api_key"' in form and 'type="password"' in form
+        assert "kind=sendmail" not in form
+        token = csrf_of(form)
+        made = c.post(
+            "/transports/new",
+            data={"csrf": token, "kind": "mailgun", "name": "mg", "enabled": "on",
+                  "config.domain": "mg.example.com", "config.api_key": "key-secret-123",
+                  "config.region": "eu"},
+        )
+        assert made.status_code == 303, made.text
+        listing = c.get("/transports").text
+        assert "mg" in listing and "key-secret-123" not in listing
+        edit = re.search(r'href="/transports/(tr_[^"]+)"', listing)
+        assert edit is not None
+        assert "key-secret-123" not in c.get(f"/transports/{edit.group(1)}").text
+        forged = c.post(
+            "/transports/new",
+            data={"csrf": token, "kind": "sendmail", "name": "local", "config.path": "/bin/sh"},
+        )
+        assert forged.status_code == 403
+    with console_server.login("ops@kinds-http.example.com") as ops:
+        assert "kind=sendmail" in ops.get("/transports/new").text

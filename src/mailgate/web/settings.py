@@ -46,7 +46,7 @@ def add_address(p: AdminDep, form: FormDep) -> Response:
     except MailgateError as exc:
         if exc.status == 404:
             raise
-        return _addresses(p, 422, errors=errors_of(exc), values=data)
+        return _addresses(p, exc.status, errors=errors_of(exc), values=data)
     return RedirectResponse("/addresses", status_code=303)
 
 
@@ -88,7 +88,7 @@ def add_suppression(p: AdminDep, form: FormDep) -> Response:
         with transaction(p.app.sessions) as session:
             suppression_service.add(session, p.workspace(), address, scope=scope)
     except MailgateError as exc:
-        return _suppressions(p, 422, errors=errors_of(exc), values={"address": address})
+        return _suppressions(p, exc.status, errors=errors_of(exc), values={"address": address})
     return RedirectResponse("/suppressions", status_code=303)
 
 
@@ -132,7 +132,7 @@ def add_webhook(p: AdminDep, form: FormDep) -> Response:
             )
             shown = {"id": row.id, "secret": secret}
     except MailgateError as exc:
-        return _webhooks(p, 422, errors=errors_of(exc), values={"url": url})
+        return _webhooks(p, exc.status, errors=errors_of(exc), values={"url": url})
     return _webhooks(p, 201, secret=shown)
 
 
@@ -226,5 +226,5 @@ def invite(p: AdminDep, form: FormDep) -> Response:
                 session, email, str(form.get("password") or ""), role, p.workspace()
             )
     except MailgateError as exc:
-        return _users(p, 422, errors=errors_of(exc), values={"email": email, "role": role})
+        return _users(p, exc.status, errors=errors_of(exc), values={"email": email, "role": role})
     return RedirectResponse("/users", status_code=303)
