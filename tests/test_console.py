@@ -268,3 +268,62 @@ def test_every_transport_kind_has_a_form_from_its_schema(console_server: Console
         assert forged.status_code == 403
     with console_server.login("ops@kinds-http.example.com") as ops:
         assert "kind=sendmail" in ops.get("/transports/new").text
+
+
+def test_configuration_pages_round_trip(console_server: ConsoleServer) -> None:
+    """Suppress and lift; a webhook's secret shown once, rotated, tested, logged; an
+    invited agent signs in; an address another workspace holds is refused beside the field."""
+    ws = console_server.workspace("config-http")
+    console_server.user("admin@config-http.example.com", "admin", ws)
+    with console_server.login("admin@config-http.example.com") as c:
+        token = csrf_of(c.get("/suppressions").text)
+        added = c.post("/suppressions", data={"csrf": token, "address": "Gone@Example.net"})
+        assert added.status_code == 303
+        assert "gone@example.net" in c.get("/suppressions").text
+        again = c.post("/suppressions", data={"csrf": token, "address": "gone@example.net"})
+        assert again.status_code == 409 and "field-error" in again.text
+        c.post("/suppressions/lift", data={"csrf": token, "address": "gone@example.net"})
+        assert "gone@example.net" not in c.get("/suppressions").text
+
+        hook = c.post(
+            "/webhooks",
+            data={"csrf": token, "url": "http://127.0.0.1:9/hook", "events": "*"},
+        )
+        assert hook.status_code == 201, hook.text
+        secret = re.search(r'<code class="secret">([^<]+)</code>', hook.text)
+        hook_id = re.search(r'href="/webhooks/(wh[^"]+)"', hook.text)
+        assert secret is not None and hook_id is not None
+        assert secret.group(1) not in c.get("/webhooks").text
+        rotated = c.post(f"/webhooks/{hook_id.group(1)}/rotate", data={"csrf": token})
+        new = re.search(r'<code class="secret">([^<]+)</code>', rotated.text)
+        assert new is not None and new.group(1) != secret.group(1)
+        tested = c.post(f"/webhooks/{hook_id.group(1)}/test", data={"csrf": token})
+        assert tested.status_code == 303
+        assert "webhook.test" in c.get(f"/webhooks/{hook_id.group(1)}").text
+
+        bad = c.post("/webhooks", data={"csrf": token, "url": "ftp://x", "events": "*"})
+        assert bad.status_code == 422 and "field-error" in bad.text
+
+        invited = c.post(
+            "/users",
+            data={"csrf": token, "email": "new.agent@config-http.example.com",
+                  "role": "agent", "password": PASSWORD},
+        )
+        assert invited.status_code == 303
+        short = c.post(
+            "/users", data={"csrf": token, "email": "x@config-http.example.com", "password": "1"}
+        )
+        assert short.status_code == 422 and "password" in short.text
+    with console_server.login("new.agent@config-http.example.com") as agent:
+        assert agent.get("/conversations").status_code == 200
+
+
+def test_login_never_redirects_off_site(console_server: ConsoleServer, acme: str) -> None:
+    with console_server.client() as c:
+        token = csrf_of(c.get("/login").text)
+        answer = c.post(
+            "/login",
+            data={"email": "admin@acme-http.example.com", "password": PASSWORD, "csrf": token,
+                  "next": "//evil.example.com/"},
+        )
+        assert answer.status_code == 303 and answer.headers["location"] == "/"

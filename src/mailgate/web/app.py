@@ -29,7 +29,7 @@ from mailgate.web.transports import router as transport_pages
 
 STATIC = Path(__file__).parent / "static"
 #: Paths that are not the console's: the API keeps its own answers.
-API_PREFIXES = ("/v1/", "/healthz", "/openapi.json", "/docs", "/redoc")
+API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
 
 def is_console(path: str) -> bool:

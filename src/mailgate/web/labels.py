@@ -44,6 +44,7 @@ LABELS = {
     "agent": _("agent"),
     # webhook deliveries
     "delivered": _("delivered"),
+    "retrying": _("retrying"),
     # suppression reasons and scopes
     "hard_bounce": _("hard bounce"),
     "soft_bounce": _("repeated soft bounces"),
