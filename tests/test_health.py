@@ -181,6 +181,9 @@ def test_serve_is_ready_counts_in_the_data_dir_and_logs_json(served: Served) -> 
     with socket.create_connection(("127.0.0.1", served.smtp_port), timeout=5) as s:
         assert s.recv(100).startswith(b"220")
     assert not (served.data / "metrics" / "counter_999999999.db").exists(), "stale file kept"
+    # Beside the console (which answers HTML), /metrics still answers the API's JSON errors.
+    anonymous = httpx.get(f"{served.url}/metrics")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     headers = {"Authorization": f"Bearer {served.operator_key}"}
     with httpx.Client(base_url=served.url, headers=headers, timeout=30) as c:
         ws = c.get("/v1/workspaces").json()["items"][0]["id"]
