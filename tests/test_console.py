@@ -327,3 +327,46 @@ def test_login_never_redirects_off_site(console_server: ConsoleServer, acme: str
                   "next": "//evil.example.com/"},
         )
         assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+def test_poll_now_shows_the_mailboxs_own_words(console_server: ConsoleServer) -> None:
+    """Poll now on an IMAP source whose server is down: the page says why, no 500."""
+    from mailgate.services import tenancy
+    from tests.servers.smtpsink import free_port
+
+    ws = console_server.workspace("poll-http")
+    console_server.user("admin@poll-http.example.com", "admin", ws)
+    with transaction(console_server.app.sessions) as session:
+        _, key = tenancy.create_api_key(session, ws)
+    with httpx.Client(base_url=console_server.url) as api:
+        made = api.post(
+            "/v1/sources",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"name": "helpdesk", "kind": "imap", "enabled": False,
+                  "config": {"host": "127.0.0.1", "port": free_port(), "security": "none",
+                             "username": "u", "password": "p"}},
+        )
+        assert made.status_code == 201, made.text
+        source_id = made.json()["id"]
+    with console_server.login("admin@poll-http.example.com") as c:
+        page = c.get("/inbound").text
+        assert "helpdesk" in page
+        answer = c.post(f"/inbound/sources/{source_id}/poll", data={"csrf": csrf_of(page)})
+        assert answer.status_code == 200
+        assert "Polling failed" in answer.text and "server-words" in answer.text
+
+
+def test_operator_switches_workspace(console_server: ConsoleServer) -> None:
+    """An operator acts in the workspace they choose; the choice is theirs only."""
+    first = console_server.workspace("switch-one")
+    second = console_server.workspace("switch-two")
+    console_server.user("ops@switch.example.com", "operator", None)
+    with console_server.login("ops@switch.example.com") as c:
+        page = c.get("/").text
+        assert f'value="{first}"' in page and f'value="{second}"' in page
+        moved = c.post("/workspace", data={"csrf": csrf_of(page), "workspace": second})
+        assert moved.status_code == 303
+        assert f'<option value="{second}" selected>' in c.get("/").text
+        nowhere = c.post("/workspace", data={"csrf": csrf_of(page), "workspace": "ws_nope"})
+        assert nowhere.status_code == 303
+        assert f'<option value="{second}" selected>' in c.get("/").text
