@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/outbound.py --postgres --workers 2
     .venv/bin/python benchmarks/outbound.py --dkim           # every message DKIM-signed
     .venv/bin/python benchmarks/outbound.py --dkim --sign-processes 1
+    .venv/bin/python benchmarks/outbound.py --curve 1,2,4    # PostgreSQL, N worker processes
 
 20,000 messages of about 5 KB are accepted through the API (batches of 1,000) and
 delivered by mailgate into a local smtp-sink; the clock runs from the first POST
@@ -253,7 +254,16 @@ def main() -> None:
     ap.add_argument(
         "--sign-processes", type=int, default=0, help="MAILGATE_DKIM_SIGN_PROCESSES for --dkim"
     )
+    ap.add_argument(
+        "--curve",
+        metavar="N,N,…",
+        help="PostgreSQL with `serve --no-workers` and N `mailgate worker` processes, per N"
+        " (each point with its own smtp-source reference)",
+    )
     args = ap.parse_args()
+    if args.curve:
+        curve(args)
+        return
     sink, port = start_sink()
     try:
         ref = reference(port, args.count)
@@ -276,6 +286,25 @@ def main() -> None:
             }
         )
     )
+
+
+def curve(args: argparse.Namespace) -> None:
+    """One line per worker count: does delivery scale with processes until the sink limits?"""
+    args.postgres = True
+    points = []
+    for n in (int(x) for x in args.curve.split(",")):
+        args.workers = n
+        sink, port = start_sink()
+        try:
+            ref = reference(port, args.count)
+            rate, _ = mailgate_run(args, port)
+        finally:
+            stop_process_group(sink)
+        point = {"workers": n, "mailgate_msgs_per_s": round(rate, 1)}
+        point |= {"smtp_source_msgs_per_s": round(ref, 1), "ratio": round(rate / ref, 3)}
+        print(json.dumps({"store": "PostgreSQL", "messages": args.count, **point}), flush=True)
+        points.append(point)
+    print("curve (workers: ratio): " + ", ".join(f"{p['workers']}: {p['ratio']}" for p in points))
 
 
 if __name__ == "__main__":

@@ -173,9 +173,20 @@ class _Protocol:
             if status[3:4] == "-":
                 self._held = [*(self._held or []), status]
                 return
+            # RFC 2920: a pipelining client sent more commands in the same packet; their
+            # replies leave together with the reply to the last one. Only success
+            # replies wait: 354, 220 (STARTTLS), 221 and errors leave at once.
+            if status[:1] == "2" and status[:3] not in ("220", "221") and self._pipelined():
+                self._held = [*(self._held or []), status]
+                return
             if self._held:
                 status, self._held = "\r\n".join([*self._held, status]), None
         await super().push(status)  # type: ignore[misc]
+
+    def _pipelined(self) -> bool:
+        """Whether another whole command line has already arrived."""
+        reader: Any = getattr(self, "_reader", None)
+        return reader is not None and b"\n" in reader._buffer
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with email's header parser (~15% of
@@ -217,6 +228,35 @@ class _Protocol:
         smtp._set_post_data_state()
         await smtp.push(status)
 
+    # aiosmtpd cancels its idle timer and schedules a new one for every command (a
+    # cancelled handle left in the loop's heap each time); one timer per connection
+    # follows a moving deadline instead and re-arms itself when it fires early.
+    _deadline = 0.0
+    _armed = False  # the timer is scheduled and has not fired yet
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        smtp: Any = self
+        self._deadline = smtp.loop.time() + (duration or smtp._timeout_duration)
+        handle = smtp._timeout_handle
+        if self._armed and not handle.cancelled() and handle.when() <= self._deadline:
+            return  # it fires, sees the later deadline, and waits for that
+        if handle is not None:
+            handle.cancel()
+        self._arm()
+
+    def _arm(self) -> None:
+        smtp: Any = self
+        smtp._timeout_handle = smtp.loop.call_at(self._deadline, self._check_timeout)
+        self._armed = True
+
+    def _check_timeout(self) -> None:
+        self._armed = False
+        smtp: Any = self
+        if smtp.loop.time() < self._deadline:
+            self._arm()
+        else:
+            smtp._timeout_cb()
+
 
 class _SMTP(_Protocol, SMTP):
     pass
@@ -224,6 +264,47 @@ class _SMTP(_Protocol, SMTP):
 
 class _LMTP(_Protocol, LMTP):
     pass
+
+
+class _Template:
+    """A listener's connections, each made without aiosmtpd's ``__init__``.
+
+    aiosmtpd's ``__init__`` runs per connection and works out the same things each
+    time: the handler's hooks through ``inspect.getmembers``, the EHLO hook's
+    signature through ``inspect.signature``, the AUTH mechanisms — a sixth of the
+    listener's CPU per message (docs/performance.md). Here one instance is built the
+    normal way; each connection gets asyncio's own protocol state fresh, a copy of
+    that instance's settings, and its own bound ``smtp_*`` methods. Its attributes
+    are checked against the normal instance's, so an aiosmtpd upgrade that adds
+    per-connection state fails loudly at the first connection instead of sharing it.
+    """
+
+    def __init__(self, sample: SMTP, loop: asyncio.AbstractEventLoop) -> None:
+        self.cls = type(sample)
+        self.loop = loop
+        fresh = asyncio.StreamReaderProtocol(
+            asyncio.StreamReader(loop=loop), client_connected_cb=lambda *_: None, loop=loop
+        )
+        asyncio_own = set(vars(fresh))  # per connection: made anew by its __init__
+        self.settings = {
+            k: v for k, v in vars(sample).items() if k not in asyncio_own and k != "_smtp_methods"
+        }
+        self.commands = list(sample._smtp_methods)
+        made = self.make()
+        if set(vars(made)) != set(vars(sample)) or made._smtp_methods.keys() != set(self.commands):
+            raise RuntimeError("aiosmtpd's SMTP state changed: the listener's template is stale")
+
+    def make(self) -> SMTP:
+        conn: Any = self.cls.__new__(self.cls)
+        asyncio.StreamReaderProtocol.__init__(
+            conn,
+            asyncio.StreamReader(loop=self.loop, limit=conn.line_length_limit),
+            client_connected_cb=conn._cb_client_connected,
+            loop=self.loop,
+        )
+        conn.__dict__.update(self.settings)
+        conn._smtp_methods = {name: getattr(conn, "smtp_" + name) for name in self.commands}
+        return conn  # type: ignore[no-any-return]
 
 
 class InboundHandler:
@@ -254,7 +335,10 @@ class InboundHandler:
     ) -> list[str]:
         """aiosmtpd's public EHLO hook: drop ``AUTH`` (after STARTTLS aiosmtpd adds it bare)."""
         session.host_name = hostname  # the 5-argument hook must set it (aiosmtpd docs)
-        return [r for r in responses if r[4:].split(" ", 1)[0].upper() != "AUTH"]
+        kept = [r for r in responses if r[4:].split(" ", 1)[0].upper() != "AUTH"]
+        # RFC 2920: aiosmtpd reads commands line by line from its buffer, so a batch
+        # is answered in order (and, with _Protocol.push, in one write).
+        return [*kept[:-1], "250-PIPELINING", kept[-1]]
 
     async def handle_RCPT(
         self,
@@ -341,10 +425,13 @@ async def start_listener(
     lmtp: bool = False,
     tls: ssl.SSLContext | None = None,
     committer: GroupCommitter | None = None,
+    idle_timeout: float = 300,
 ) -> Listener:
     """Listen for SMTP (or LMTP) on ``host:port`` in the running event loop.
 
     ``port=0`` picks a free port (see ``Listener.port``). ``tls`` enables STARTTLS.
+    A session that sends nothing for ``idle_timeout`` seconds is closed (RFC 5321
+    §4.5.3.2.7 asks for at least five minutes).
     """
     loop = asyncio.get_running_loop()
     committer = committer or GroupCommitter(app)
@@ -352,7 +439,7 @@ async def start_listener(
     handler = InboundHandler(committer, RecipientCache(app), lmtp=lmtp)
     protocol = _LMTP if lmtp else _SMTP
 
-    def factory() -> SMTP:
+    def configured() -> SMTP:
         return protocol(
             handler,
             data_size_limit=app.settings.max_message_bytes,  # read per connection
@@ -363,8 +450,21 @@ async def start_listener(
             # (no mechanisms here; handle_EHLO drops the AUTH line itself).
             auth_exclude_mechanism=["LOGIN", "PLAIN"],
             tls_context=tls,
+            timeout=idle_timeout,
             loop=loop,
         )
+
+    # The size limit is a setting a test may change between connections: a template
+    # made for another limit is made again (once).
+    templates: dict[int, _Template] = {}
+
+    def factory() -> SMTP:
+        limit = app.settings.max_message_bytes
+        template = templates.get(limit)
+        if template is None:
+            templates.clear()
+            template = templates[limit] = _Template(configured(), loop)
+        return template.make()
 
     server = await loop.create_server(factory, host, port)
     bound = server.sockets[0].getsockname()[1]
