@@ -152,6 +152,10 @@ def test_ppmessage_mailgun(server: Server, mailgun_double: MailgunDouble) -> Non
         assert mailgun_double.post_event(url, bounce).status_code == 200
         rec = recipients(server, sent["id"])
         assert rec["bo@customer.example"].provider_status == "opened"
+        detail_view = made(c.get(f"/v1/messages/{sent['id']}"), 200)["recipients"]
+        bo = next(r for r in detail_view if r["address"] == "bo@customer.example")
+        assert bo["provider_status"] == "opened" and bo["provider_message_id"] == second.id
+        assert bo["attempts"][0]["provider_message_id"] == second.id
         assert rec["cy@customer.example"].status == "bounced"
         assert "550" in (rec["cy@customer.example"].text or "")
         with server.app.sessions() as s:

@@ -59,6 +59,9 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
                 "text": a.text,
                 "transient": a.transient,
                 "throttled": a.throttled,
+                # An HTTP provider's id and answer (outbound/http.py).
+                "provider_message_id": a.provider_message_id,
+                "provider_response": a.provider_response,
             }
         )
     out["headers"] = row.headers
@@ -70,6 +73,10 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
             "code": r.code,
             "enhanced_status": r.enhanced_status,
             "text": r.text,
+            # What the provider's events said later (events/providers.py).
+            "provider_message_id": r.provider_message_id,
+            "provider_status": r.provider_status,
+            "provider_event_at": _iso(r.provider_event_at),
             "attempts": attempts[r.id],
         }
         for r in recipients
