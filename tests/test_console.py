@@ -370,3 +370,50 @@ def test_operator_switches_workspace(console_server: ConsoleServer) -> None:
         nowhere = c.post("/workspace", data={"csrf": csrf_of(page), "workspace": "ws_nope"})
         assert nowhere.status_code == 303
         assert f'<option value="{second}" selected>' in c.get("/").text
+
+
+def test_inbox_search_and_remote_images(console_server: ConsoleServer) -> None:
+    """The inbox searches subject and address; a mail's remote image stays out of the
+    page (and out of its CSP) until the agent asks for that message's images."""
+    import time
+
+    from mailgate.services import tenancy
+    from mailgate.store.models import SupportAddress, new_id
+
+    ws = console_server.workspace("inbox-http")
+    console_server.user("agent@inbox-http.example.com", "agent", ws)
+    with transaction(console_server.app.sessions) as session:
+        session.add(
+            SupportAddress(id=new_id("adr"), workspace_id=ws, address="help@inbox-http.example.com")
+        )
+        _, key = tenancy.create_api_key(session, ws)
+    raw = (
+        b"From: Wang <wang@buyer.example.net>\r\nTo: help@inbox-http.example.com\r\n"
+        b"Subject: Pixel tracking check\r\nMessage-ID: <pixel-1@buyer.example.net>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Hello</p><img src="https://tracker.example/p.gif">\r\n'
+    )
+    with httpx.Client(base_url=console_server.url) as api:
+        stored = api.post(
+            "/v1/inbound", content=raw,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "message/rfc822"},
+        )
+        assert stored.status_code == 202, stored.text
+    with console_server.login("agent@inbox-http.example.com") as c:
+        deadline = time.monotonic() + 20
+        while "Pixel tracking check" not in (page := c.get("/conversations").text):
+            assert time.monotonic() < deadline, "the mail never became a conversation"
+            time.sleep(0.1)
+        assert "Pixel tracking check" in c.get("/conversations", params={"q": "tracking"}).text
+        assert "Pixel tracking check" in c.get("/conversations", params={"q": "wang@"}).text
+        assert "Pixel tracking check" not in c.get("/conversations", params={"q": "zzz"}).text
+        conv = re.search(r'href="/conversations/(cv_[^"]+)"', page)
+        assert conv is not None
+        thread = c.get(f"/conversations/{conv.group(1)}")
+        assert "tracker.example" not in thread.text
+        assert "https:" not in thread.headers["content-security-policy"]
+        message = re.search(r'images=(msg_[^"#&]+)', thread.text)
+        assert message is not None
+        shown = c.get(f"/conversations/{conv.group(1)}", params={"images": message.group(1)})
+        assert "tracker.example" in shown.text
+        assert "https:" in shown.headers["content-security-policy"]
