@@ -67,7 +67,8 @@ class Batch:
     owner: str
     template_version: int
     claimed: list[Claimed] = field(default_factory=list)
-    settled: int = 0  # suppressed or failed without a delivery
+    settled: int = 0  # suppressed without a delivery
+    failed: dict[int, str] = field(default_factory=dict)  # a template failed for them
     message_ids: dict[int, str] = field(default_factory=dict)
 
 
@@ -151,6 +152,7 @@ def claim(app: Context, campaign_id: str, owner: str, limit: int) -> Batch | Non
                 batch.settled += 1
         rows = [r for r in rows if r.email not in blocked]
         plan, transports = _plan(session, app, c)
+        todo: list[tuple[Any, compose.SenderFacts]] = []
         by_transport: dict[str, list[Any]] = {}
         for r in rows:
             t = transports[r.id % len(transports)]
@@ -186,30 +188,31 @@ def claim(app: Context, campaign_id: str, owner: str, limit: int) -> Batch | Non
                         "last_error": why,
                     }
                 )
-            for i in verdict.allowed:
-                r = group[i]
-                try:
-                    built = compose.build(plan, app.secrets, facts, r.id, r.email, r.variables)
-                except MailgateError as e:  # a template failing for this person fails them only
-                    settled.append(_settle(r.id, "failed", e.message, now))
-                    batch.settled += 1
-                    continue
-                batch.message_ids[r.id] = built.message_id
-                batch.claimed.append(
-                    Claimed(
-                        id=compose.marker_id(r.id),
-                        workspace_id=c.workspace_id,
-                        transport_id=tid,
-                        mail_from=built.mail_from,
-                        blob_key="",
-                        attempts=r.attempts,
-                        expires_at=None,
-                        owner=owner,
-                        recipients={r.email: r.id},
-                        raw=built.raw,
-                    )
-                )
+            todo.extend((group[i], facts) for i in verdict.allowed)
         _write_settled(session, settled)
+    # Composed after the commit: SQLite's write lock is not held while 200 messages are
+    # rendered (triggered mail is accepted meanwhile); the rows stay leased to us.
+    for r, facts in todo:
+        try:
+            built = compose.build(plan, app.secrets, facts, r.id, r.email, r.variables)
+        except MailgateError as e:  # a template failing for this person fails them only
+            batch.failed[r.id] = e.message
+            continue
+        batch.message_ids[r.id] = built.message_id
+        batch.claimed.append(
+            Claimed(
+                id=compose.marker_id(r.id),
+                workspace_id=batch.workspace_id,
+                transport_id=facts.id,
+                mail_from=built.mail_from,
+                blob_key="",
+                attempts=r.attempts,
+                expires_at=None,
+                owner=owner,
+                recipients={r.email: r.id},
+                raw=built.raw,
+            )
+        )
     return batch
 
 
@@ -307,10 +310,26 @@ def record(app: Context, batch: Batch, outcomes: list[Outcome]) -> int:
         not_before = throttling.note(session, outcomes, policy, now)
         # Recipient ids are integers; the lease helpers only compare and bind them.
         owners = {rid: batch.owner for o in outcomes for rid in o.message.recipients.values()}
+        owners.update({rid: batch.owner for rid in batch.failed})
         mine: set[Any] = lease.held(
             session, CampaignRecipient, cast(Any, owners), what="campaign recipient"
         )
-        rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = [
+            {
+                "id": rid,
+                "attempts": 1,
+                "lease_owner": None,
+                "lease_until": None,
+                "state": "failed",
+                "next_attempt_at": None,
+                "last_error": why,
+                "message_id": None,
+                "template_version": batch.template_version,
+                "sent_at": None,
+            }
+            for rid, why in batch.failed.items()
+            if rid in mine
+        ]
         for o in outcomes:
             rid = next(iter(o.message.recipients.values()))
             if rid not in mine:
@@ -415,7 +434,7 @@ async def dispatch_once(
         batch = await run_in(executor, claim, app, campaign_id, owner, limit)
         if batch is None:
             continue
-        if batch.claimed:
+        if batch.claimed or batch.failed:
             ids_held = [rid for c in batch.claimed for rid in c.recipients.values()]
             async with lease.Heartbeat(
                 app.sessions,
@@ -426,7 +445,7 @@ async def dispatch_once(
             ):
                 outcomes = await deliver(app, batch.claimed)
             await run_in(executor, record, app, batch, outcomes)
-            handled += len(batch.claimed)
+            handled += len(batch.claimed) + len(batch.failed)
         handled += batch.settled
         await run_in(executor, settle, app, campaign_id)
     return handled
