@@ -122,10 +122,18 @@ class Page:
         return i18n.format_when(value, self.language, self.timezone)
 
     def render(
-        self, template: str, code: int = 200, *, csp: str = CSP, **context: Any
+        self,
+        template: str,
+        code: int = 200,
+        *,
+        csp: str = CSP,
+        headers: dict[str, str] | None = None,
+        **context: Any,
     ) -> HTMLResponse:
         html = ENVIRONMENTS[self.language].get_template(template).render(page=self, **context)
-        return HTMLResponse(html, status_code=code, headers={"Content-Security-Policy": csp})
+        return HTMLResponse(
+            html, status_code=code, headers={"Content-Security-Policy": csp, **(headers or {})}
+        )
 
     def workspace(self) -> str:
         """The workspace this page acts in; an operator without any gets a clear error."""

@@ -7,6 +7,7 @@ page works the same after a reload.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,6 +23,8 @@ from mailgate.web.forms import attachments, errors_of, text
 from mailgate.web.mailhtml import clean
 
 router = APIRouter()
+#: The header console.js compares with ``data-poll-version``.
+POLL_VERSION = "X-Poll-Version"
 
 
 @router.get("/conversations")
@@ -34,10 +37,16 @@ def inbox(p: PageDep, status: str = "", team: str = "", q: str = "") -> HTMLResp
         )
         items = [svc.public(session, r) for r in rows]
         teams = [(t.id, t.name) for t in console.teams(session, p.workspace())]
+    version = _version(";".join(f"{c['id']}@{c['updated_at']}@{c['status']}" for c in items))
     return p.render(
         "conversations.html", items=items, status=status, team=team, q=q, teams=teams,
-        statuses=svc.STATUSES,
+        statuses=svc.STATUSES, version=version, headers={POLL_VERSION: version},
     )
+
+
+def _version(text: str) -> str:
+    """What console.js compares to decide whether a polled fragment changed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _thread(p: Page, conversation_id: str, images: str) -> dict[str, Any]:
@@ -52,20 +61,28 @@ def _thread(p: Page, conversation_id: str, images: str) -> dict[str, Any]:
         reply, full = (m.get("reply_text") or "").strip(), (m.get("text") or "").strip()
         m["shown_text"] = reply or full
         m["quoted"] = full if reply and full != reply else ""
-    return {"conv": detail, "teams": teams, "images": images}
+    version = _version(
+        ";".join(f"{m['id']}@{m['status']}" for m in detail["messages"]) + images
+    )
+    return {"conv": detail, "teams": teams, "images": images, "version": version}
 
 
 @router.get("/conversations/{conversation_id}")
 def thread(conversation_id: str, p: PageDep, images: str = "") -> HTMLResponse:
     context = _thread(p, conversation_id, images)
     csp = CSP_REMOTE_IMAGES if images else CSP
-    return p.render("conversation.html", csp=csp, errors={}, values={}, **context)
+    return p.render(
+        "conversation.html", csp=csp, errors={}, values={},
+        headers={POLL_VERSION: context["version"]}, **context,
+    )
 
 
 @router.get("/conversations/{conversation_id}/thread")
 def thread_fragment(conversation_id: str, p: PageDep, images: str = "") -> HTMLResponse:
     """The messages alone: what console.js swaps in while the agent has the page open."""
-    return p.render("thread.html", **_thread(p, conversation_id, images))
+    context = _thread(p, conversation_id, images)
+    csp = CSP_REMOTE_IMAGES if images else CSP
+    return p.render("thread.html", csp=csp, headers={POLL_VERSION: context["version"]}, **context)
 
 
 @router.post("/conversations/{conversation_id}/reply")

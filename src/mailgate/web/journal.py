@@ -91,8 +91,7 @@ async def send(p: AdminDep, form: FormDep) -> Response:
 def message(message_id: str, p: PageDep) -> HTMLResponse:
     with p.app.sessions() as session:
         row = svc.get(session, p.workspace(), message_id)
-        if not p.admin and row.direction == "out" and row.conversation_id is None:
-            raise Conflict("agents see messages of conversations only")
+        _readable(p, row)
         detail = svc.public(session, row)
         raw = svc.raw(session, p.app, row)
     parsed = parse_message(raw)
@@ -103,10 +102,17 @@ def message(message_id: str, p: PageDep) -> HTMLResponse:
     )
 
 
+def _readable(p: Page, row: Any) -> None:
+    """Agents read the mail of conversations, not the workspace's whole journal."""
+    if not p.admin and row.conversation_id is None:
+        raise Conflict("agents see messages of conversations only")
+
+
 @router.get("/messages/{message_id}/raw")
 def raw(message_id: str, p: PageDep) -> Response:
     with p.app.sessions() as session:
         row = svc.get(session, p.workspace(), message_id)
+        _readable(p, row)
         data = svc.raw(session, p.app, row)
     return Response(
         data, media_type="message/rfc822",
@@ -120,6 +126,7 @@ def attachment(message_id: str, index: int, p: PageDep) -> Response:
 
     with p.app.sessions() as session:
         row = svc.get(session, p.workspace(), message_id)
+        _readable(p, row)
         parsed = parse_message(svc.raw(session, p.app, row))
     if not 0 <= index < len(parsed.attachments):
         raise Conflict(f"message {message_id} has no attachment {index}")
