@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,6 +53,11 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 BAD = ("retrying", "failed")
 
 
+#: Tests whose subject does not depend on the store run the server on SQLite only.
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 def test_metrics_need_an_operator_key(server: Server) -> None:
     """401 without a key, 403 for a workspace key: metrics span every workspace."""
     assert httpx.get(f"{server.url}/metrics").status_code == 401
@@ -110,6 +116,7 @@ def test_deliveries_inbound_and_webhooks_are_counted(server: Server) -> None:
     assert ("mailgate_queue_depth", (("queue", "webhooks"), ("state", "retrying"))) in after
 
 
+@SQLITE_ONLY
 def test_source_health_is_read_at_scrape_time(server: Server) -> None:
     """A failing source shows as failing by id and kind, with no name or host in a label."""
     with transaction(server.app.sessions) as session:
