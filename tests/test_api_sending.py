@@ -339,6 +339,11 @@ def test_check_button(server: Server, smtp_sink: SmtpSink) -> None:
             "ok": True,
             "message": "connect success",
             "stage": None,
+            # The server was asked about the sender mail will carry, then RSET.
+            "transcript": [
+                "MAIL FROM:<noreply@acme.example.com> → 250 2.1.0 Ok",
+                "RCPT TO:<noreply@acme.example.com> → 250 2.1.5 Ok",
+            ],
         }
         bad = c.post("/v1/transports", json=smtp_transport(free_port(), name="b", default=False))
         result = c.post(f"/v1/transports/{bad.json()['id']}/check").json()

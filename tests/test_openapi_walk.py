@@ -131,6 +131,7 @@ def make_objects(server: Server) -> dict[str, str]:
             )
         )
         team = made(a.post("/v1/teams", json={"name": "walkers"}))
+        alias = made(a.post("/v1/alias-domains", json={"domain": "acme.cn"}))
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {operator_key}"}
     ) as op:
@@ -149,6 +150,7 @@ def make_objects(server: Server) -> dict[str, str]:
         "domain_id": domain["id"],
         "campaign_id": campaign["id"],
         "team_id": team["id"],
+        "alias_id": alias["id"],
     }
 
 

@@ -105,7 +105,7 @@ def test_the_check_button_probes_the_real_sender(
     assert "553" in refused["message"] and "not owned by user" in refused["message"]
     assert "restrict_from" in refused["message"] and "on_behalf_of" in refused["message"]
     # Postfix judges the sender at RCPT (smtpd_delay_reject); QQ and 163 at MAIL.
-    assert refused["transcript"][-1].startswith("TO:<noreply@example.com> → 553")
+    assert refused["transcript"][-1].startswith("RCPT TO:<noreply@example.com> → 553")
     assert (passed["ok"], passed["message"]) == (True, "connect success")
     assert [line.split(" → ")[1][:3] for line in passed["transcript"]] == ["250", "250"]
     assert pf.dovecot.messages(expect=0) == []  # RSET: nothing was sent

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mailgate import __version__
 from mailgate.api import (
+    alias_domains,
     apikeys,
     campaigns,
     conversations,
@@ -66,6 +67,7 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(workspace.router)
     app.include_router(domains.router)
     app.include_router(teams.router)
+    app.include_router(alias_domains.router)
     app.include_router(ops.router_for(mailgate.settings))  # /healthz, /readyz, /metrics
 
     @app.get("/v1/captured", tags=["messages"])

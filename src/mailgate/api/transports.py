@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import Field
 
 from mailgate.api.deps import AppDep, CallerDep, SessionDep, WorkspaceDep
 from mailgate.api.limits import check_name
-from mailgate.api.schemas import TransportIn, TransportPatch
+from mailgate.api.schemas import Strict, TransportIn, TransportPatch
 from mailgate.core import presets
 from mailgate.services import limits
+from mailgate.services import messages as message_service
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
@@ -38,6 +40,29 @@ def create(
 @router.get("")
 def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
     return {"items": [svc.public(r, app.secrets) for r in svc.visible(session, ws.id)]}
+
+
+class ResolveIn(Strict):
+    from_: str | None = Field(default=None, alias="from")
+    team: str | None = None
+    transport: str | None = None
+    reply_to: list[str] = Field(default_factory=list)
+
+
+@router.post("/resolve")
+def resolve(body: ResolveIn, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
+    """Which transport and sender policy a message from ``from`` would use, its final
+    From/Sender/Reply-To and envelope sender, and each rule that decided them; nothing
+    is sent. Every message stores the same ``rules`` (``GET /v1/messages/{id}``)."""
+    return message_service.explain(
+        session,
+        app,
+        ws,
+        from_=body.from_,
+        team=body.team,
+        transport=body.transport,
+        reply_to=body.reply_to,
+    )
 
 
 @router.get("/presets")

@@ -169,7 +169,8 @@ class SmtpTransport:
             (b"RCPT", b"TO:<" + address + b">", "recipient"),
         ):
             reply = await self._command(client, verb, arg)
-            said.append(f"{arg.decode('utf-8', 'replace')} → {reply.code} {reply.message}")
+            command = (verb + b" " + arg).decode("utf-8", "replace")
+            said.append(f"{command} → {reply.code} {reply.message}")
             if reply.code not in (250, 251):
                 await self._reset(client)
                 return self._refused(sender, stage, reply, tuple(said))

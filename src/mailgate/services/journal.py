@@ -65,6 +65,9 @@ def public(session: Session, row: MessageRow, *, detail: bool = True) -> dict[st
             }
         )
     out["headers"] = row.headers
+    if row.direction == "out":
+        # Why this transport and these senders (services/transports.resolve).
+        out["routing"] = (row.summary or {}).get("routing", [])
     out["recipients"] = [
         {
             "address": r.address,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.message
+import email.policy
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.parser import Parser
 from typing import Any
 
 from sqlalchemy import select
@@ -110,6 +113,76 @@ def _attachments(items: list[dict[str, Any]]) -> list[Attachment]:
     return out
 
 
+def explain(
+    session: Session,
+    app: Context,
+    workspace: Workspace,
+    *,
+    from_: str | None,
+    team: str | None = None,
+    transport: str | None = None,
+    reply_to: list[str] | None = None,
+) -> dict[str, Any]:
+    """What sending from ``from_`` would do, without sending: the transport, the sender
+    policy, the final From/Sender/Reply-To and envelope sender, and every rule that
+    decided them. It composes a message exactly as ``POST /v1/messages`` does (and
+    stores nothing), so the answer cannot drift from what is stored on each message."""
+    req = SendRequest(
+        to=["recipient@example.com"],  # never sent: prepare() only composes
+        from_=from_,
+        team=team,
+        transport=transport,
+        reply_to=list(reply_to or []),
+        text="",
+    )
+    prepared = prepare(session, app, workspace, req)
+    head = Parser(policy=email.policy.default).parsestr(prepared.row["headers"], headersonly=True)
+    row = prepared.row
+    chosen = session.get(TransportRow, row["transport_id"])
+    return {
+        "transport": {"id": row["transport_id"], "name": chosen.name if chosen else None},
+        "sender_policy": chosen.sender_policy if chosen else None,
+        "from": _header(head, "From"),
+        "sender": _header(head, "Sender"),
+        "reply_to": _header(head, "Reply-To"),
+        "envelope_from": row["mail_from"],
+        "rules": row["summary"]["routing"],
+    }
+
+
+def _header(head: email.message.Message, name: str) -> str | None:
+    value = head.get(name)
+    return None if value is None else str(value)
+
+
+def _resolve(
+    session: Session,
+    workspace_id: str,
+    req: SendRequest,
+    chosen: dict[tuple[str | None, str | None, str], transport_service.Choice] | None,
+) -> transport_service.Choice:
+    """The transport choice for ``req``, cached per batch by (transport, team, From domain)."""
+    from_addr = parse_address(req.from_, field="from").address if req.from_ else None
+    key = (req.transport, req.team, (from_addr or "").rpartition("@")[2].lower())
+    found = (chosen or {}).get(key)
+    if found is None:
+        found = transport_service.resolve(
+            session, workspace_id, transport_id=req.transport, team_id=req.team, from_addr=from_addr
+        )
+        if chosen is not None:
+            chosen[key] = found
+    return found
+
+
+def _policy_rule(policy: str, draft: Draft, mail_from: str) -> str:
+    sender = f", Sender {draft.sender.address}" if draft.sender else ""
+    reply = ", Reply-To " + ", ".join(a.address for a in draft.reply_to) if draft.reply_to else ""
+    return (
+        f"sender policy {policy}: From {draft.from_.address}{sender}{reply}, "
+        f"envelope sender {mail_from}"
+    )
+
+
 def _default_sender(session: Session, workspace_id: str, team_id: str | None) -> str | None:
     """The team's (else the workspace's) verified default address (services/addresses.py)."""
     q = select(SupportAddress.address, SupportAddress.team_id).where(
@@ -194,7 +267,7 @@ def prepare(
     app: Context,
     workspace: Workspace,
     req: SendRequest,
-    chosen: dict[tuple[str | None, str | None], TransportRow] | None = None,
+    chosen: dict[tuple[str | None, str | None, str], transport_service.Choice] | None = None,
 ) -> Prepared:
     """Validate and compose one message; raises InvalidInput naming the field.
 
@@ -222,12 +295,13 @@ def prepare(
     # Marks mail as this workspace's (HMAC over workspace and message): if it comes back
     # to the same workspace it is a loop; another workspace takes it as ordinary mail.
     headers[OWN_HEADER] = markers.marker(app.secrets, workspace.id, pk)
-    key = (req.transport, req.team)
-    row = (chosen or {}).get(key) or transport_service.choose(
-        session, workspace.id, transport_id=req.transport, team_id=req.team
-    )
-    if chosen is not None:
-        chosen[key] = row
+    choice = _resolve(session, workspace.id, req, chosen)
+    row = choice.row
+    rules = list(choice.rules)
+    alias = choice.alias
+    if not reply_to and alias is not None and alias.catchall and alias.reply_to:
+        reply_to = [parse_address(alias.reply_to, field="reply_to")]
+        rules.append(f"no Reply-To given: the alias domain's catch-all {alias.reply_to}")
     account = parse_address(row.sender, field="transport.sender") if row.sender else None
     auto = req.auto or req.from_ is None
     if req.from_ is not None:
@@ -267,6 +341,7 @@ def prepare(
         bounce_address=row.bounce_address,
         workspace_name=workspace.name,
     )
+    rules.append(_policy_rule(row.sender_policy, draft, mail_from))
     if row.bounce_address and mail_from == row.bounce_address:
         # VERP: a bounce to this envelope sender names the message it is about.
         mail_from = tokens.verp_address(app.secrets, row.bounce_address, pk)
@@ -301,7 +376,8 @@ def prepare(
             "mail_from": mail_from,
             "headers": composed.headers,
             "size": len(composed.raw),
-            "summary": {"transport_kind": row.kind},
+            # Why this transport and these senders: the same words /v1/transports/resolve says.
+            "summary": {"transport_kind": row.kind, "routing": rules},
             "idempotency_key": req.idempotency_key,
             "category": req.category,
             "attempts": 0,
@@ -438,7 +514,7 @@ def _accept_sync(
     try:
         with transaction(app.sessions) as session:
             prepared: list[Prepared] = []
-            chosen: dict[tuple[str | None, str | None], TransportRow] = {}
+            chosen: dict[tuple[str | None, str | None, str], transport_service.Choice] = {}
             for req in requests:
                 existing = _idempotent(session, workspace.id, req.idempotency_key)
                 if existing is not None:

@@ -7,6 +7,7 @@ else the team default, the workspace default, the system default — enabled onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -25,7 +26,7 @@ from mailgate.outbound.registry import build_transport, config_model, secret_fie
 from mailgate.services import limits, receiving_domains, roles
 from mailgate.services.tenancy import get_team
 from mailgate.store import counters
-from mailgate.store.models import TransportRow, Workspace, new_id, utcnow
+from mailgate.store.models import AliasDomain, TransportRow, Workspace, new_id, utcnow
 
 SCOPES = ("system", "workspace", "team")
 MODES = ("immediate", "queued")
@@ -342,15 +343,58 @@ def require_checkable(row: TransportRow, operator: bool) -> None:
     roles.require_operator_for_kind(row.kind, operator)
 
 
+@dataclass(slots=True)
+class Choice:
+    """The transport for a message, the alias domain its From is on, and why (each rule)."""
+
+    row: TransportRow
+    alias: AliasDomain | None = None
+    rules: list[str] = field(default_factory=list)
+
+
 def choose(
     session: Session, workspace_id: str, *, transport_id: str | None, team_id: str | None
 ) -> TransportRow:
     """The transport for a message: named, else team → workspace → system default."""
+    return resolve(session, workspace_id, transport_id=transport_id, team_id=team_id).row
+
+
+def resolve(
+    session: Session,
+    workspace_id: str,
+    *,
+    transport_id: str | None,
+    team_id: str | None,
+    from_addr: str | None = None,
+) -> Choice:
+    """The transport for a message, explained: the named one; else the alias domain's of
+    the From address (Odoo picks the server by From); else the team's, the workspace's
+    and the installation's default, in that order."""
+    domain = (from_addr or "").rpartition("@")[2].strip().strip(">").lower()
+    alias = (
+        session.scalar(
+            select(AliasDomain).where(
+                AliasDomain.workspace_id == workspace_id, AliasDomain.domain == domain
+            )
+        )
+        if domain
+        else None
+    )
     if transport_id:
         row = get(session, workspace_id, transport_id)
         if not row.enabled:
             raise TransportDisabled(f"transport {row.name!r} is disabled", field="transport")
-        return row
+        return Choice(row, alias, [f"the request names transport {row.name!r} ({row.id})"])
+    rules: list[str] = []
+    if alias is not None and alias.transport_id:
+        row_ = session.get(TransportRow, alias.transport_id)
+        if row_ is not None and row_.enabled:
+            rules.append(
+                f"the From domain {domain} is an alias domain that sends through "
+                f"{row_.name!r} ({row_.id})"
+            )
+            return Choice(row_, alias, rules)
+        rules.append(f"the alias domain {domain}'s transport is disabled: the defaults apply")
     if team_id:
         get_team(session, workspace_id, team_id)  # another workspace's team is not found
     keys = [k for k in (team_id, workspace_id, "system") if k]
@@ -363,9 +407,12 @@ def choose(
         )
     ).all()
     by_key = {r.scope_key: r for r in rows}
+    whose = {team_id: "the team's", workspace_id: "the workspace's", "system": "the installation's"}
     for key in keys:
         if key in by_key:
-            return by_key[key]
+            row = by_key[key]
+            rules.append(f"{whose[key]} default transport {row.name!r} ({row.id})")
+            return Choice(row, alias, rules)
     raise Conflict(
         "no default transport is enabled for this workspace: create one with "
         'POST /v1/transports ("default": true) or name one in "transport"',

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -487,6 +488,27 @@ class SendingDomain(Base):
     max_connections: Mapped[int | None] = mapped_column(Integer)
     warmup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warmup_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AliasDomain(Base):
+    """A company's domain inside a workspace (Odoo's alias domains, multi-company).
+
+    Mail whose From is on it leaves through its transport, and carries its default
+    Reply-To (the company's catch-all) when the caller gives none.
+    """
+
+    __tablename__ = "alias_domains"
+    __table_args__ = (UniqueConstraint("workspace_id", "domain", name="uq_alias_domains"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))  # lower-case A-labels
+    transport_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transports.id", ondelete="SET NULL")
+    )
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    #: False for a support domain whose replies must not go to a catch-all.
+    catchall: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DmarcReport(Base):

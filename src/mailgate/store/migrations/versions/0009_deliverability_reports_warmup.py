@@ -1,4 +1,5 @@
-"""deliverability: DMARC aggregate reports received, quota warm-up; address states
+"""deliverability: DMARC aggregate reports received, quota warm-up; address states;
+alias domains (sender and reply-to per company)
 
 Revision ID: 0009
 Revises: 0008
@@ -46,6 +47,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain_id", "org_name", "report_id", name="uq_dmarc_reports"),
     )
     op.create_index("ix_dmarc_reports_domain", "dmarc_reports", ["domain_id", "begin_at"])
+    op.create_table(
+        "alias_domains",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column(
+            "workspace_id",
+            sa.String(40),
+            sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("domain", sa.String(253), nullable=False),
+        sa.Column(
+            "transport_id",
+            sa.String(40),
+            sa.ForeignKey("transports.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        sa.Column("reply_to", sa.String(320), nullable=True),
+        sa.Column("catchall", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("workspace_id", "domain", name="uq_alias_domains"),
+    )
     with op.batch_alter_table("addresses") as batch:
         batch.add_column(sa.Column("verify_message_pk", sa.String(40), nullable=True))
         batch.add_column(
@@ -55,6 +77,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("alias_domains")
     with op.batch_alter_table("addresses") as batch:
         batch.drop_column("disconnected_at")
         batch.drop_column("is_default")
