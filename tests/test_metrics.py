@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,3 +205,23 @@ def test_multiprocess_values_add_up_and_stale_files_are_cleared(tmp_path: Path) 
     shutil.copyfile(live, directory / "counter_1.db")  # pid 1 runs: its file must stay
     metrics.remove_stale_files(directory)
     assert [p.name for p in directory.glob("*.db")] == ["counter_1.db"]
+
+
+def test_a_worker_without_a_data_directory_makes_none(
+    tmp_path: Path, postgres: Any, postgres_template: str
+) -> None:
+    """A worker on a machine of its own (PostgreSQL, key in the environment) creates no ./data."""
+    url = postgres.create_database(template=postgres_template)
+    env = {
+        **os.environ,
+        "MAILGATE_DATABASE_URL": url,
+        "MAILGATE_SECRET_KEY": "Qx7Lp2Zr9Vt4Wm1Yn6Bc3Hd8-k5Jf0Ga2Ue",
+        "MAILGATE_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mailgate"), "worker", "--once"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data").exists()

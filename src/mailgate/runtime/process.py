@@ -24,6 +24,11 @@ def prepare(settings: Settings, *, answers_metrics: bool) -> None:
     (docs/deploy.md, "Metrics").
     """
     logs.configure(settings)
+    if settings.metrics_dir is None and not settings.data_dir.is_dir():
+        # A worker on a machine of its own (PostgreSQL, the key in the environment) has no
+        # data directory, and must not make one where it was started: its values stay in
+        # memory; the database-backed figures (queue depth, sources) still cover its work.
+        return
     path = metrics_dir(settings)
     try:
         metrics.enable_multiprocess(path, clear_stale=answers_metrics)
