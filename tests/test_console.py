@@ -417,3 +417,48 @@ def test_inbox_search_and_remote_images(console_server: ConsoleServer) -> None:
         shown = c.get(f"/conversations/{conv.group(1)}", params={"images": message.group(1)})
         assert "tracker.example" in shown.text
         assert "https:" in shown.headers["content-security-policy"]
+
+
+def test_dead_letter_reason_raw_and_reprocess(console_server: ConsoleServer) -> None:
+    """A dead letter shows its reason on /inbound and the dashboard, downloads raw, and
+    Reprocess runs it through the pipeline again; B's admin cannot touch it."""
+    import time
+
+    from mailgate.services import tenancy
+    from mailgate.store.models import MessageRow
+
+    ws = console_server.workspace("dead-http")
+    console_server.user("admin@dead-http.example.com", "admin", ws)
+    with transaction(console_server.app.sessions) as session:
+        _, key = tenancy.create_api_key(session, ws)
+    raw = b"From: a@sender.example.net\r\nSubject: Lost one\r\n\r\nhello\r\n"
+    with httpx.Client(base_url=console_server.url) as api:
+        msg_id = api.post(
+            "/v1/inbound", content=raw,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "message/rfc822"},
+        ).json()["id"]
+    deadline = time.monotonic() + 20
+    while True:  # let the worker finish with it, then make it a dead letter
+        with transaction(console_server.app.sessions) as session:
+            row = session.get_one(MessageRow, msg_id)
+            if row.status in ("processed", "dead"):
+                row.status, row.last_error = "dead", "routing failed: a test's own reason"
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    with console_server.login("admin@dead-http.example.com") as c:
+        assert "a test&#39;s own reason" in c.get("/").text
+        page = c.get("/inbound").text
+        assert "Lost one" in page and "a test&#39;s own reason" in page
+        assert c.get(f"/messages/{msg_id}/raw").content == raw
+    console_server.user("admin@dead-other.example.com", "admin",
+                        console_server.workspace("dead-other"))
+    with console_server.login("admin@dead-other.example.com") as b:
+        token_b = csrf_of(b.get("/inbound").text)
+        assert b.post(f"/messages/{msg_id}/reprocess", data={"csrf": token_b}).status_code == 404
+        assert b.get(f"/messages/{msg_id}/raw").status_code == 404
+    with console_server.login("admin@dead-http.example.com") as c:
+        token = csrf_of(c.get("/inbound").text)  # a new session, a new token
+        done = c.post(f"/messages/{msg_id}/reprocess", data={"csrf": token})
+        assert done.status_code == 303
+        assert "Lost one" not in c.get("/inbound").text
