@@ -8,13 +8,15 @@ found (404), as everywhere else.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailgate.campaigns import compose, upload
@@ -273,10 +275,37 @@ def upload_recipients(
         any_suppressed = session.scalar(
             select(Suppression.id).where(Suppression.workspace_id == workspace_id).limit(1)
         )
-    for batch in upload.read(content_type, chunks, rejects):
-        _store_batch(
-            app, workspace_id, campaign_id, category, batch, report, any_suppressed is not None
-        )
+    # Two threads: this one parses and encodes the next batch while the writer stores
+    # the last one (SQLite and psycopg release the GIL while they write).
+    pending: deque[Future[None]] = deque()
+    in_batch = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="mailgate-upload") as writer:
+        try:
+            for batch in upload.read(content_type, chunks, rejects):
+                unique: dict[str, str] = {}
+                for r in batch:
+                    if r.email in unique:
+                        in_batch += 1
+                    else:
+                        unique[r.email] = _json(r.variables)
+                while len(pending) >= 2:
+                    pending.popleft().result()
+                pending.append(
+                    writer.submit(
+                        _store_batch,
+                        app,
+                        workspace_id,
+                        campaign_id,
+                        category,
+                        unique,
+                        report,
+                        any_suppressed is not None,
+                    )
+                )
+        finally:
+            while pending:
+                pending.popleft().result()
+    report.duplicates += in_batch
     report.invalid = rejects.count
     report.invalid_rows = [{"row": r.row, "reason": r.reason} for r in rejects.listed]
     with app.sessions() as session:
@@ -303,51 +332,47 @@ def _store_batch(
     workspace_id: str,
     campaign_id: str,
     category: str,
-    batch: list[upload.Row],
+    unique: dict[str, str],
     report: Report,
     check_suppressions: bool,
 ) -> None:
+    """Store one batch (address → variables as JSON); the writer thread alone counts."""
     now = datetime.now(UTC)
-    unique: dict[str, upload.Row] = {}
-    for r in batch:
-        if r.email in unique:
-            report.duplicates += 1
-        else:
-            unique[r.email] = r
     with transaction(app.sessions) as session:
         blocked = (
             suppression.blocked(session, workspace_id, set(unique), category, now)
             if check_suppressions
             else set()
         )
+        # A suppressed address already in the campaign is a duplicate, not a new suppressed.
+        earlier = (
+            set(
+                session.scalars(
+                    select(CampaignRecipient.email).where(
+                        CampaignRecipient.campaign_id == campaign_id,
+                        CampaignRecipient.email.in_(blocked),
+                    )
+                )
+            )
+            if blocked
+            else set()
+        )
         params = [
             (
                 campaign_id,
                 email,
-                _json(r.variables),
+                variables,
                 "suppressed" if email in blocked else "pending",
                 "on the suppression list" if email in blocked else None,
             )
-            for email, r in unique.items()
+            for email, variables in unique.items()
         ]
         conn = session.connection()
         result = conn.exec_driver_sql(_INSERT[conn.dialect.name], params)
         # An address already in the campaign (an earlier upload) is ignored, not counted.
         inserted = int(result.rowcount)
         report.duplicates += len(unique) - inserted
-        suppressed = len(blocked)
-        if suppressed and inserted < len(unique):
-            # Rare: a suppressed address that was a duplicate too; count what was stored.
-            suppressed = int(
-                session.scalar(
-                    select(func.count()).where(
-                        CampaignRecipient.campaign_id == campaign_id,
-                        CampaignRecipient.email.in_(blocked),
-                        CampaignRecipient.state == "suppressed",
-                    )
-                )
-                or 0
-            )
+        suppressed = len(blocked - earlier)
         report.suppressed += suppressed
         report.accepted += inserted - suppressed
         session.execute(
