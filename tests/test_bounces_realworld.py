@@ -17,6 +17,7 @@ from mailgate.core.parse import ParsedMessage, parse_message
 
 US = "support@help.example.com"
 ORIGINAL = (
+    "X-Mailgate-Id: ws_1." + "a" * 32 + "\n"
     "From: Support <support@help.example.com>\n"
     "To: Customer <gone@example.org>\n"
     "Cc: Other Person <cc.person@example.net>\n"
@@ -417,6 +418,8 @@ def test_report_inside_a_daemons_attached_message_is_read() -> None:
     """A relay daemon that wraps the bounce it got: the inner report is the bounce."""
     parsed = parse_message(_wrapped("MAILER-DAEMON@relay.example.com"))
     assert failed(parsed) == [("gone@example.org", "5.1.1")]
+    assert parsed.classification.original_message_id == "ticket-77@help.example.com"
+    assert parsed.classification.original_marker == "ws_1." + "a" * 32
 
 
 def test_report_attached_by_a_person_is_not_a_bounce() -> None:

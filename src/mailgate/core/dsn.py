@@ -495,6 +495,9 @@ def _attached_original(msg: Message) -> tuple[str | None, Message | None]:
             payload: Any = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message):
+                if not status_parts(msg) and status_parts(inner) and sender_hint(msg):
+                    # A daemon wrapping the bounce it got: the original is the inner one's.
+                    return _attached_original(inner)
                 return _msgid(inner.get("Message-ID")), inner
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
             raw = part.get_payload(decode=True)
