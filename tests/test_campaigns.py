@@ -87,6 +87,8 @@ def test_campaign_api(server: Server, smtp_sink: SmtpSink) -> None:
         assert report["suppressed"] == 1 and report["invalid"] == 2
         rows = {r["row"] for r in report["invalid_rows"]}  # type: ignore[attr-defined]
         assert rows == {3, 6}
+        again = upload(c, cid, csv_utf8)  # uploading again adds only who is new: nobody
+        assert (again["accepted"], again["duplicates"], again["suppressed"]) == (0, 3, 0)
         gb = "email,first,code\n张@example.org,张伟,8\n".replace("张@", "zhang@").encode("gb18030")
         assert upload(c, cid, gb)["accepted"] == 1
         lines = [
