@@ -41,6 +41,14 @@ ATTRIBUTIONS = {
     "mailru-verbless": f"Понедельник, 4 марта 2024, 10:00 +03:00 от Acme Support <{ADDR}>:",
     "zoho-dashes": f"---- On Mon, 04 Mar 2024 10:00:00 +0000 Acme Support <{ADDR}> wrote ----",
     "no-on": f"Mon, Mar 4, 2024 at 10:00 AM, Acme Support <{ADDR}> wrote:",
+    "apple-nl": f"Op 4 mrt. 2024, om 10:00 heeft Acme Support <{ADDR}> het volgende geschreven:",
+    "gmail-id": f"Pada Sen, 4 Mar 2024 10.00, Acme Support <{ADDR}> menulis:",
+    "gmail-el": f"Στις Δευ 4 Μαρ 2024 στις 10:00, ο/η Acme Support <{ADDR}> έγραψε:",
+    "gmail-ko": f"2024년 3월 4일 (월) 오전 10:00, Acme Support <{ADDR}>님이 작성:",
+    "thunderbird-cs": f"Dne 4. 3. 2024 v 10:00 Acme Support <{ADDR}> napsal(a):",
+}
+QUOTE_ONLY_ATTRIBUTIONS = {
+    "mutt": f"* Acme Support <{ADDR}> [2024-03-04 10:00:00 +0000]:",
 }
 
 
@@ -49,6 +57,14 @@ def test_attribution_then_quote(client: str) -> None:
     """Each client's attribution, followed by ">" quotes, is cut with the quote."""
     text = f"Thanks, it works.\n\n{ATTRIBUTIONS[client]}\n\n> old text\n> more\n"
     assert extract_reply(text, None) == "Thanks, it works."
+
+
+@pytest.mark.parametrize("line", sorted(QUOTE_ONLY_ATTRIBUTIONS.values()))
+def test_attribution_shapes_that_need_a_quote(line: str) -> None:
+    """Mutt's verbless header counts over a quote, and stays text without one."""
+    assert extract_reply(f"Thanks, it works.\n\n{line}\n> old\n", None) == "Thanks, it works."
+    prose = f"Thanks, it works.\n\n{line}\nnew text\n"
+    assert extract_reply(prose, None) == prose.strip()
 
 
 @pytest.mark.parametrize("client", sorted(ATTRIBUTIONS))
@@ -129,6 +145,12 @@ HEADER_BLOCKS = {
     "outlook-ru": "От: Acme <{a}>\nОтправлено: 4 марта 2024 г. 10:00\nКому: Ольга\nТема: Заявка",
     "outlook-es": "De: Acme <{a}>\nEnviado el: lunes, 4 de marzo de 2024\nPara: Ana\nAsunto: X",
     "outlook-pt": "De: Acme <{a}>\nEnviado: segunda-feira, 4 de março\nPara: Ana\nAssunto: X",
+    "outlook-cs": "Od: Acme <{a}>\nOdesláno: pondělí 4. března 2024\nKomu: Jan\nPředmět: X",
+    "outlook-ro": "De la: Acme <{a}>\nTrimis: luni, 4 martie 2024\nCătre: Ion\nSubiect: X",
+    "outlook-tr": "Kimden: Acme <{a}>\nGönderildi: 4 Mart 2024 Pazartesi\nKime: Ali\nKonu: X",
+    "outlook-ja": "差出人: Acme <{a}>\n送信日時: 2024年3月4日 10:00\n宛先: 佐藤\n件名: X",
+    "outlook-ko": "보낸 사람: Acme <{a}>\n보낸 날짜: 2024년 3월 4일\n받는 사람: 김\n제목: X",
+    "outlook-zh-tw": "寄件者: Acme <{a}>\n寄件日期: 2024年3月4日\n收件者: 陳\n主旨: X",
     "outlook-zh": "发件人: Acme <{a}>\n发送时间: 2024年3月4日 10:00\n收件人: 张伟\n主题: 工单",
     "163-zh": "发件人：Acme <{a}>\n发送时间：2024年3月4日 10:00\n收件人：刘洋\n主题：报价",
     "outlook-bold": "*From:* Acme <{a}>\n*Sent:* Monday, March 4, 2024\n*To:* John\n*Subject:* X",

@@ -45,11 +45,22 @@ _MAX_WRAP = 4
 _DASHES = "-–—_*=~ \t"
 
 # Verbs that end an attribution, the colon optional when a quote follows.
+# Verbs that end an attribution, the colon optional when a quote follows.
+_VERBS = (
+    "wrote", "has written", "a écrit", "escribió", "escreveu", "ha scritto", "napisał",
+    "napisał(a)", "napisała", "napsal", "napsal(a)", "napsala", "napísal", "napisao",
+    "napisala", "pisze", "пишет", "написал", "написала", "написали", "написал(а)", "написав",
+    "kirjoitti", "yazdı", "írta", "geschreven", "menulis", "έγραψε", "a scris", "kirjutas",
+    "rašė", "rakstīja", "đã viết", "va escriure", "כתב", "كتب",
+)  # fmt: skip
+# Chinese, Japanese and Korean verbs follow a name or date without a space.
+_VERBS_CJK = ("写道", "寫道", "のメッセージ", "書きました", "작성")
 _VERB_END = re.compile(
-    r"(?:\bwrote|\bhas written|\ba écrit|\bescribió|\bescreveu|\bha scritto|\bnapisał(?:\(a\)|a)?"
-    r"|\bnapsal(?:\(a\)|a)?|\bpisze|\bпишет|\bнаписал(?:\(а\)|а|и)?|\bkirjoitti|\byazdı|\bírta"
-    r"|写道|寫道|のメッセージ|書きました|작성)"
-    r"\s*[:：]?$",
+    r"(?:(?<![^\W\d_])(?:"
+    + "|".join(re.escape(v) for v in sorted(_VERBS, key=len, reverse=True))
+    + ")|"
+    + "|".join(_VERBS_CJK)
+    + r")\s*[:：]?$",
     re.I,
 )
 # Verbs followed by the author or date before the colon: "schrieb Acme <a>:".
@@ -81,13 +92,8 @@ class Attribution:
         self.column = column
 
 
-# The verbs of _VERB_END, for a cheap test of a line's end (no regex per line).
-_VERB_WORDS = (
-    "wrote", "written", "écrit", "escribió", "escreveu", "scritto", "napisał", "napisał(a)",
-    "napisała", "napsal", "napsal(a)", "napsala", "pisze", "пишет", "написал", "написала",
-    "написали", "написал(а)", "kirjoitti", "yazdı", "írta", "写道", "寫道", "のメッセージ",
-    "書きました", "작성",
-)  # fmt: skip
+# For a cheap test of a line's end (no regex per line).
+_VERB_WORDS = _VERBS + _VERBS_CJK
 
 
 def may_end_attribution(line: str) -> bool:
@@ -160,6 +166,8 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
         _VERB_END.search(core, max(0, n - 25))
         or (colon and _tail_verb(core[-200:].lower()) and _VERB_TAIL.search(core, max(0, n - 200)))
         or (colon and _verbless(core))
+        # Mutt: "* Name <a@b> [2024-03-04 10:00:00 +0000]:" over a quote.
+        or (colon and quoted and "@" in core and _YEAR.search(core) and _TIME.search(core))
     ):
         return None
     # "Acme Support wrote:" (Thunderbird without the date) over a quote is enough.
@@ -275,7 +283,8 @@ def is_forward_marker(line: str) -> bool:
 # --- copied header blocks -----------------------------------------------------------
 
 _FROM_KEYS = (
-    r"From|De|Von|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|Feladó|Afsender|Avsender"
+    r"From|De|Von|Da|Van|Från|Fra|Frá|От|Від|Od|Lähettäjä|Kimden|Gönderen|Feladó|Afsender"
+    r"|Avsender|Afzender|Expéditeur|Remitente|Mittente|Absender|De la|Dari|Από|Šalje"
     r"|发件人|寄件者|寄件人|差出人|보낸 사람"
 )
 _OTHER_KEYS = (
@@ -285,7 +294,9 @@ _OTHER_KEYS = (
     r"|Para|Asunto|Assunto|Fecha|Wysłano"
     r"|Wysłane|Do|Temat|DW|Lähetetty|Vastaanottaja|Aihe|Gönderildi|Kime|Konu|Tárgy|Elküldve"
     r"|Címzett|发送时间|日期|时间|收件人|抄送|主题|寄件日期|收件者|副本|主旨|送信日時|宛先|件名"
-    r"|받는 사람|보낸 날짜|제목"
+    r"|받는 사람|보낸 날짜|제목|Odesláno|Komu|Předmět|Kopie|Trimis|Către|Subiect|Dikirim"
+    r"|Kepada|Perihal|Tanggal|Στάλθηκε|Προς|Θέμα|Κοιν|Надіслано|Empfänger|Destinataire"
+    r"|Envoyé le|Date d'envoi|Poslano|Prima|Naslov"
 )
 _FROM_SET = frozenset(k.lower() for k in _FROM_KEYS.split("|"))
 _OTHER_SET = frozenset(k.lower() for k in _OTHER_KEYS.split("|"))

@@ -44,7 +44,8 @@ _FOOTERS = (
     rf"(?:Skickat från|Sendt fra) (?:min |mitt )?{_WORDS}",
     rf"Lähetetty (?:iPhonesta|iPadista|Androidista|{_W}:n? kautta|{_W}(?:\s{_W}){{0,3}}sta)",
     rf"(?:Wysłane|Wysłano) z (?:mojego |mojej )?{_WORDS}|Odesláno z {_WORDS}",
-    rf"Отправлено (?:с|из|со) (?:моего |мобильной )?{_WORDS}",
+    rf"Отправлено (?:с|из|со) (?:моего |мобильной )?{_WORDS}|Надіслано з {_WORDS}",
+    rf"Enviat des del (?:meu )?{_WORDS}|Αποστολή από {_WORDS}|Trimis de pe {_WORDS}",
     rf"{_W}(?:\s{_W})?から送信|{_W}(?:\s{_W})?에서 보냄|{_W}'?(?:dan|den|tan|ten) gönderildi",
     r"发自我的\s?\S{1,20}|发自\s?(?:网易邮箱大师|网易邮箱|QQ邮箱|QQ|企业微信|钉钉|Outlook)\S{0,20}",
     r"来自网易邮箱大师|来自我的\s?\S{1,20}|从我的\s?\S{1,20}\s?发送|從我的\s?\S{1,20}\s?傳送",
@@ -55,8 +56,8 @@ _FOOTER_RE = re.compile(rf"^(?:{'|'.join(_FOOTERS)}){_TAIL}", re.I)
 _FOOTER_WORDS = (
     "sent ", "get outlook", "envoy", "outlook ", "gesendet", "enviado", "inviato",
     "verzonden", "verstuurd", "skickat", "sendt", "lähetetty", "wysłan", "odesláno",
-    "отправлено", "から送信", "에서 보냄", "gönderildi", "发自", "来自", "从我的", "從我的",
-    "寄件自", "使用",
+    "отправлено", "надіслано", "enviat", "αποστολή", "trimis", "から送信", "에서 보냄",
+    "gönderildi", "发自", "来自", "从我的", "從我的", "寄件自", "使用",
 )  # fmt: skip
 _VALEDICTION_RE = re.compile(
     r"^(?:(?:best|kind|warm|warmest|many|with best|with kind)?\s?(?:regards|wishes)"
