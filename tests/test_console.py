@@ -224,7 +224,7 @@ def test_journal_filters_by_address_and_day(console_server: ConsoleServer) -> No
     with httpx.Client(base_url=console_server.url, headers=auth) as api:
         assert api.post("/v1/transports", json={
             "name": "cap", "kind": "capture", "default": True, "mode": "immediate",
-            "sender": "noreply@journal-http.example.com"}).status_code == 201
+            "sender": "noreply@journal-http.example.com", "daily_quota": 100}).status_code == 201
         for who in ("alice", "bob"):
             sent = api.post("/v1/messages", json={
                 "to": [f"{who}@customer.example.net"], "subject": f"for {who}", "text": "hi"})
@@ -236,6 +236,7 @@ def test_journal_filters_by_address_and_day(console_server: ConsoleServer) -> No
         assert "for alice" not in today
         bad = c.get("/journal", params={"date": "yesterday"})
         assert bad.status_code == 200 and "YYYY-MM-DD" in bad.text
+        assert re.search(r"\d+ of 100", c.get("/transports").text)  # the quota, as the API says
 
 
 def test_every_transport_kind_has_a_form_from_its_schema(console_server: ConsoleServer) -> None:

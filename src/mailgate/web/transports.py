@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 
 from mailgate.errors import MailgateError
 from mailgate.outbound import registry
-from mailgate.services import roles
+from mailgate.services import limits, roles
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
@@ -22,7 +22,10 @@ router = APIRouter()
 
 def _listing(p: Page, **extra: Any) -> HTMLResponse:
     with p.app.sessions() as session:
-        rows = [svc.public(r, p.app.secrets) for r in svc.visible(session, p.workspace())]
+        rows = [
+            {**svc.public(r, p.app.secrets), "quota": limits.quota(session, r)}
+            for r in svc.visible(session, p.workspace())
+        ]
     return p.render("transports.html", rows=rows, **extra)
 
 
