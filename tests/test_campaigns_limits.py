@@ -67,3 +67,40 @@ def test_daily_quota_waits_for_the_reset_and_unsubscribes_apply_mid_campaign(
         shown = csvc.public(session, csvc.get(session, ws.id, cid))
     assert shown["state"] == "done"
     assert shown["counts"]["sent"] == 5 and shown["counts"]["suppressed"] == 1
+
+
+def test_cancel_stops_within_one_batch(mailgate_app: Mailgate) -> None:
+    """After cancel, no further batch is claimed: the rest stays pending, never sent."""
+    app = mailgate_app
+    with transaction(app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+        tsvc.create(
+            session,
+            app.secrets,
+            ws.id,
+            {"name": "cap", "kind": "capture", "default": True, "sender": "n@acme.example.com"},
+        )
+        cid = csvc.create(
+            session,
+            ws,
+            csvc.CampaignRequest(name="c", from_="n@acme.example.com", subject="s", text="t"),
+        ).id
+    n = dispatch.BATCH + 50
+    body = "email\n" + "".join(f"p{i}@example.net\n" for i in range(n))
+    assert csvc.upload_recipients(app, ws.id, cid, "text/csv", [body.encode()]).accepted == n
+
+    async def one_batch_then_cancel() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            await dispatch.dispatch_once(app, pool)  # activates and sends one batch
+            with transaction(app.sessions) as session:
+                csvc.act(session, ws.id, cid, "cancel")
+            await dispatch.dispatch_once(app, pool)
+        await app.aclose()
+
+    with transaction(app.sessions) as session:
+        csvc.act(session, ws.id, cid, "start")
+    asyncio.run(one_batch_then_cancel())
+    with app.sessions() as session:
+        shown = csvc.public(session, csvc.get(session, ws.id, cid))
+    assert shown["state"] == "cancelled"
+    assert shown["counts"]["sent"] == dispatch.BATCH and shown["counts"]["pending"] == 50
