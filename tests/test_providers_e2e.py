@@ -188,6 +188,7 @@ def test_ppmessage_mailgun(server: Server, mailgun_double: MailgunDouble) -> Non
         src = made(c.post("/v1/sources", json={"name": "mg route", "kind": "mailgun",
                                                "config": {"signing_key": ROUTE_KEY}}))
         assert src["push_path"] == f"/v1/inbound/{src['id']}"
+        assert src["push_url"].startswith("http") and src["push_url"].endswith(src["push_path"])
         detail = made(c.get(f"/v1/conversations/{conv['id']}"), 200)
         our_id = detail["messages"][0]["message_id"]
         reply = route_form({

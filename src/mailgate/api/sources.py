@@ -33,6 +33,15 @@ router = APIRouter(prefix="/v1/sources", tags=["sources"])
 inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 
+def _view(row: Any, app: Any) -> dict[str, Any]:
+    """The service's view, plus ``push_url``: absolute (``MAILGATE_PUBLIC_URL``), ready to
+    paste into the provider's console (a Mailgun route's ``forward()``)."""
+    out = svc.public(row, app.secrets)
+    if "push_path" in out:
+        out["push_url"] = app.settings.public_base.rstrip("/") + out["push_path"]
+    return out
+
+
 class SourceIn(Strict):
     name: str
     kind: str
@@ -52,17 +61,17 @@ def create(body: SourceIn, app: AppDep, ws: WorkspaceDep, caller: CallerDep) -> 
     """Add an IMAP, POP3 or Mailgun source; the answer never contains the secrets."""
     check_name(app.settings, body.name)
     row = svc.save(app, ws.id, body.model_dump(), operator=caller.operator)
-    return svc.public(row, app.secrets)
+    return _view(row, app)
 
 
 @router.get("")
 def list_(app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return {"items": [svc.public(r, app.secrets) for r in svc.list_(session, ws.id)]}
+    return {"items": [_view(r, app) for r in svc.list_(session, ws.id)]}
 
 
 @router.get("/{source_id}")
 def get(source_id: str, app: AppDep, ws: WorkspaceDep, session: SessionDep) -> dict[str, Any]:
-    return svc.public(svc.get(session, ws.id, source_id), app.secrets)
+    return _view(svc.get(session, ws.id, source_id), app)
 
 
 @router.patch("/{source_id}")
@@ -80,7 +89,7 @@ def patch(
             guard=app.netguard,
         )
     app.wake_workers()  # the poller supervisor restarts an edited source
-    return svc.public(row, app.secrets)
+    return _view(row, app)
 
 
 @router.delete("/{source_id}", status_code=204)
