@@ -134,10 +134,16 @@ def test_source_health_is_read_at_scrape_time(server: Server) -> None:
                 last_polled_at=utcnow(),
             )
         )
+        push = Source(
+            id=new_id("src"), workspace_id=server.workspace_id, kind="mailgun", name="route"
+        )
+        session.add(push)
     with server.operator_client() as op:
         r = op.get("/metrics")
     assert r.status_code == 200
     assert 'kind="imap",source="src_' in r.text and 'state="failing"} 1.0' in r.text
+    # A push source is never polled: without an error it is ok, not waiting.
+    assert f'mailgate_source_state{{kind="mailgun",source="{push.id}",state="ok"}} 1.0' in r.text
     assert "Private Mailbox Name" not in r.text and "imap.private.example" not in r.text
 
 

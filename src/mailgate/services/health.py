@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from mailgate.inbound.pollers import POLLERS
 from mailgate.store.blobs import BlobStore, FileBlobStore
 from mailgate.store.db import MIGRATIONS
 from mailgate.store.models import Blob, MessageRow, Source, WebhookDelivery
@@ -58,7 +59,8 @@ def queue_depth(session: Session) -> dict[tuple[str, str], int]:
 class SourceHealth:
     id: str
     kind: str
-    #: ok (last poll succeeded) | failing (last error set) | disabled | waiting (never polled)
+    #: ok (last poll succeeded, or a push source without error) | failing (last error set)
+    #: | disabled | waiting (a polled source not polled yet)
     state: str
     last_polled_at: datetime | None
 
@@ -74,7 +76,7 @@ def source_health(session: Session) -> list[SourceHealth]:
             state = "disabled"
         elif error:
             state = "failing"
-        elif polled is None:
+        elif polled is None and kind in POLLERS:  # push sources (mailgun) are never polled
             state = "waiting"
         else:
             state = "ok"
