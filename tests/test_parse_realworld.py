@@ -12,6 +12,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from mailgate.core import charsets
+from mailgate.core.htmltext import html_to_text
 from mailgate.core.parse import parse_message
 
 
@@ -256,3 +257,29 @@ def test_warnings_and_errors_are_apart() -> None:
     assert not charsets.is_warning("undecodable encoded word '=?x?'")
     out = parse_message(eml("Date: not a date", "Subject: x")).to_json()
     assert out["warnings"] == [] and any("Date" in e for e in out["errors"])
+
+
+# --- html_to_text's tokenizer (speed work: the same text as html.parser gave) -------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<span style='a>b'>x</span><P>y</P>", "x\n\ny"),  # ">" inside a quoted value
+        ("<SCRIPT>if (a<b) x()</SCRIPT >after", "after"),  # raw content, any case
+        ("<img alt=Bob's src=x.png> and <b>bold</b>", "Bob's and bold"),  # a stray quote
+        ("<a href=https://x.example/a>link</a>", "link (https://x.example/a)"),
+        ("<p>a &amp; b<!-- <p>hidden</p> --></p><br/>c", "a & b\nc"),
+        ("<!--[if mso]><p>Outlook only</p><![endif]--><div>seen</div>", "seen"),
+        ("<ul><li>one<li>two</ul><hr/>end", "- one\n- two\n\n" + "_" * 32 + "\nend"),
+        ("<p>no end <b", "no end <b"),
+    ],
+)
+def test_html_to_text_tokenizer(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_html_to_text_on_markup_that_never_closes_returns() -> None:
+    """Thousands of unclosed tags or comments are text, read in one pass (no blow-up)."""
+    for junk in ("<a" * 5000, "<!--" * 5000, "<p x='" * 2000):
+        assert html_to_text(junk) == junk
