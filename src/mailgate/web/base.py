@@ -96,6 +96,8 @@ class Page:
     workspace_id: str | None
     workspace_name: str = ""
     workspaces: list[tuple[str, str]] = field(default_factory=list)
+    #: The workspace's zone: dates use it when the user chose none.
+    workspace_timezone: str | None = None
 
     @property
     def operator(self) -> bool:
@@ -107,7 +109,7 @@ class Page:
 
     @property
     def timezone(self) -> str | None:
-        return self.user.timezone
+        return self.user.timezone or self.workspace_timezone
 
     def _(self, message: str, **values: Any) -> str:
         text = i18n.CATALOGUES[self.language].gettext(message)
@@ -163,9 +165,11 @@ def page(request: Request, user: Annotated[SignedIn, Depends(signed_in)]) -> Pag
             wanted = request.cookies.get(WORKSPACE_COOKIE)
             ids = [w for w, _ in listed]
             ws_id = wanted if wanted in ids else (ids[0] if ids else None)
+        zone = None
         if ws_id is not None:
-            name = tenancy.get_workspace(session, ws_id).name
-    p = Page(request, app, user, language, ws_id, name, listed)
+            ws = tenancy.get_workspace(session, ws_id)
+            name, zone = ws.name, ws.timezone
+    p = Page(request, app, user, language, ws_id, name, listed, zone)
     request.state.page = p
     return p
 
