@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import smtplib
 import subprocess
 import sys
 from datetime import timedelta
@@ -22,6 +23,7 @@ from mailgate.store.db import transaction
 from mailgate.store.models import Source, new_id, utcnow
 from mailgate.testing.smtpserver import ScriptedSMTPServer
 from tests.helpers import smtp_transport, wait_for, wait_status
+from tests.servers.listener import RunningListener
 from tests.servers.mailgate import Server
 from tests.servers.postgres import free_port
 
@@ -231,3 +233,22 @@ def test_a_worker_without_a_data_directory_makes_none(
     )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "data").exists()
+
+
+@SQLITE_ONLY
+def test_listener_counts_stored_mail_and_unknown_recipients(smtp_listener: RunningListener) -> None:
+    """One message with a known and an unknown recipient: one stored, one refused recipient."""
+    from mailgate.store import metrics
+
+    stored = metrics.INBOUND.labels("smtp", "stored")
+    unknown = metrics.INBOUND.labels("smtp", "unknown_recipient")
+    before = (stored._value.get(), unknown._value.get())
+    raw = RAW.replace(b"metrics-1@", b"metrics-2@")
+    with smtplib.SMTP(smtp_listener.host, smtp_listener.port) as client:
+        refused = client.sendmail(
+            "ann@customer.example.net",
+            ["support@acme.example.com", "nobody@acme.example.com"],
+            raw,
+        )
+    assert refused["nobody@acme.example.com"][0] == 550
+    assert (stored._value.get(), unknown._value.get()) == (before[0] + 1, before[1] + 1)

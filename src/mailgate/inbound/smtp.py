@@ -38,6 +38,7 @@ from mailgate.errors import ConfigurationError
 from mailgate.inbound.groupcommit import GroupCommitter
 from mailgate.inbound.pipeline import Incoming
 from mailgate.inbound.recipients import workspace_for
+from mailgate.store import metrics
 from mailgate.store.context import Context
 from mailgate.store.executors import run_in
 
@@ -354,6 +355,7 @@ class InboundHandler:
             log.exception("recipient lookup failed for %s", address)
             return "451 4.3.0 temporary failure looking up the recipient; try again later"
         if ws is None:
+            metrics.INBOUND.labels("lmtp" if self.lmtp else "smtp", "unknown_recipient").inc()
             return f"550 5.1.1 <{address}>: no such mailbox here"
         assert isinstance(envelope, _Envelope)
         envelope.rcpt_tos.append(address)
@@ -385,6 +387,7 @@ class InboundHandler:
             stored = await self.committer.submit(items)
         except Exception:
             log.exception("storing a message from %s failed", session.peer)
+            metrics.INBOUND.labels(source, "not_stored").inc()  # answered 451: the sender retries
             return self._reply(envelope, "451 4.3.0 message not stored; try again later")
         ids = " ".join(r.id for r in stored)
         return self._reply(envelope, f"250 2.0.0 OK stored as {ids}")
