@@ -269,7 +269,7 @@ def test_warnings_and_errors_are_apart() -> None:
         ("<SCRIPT>if (a<b) x()</SCRIPT >after", "after"),  # raw content, any case
         ("<img alt=Bob's src=x.png> and <b>bold</b>", "Bob's and bold"),  # a stray quote
         ("<a href=https://x.example/a>link</a>", "link (https://x.example/a)"),
-        ("<p>a &amp; b<!-- <p>hidden</p> --></p><br/>c", "a & b\nc"),
+        ("<p>a &amp; b<!-- <p>hidden</p> --></p><br/>c", "a & b\n\nc"),
         ("<!--[if mso]><p>Outlook only</p><![endif]--><div>seen</div>", "seen"),
         ("<ul><li>one<li>two</ul><hr/>end", "- one\n- two\n\n" + "_" * 32 + "\nend"),
         ("<p>no end <b", "no end <b"),
