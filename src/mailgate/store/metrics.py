@@ -56,7 +56,7 @@ ATTEMPT_SECONDS = Histogram(
 INBOUND = Counter(
     "mailgate_inbound_messages",
     "Inbound messages by source kind and result: stored or duplicate at receipt; "
-    "processed, retry or dead when parsed and routed.",
+    "unknown_recipient or not_stored at the listener; processed, retry or dead when routed.",
     ["source", "result"],
 )
 ROUTED = Counter(
