@@ -169,6 +169,10 @@ def test_other_workspace_answers_404(console_server: ConsoleServer, acme: str) -
         assert b.post(f"/apikeys/{key_id.group(1)}/revoke", data={"csrf": token}).status_code == 404
         for path in ("/messages/msg_0000", "/conversations/conv_0000", "/transports/tr_0000"):
             assert b.get(path).status_code == 404
+        lost = b.get("/no-such-page")
+        assert lost.status_code == 404 and "<h1>Not found</h1>" in lost.text
+    with console_server.client() as api:
+        assert api.get("/v1/no-such-route").json()["error"]["code"] == "not_found"  # JSON still
 
 
 def test_api_key_shown_once(console_server: ConsoleServer, acme: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailgate.errors import MailgateError
@@ -104,6 +105,16 @@ def install(api: FastAPI, mailgate: Mailgate) -> None:
         answer: Response = await api_handler(request, exc)  # type: ignore[misc]
         return answer
 
+    http_handler = api.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if is_console(request.url.path) and exc.status_code in (404, 405):
+            return error_page(request, exc.status_code, str(exc.detail))
+        assert http_handler is not None
+        answer: Response = await http_handler(request, exc)  # type: ignore[misc]
+        return answer
+
     async def login_required(request: Request, exc: Exception) -> Response:
         target = request.url.path
         if request.url.query:
@@ -119,6 +130,7 @@ def install(api: FastAPI, mailgate: Mailgate) -> None:
 
     handlers: dict[Any, Any] = {
         MailgateError: mailgate_error,
+        StarletteHTTPException: http_error,
         LoginRequired: login_required,
         CsrfRejected: csrf_rejected,
     }
