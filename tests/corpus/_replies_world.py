@@ -49,7 +49,9 @@ def _reply(
         *(headers or []),
     ]
     body = text_part(text, charset, "quoted-printable")
-    if html is not None:
+    if html is not None and not text:  # HTML-only, as some webmail and Outlook send
+        body = text_part(html, charset, "quoted-printable", "html")
+    elif html is not None:
         body = multipart(
             "alternative",
             f"----=_world_{n:04d}",
@@ -563,5 +565,45 @@ def cases() -> list[Case]:
         " Printer not working\n\nPlease restart it.\n",
         "It works now, thanks!",
         headers=[("X-MS-Exchange-Inbox-Rules-Loop", "rachel.green@contoso.example")],
+    )
+    # --- HTML-only replies: the parser renders the HTML, quotes marked by markup --------
+    add(
+        "html-only-gmail-fr",
+        "Gmail HTML-only reply in French: attribution and blockquote in gmail_quote",
+        ("Léa Girard", "lea.girard@example.fr"),
+        "Re: Garantie",
+        "",
+        "Oui, le numéro de série est AB-1234.",
+        agent=GMAIL,
+        html='<div dir="ltr">Oui, le numéro de série est AB-1234.</div><br>'
+        '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">Le lun. 4 mars 2024 à'
+        " 11:52, Acme Support &lt;support@help.example.com&gt; a écrit&nbsp;:<br></div>"
+        '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">Quel est le'
+        " numéro de série ?</blockquote></div>\n",
+    )
+    add(
+        "html-only-outlook-de",
+        "Outlook HTML-only reply in German: the divRplyFwdMsg header block 'Von / Gesendet'",
+        ("Sophie Koch", "sophie.koch@example.de"),
+        "AW: Rechnung",
+        "",
+        "Die Rechnung ist bezahlt.",
+        html='<html><body><div>Die Rechnung ist bezahlt.</div><hr style="display:inline-block">'
+        '<div id="divRplyFwdMsg" dir="ltr"><b>Von:</b> Acme Support &lt;support@help.example'
+        ".com&gt;<br><b>Gesendet:</b> Montag, 4. März 2024 11:54<br><b>An:</b> Sophie Koch<br>"
+        "<b>Betreff:</b> Rechnung</div><div>Ihre Rechnung liegt bei.</div></body></html>\n",
+    )
+    add(
+        "html-only-qq-zh",
+        "QQ webmail HTML-only reply: Foxmail-style '原始邮件' rule and a mobile footer",
+        ("周杰", "zhoujie@qq.example.com"),
+        "回复：退款",
+        "",
+        "退款已收到，谢谢。",
+        agent=QQ,
+        html="<div>退款已收到，谢谢。</div><div><br></div><div>发自我的iPhone</div><div><br></div>"
+        '<div style="font-size:12px">------------------&nbsp;原始邮件&nbsp;------------------'
+        '</div><div><b>发件人:</b>&nbsp;"Acme Support"&lt;support@help.example.com&gt;;</div>'
+        "<div><b>发送时间:</b>&nbsp;2024年3月4日(星期一) 中午11:56</div><div>退款已处理。</div>\n",
     )
     return out
