@@ -5,16 +5,26 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from mailgate.campaigns import dispatch
+from mailgate.core.limits import window
 from mailgate.runtime import Mailgate
 from mailgate.services import campaigns as csvc
 from mailgate.services import suppressions as ssvc
 from mailgate.services import tenancy
 from mailgate.services import transports as tsvc
 from mailgate.store.db import transaction
-from mailgate.store.models import Campaign, SendCounter, TransportRow, utcnow
+from mailgate.store.models import (
+    Campaign,
+    Event,
+    SendCounter,
+    TransportRow,
+    Workspace,
+    utcnow,
+)
+
+ZONE = "Asia/Shanghai"
 
 
 def _run(app: Mailgate, times: int) -> None:
@@ -42,6 +52,8 @@ def test_daily_quota_waits_for_the_reset_and_unsubscribes_apply_mid_campaign(
             {"name": "cap", "kind": "capture", "default": True, "sender": "n@acme.example.com"},
         )
         session.execute(update(TransportRow).where(TransportRow.id == t.id).values(daily_quota=3))
+        # The day is the workspace's, as for triggered mail: both count into one counter.
+        session.execute(update(Workspace).where(Workspace.id == ws.id).values(timezone=ZONE))
         cid = csvc.create(
             session,
             ws,
@@ -57,6 +69,16 @@ def test_daily_quota_waits_for_the_reset_and_unsubscribes_apply_mid_campaign(
     assert shown["state"] == "sending"
     assert shown["counts"]["sent"] == 3 and shown["counts"]["pending"] == 3
     assert "daily quota of transport 'cap'" in shown["waiting"]
+    with app.sessions() as session:
+        day = window("day", utcnow(), ZONE).start
+        counted = session.execute(
+            select(SendCounter.window_start, SendCounter.count).where(
+                SendCounter.scope_key == f"transport:{t.id}", SendCounter.window == "day"
+            )
+        ).all()
+        exhausted = session.scalars(select(Event.type).where(Event.type == "quota.exhausted"))
+        assert len(list(exhausted)) == 1
+    assert counted == [(day, 3)]
     # p4 unsubscribes while the campaign waits; then the day resets.
     with transaction(app.sessions) as session:
         ssvc.add(session, ws.id, "p4@example.net", scope="bulk")

@@ -167,7 +167,6 @@ def claim(app: Context, campaign_id: str, owner: str, limit: int) -> Batch | Non
                 transport_id=tid,
                 from_domain=from_domain,
                 rate_per_minute=c.rate_per_minute,
-                tz=c.timezone if c.timezone else "UTC",
                 emails=[r.email for r in group],
                 now=now,
             )

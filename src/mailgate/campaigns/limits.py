@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from mailgate.core.limits import window
 from mailgate.store import counters
-from mailgate.store.models import DestinationThrottle, SendingDomain, TransportRow
+from mailgate.store.eventlog import emit
+from mailgate.store.models import DestinationThrottle, SendingDomain, TransportRow, Workspace
 
 _WINDOWS = (("second", "rate_per_second"), ("minute", "rate_per_minute"), ("day", "daily_quota"))
 
@@ -45,14 +46,21 @@ def _scopes(
     from_domain: str,
     campaign_id: str,
     rate_per_minute: int | None,
-) -> list[tuple[str, str, dict[str, int]]]:
-    """(key, label, window → limit) of every limited scope of this batch, in one order."""
-    out: list[tuple[str, str, dict[str, int]]] = []
+) -> list[tuple[str, str, dict[str, int], str]]:
+    """(key, label, window → limit, day's zone) of every limited scope, in one order.
+
+    The day follows the zone of the scope's workspace (UTC for a system transport),
+    exactly as for triggered mail: both must count into the same day's counter.
+    """
+    out: list[tuple[str, str, dict[str, int], str]] = []
+    zone = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    zone = zone or "UTC"
     t = session.get(TransportRow, transport_id)
     if t is not None:
         lim = {w: getattr(t, c) for w, c in _WINDOWS if getattr(t, c) is not None}
         if lim:
-            out.append((f"transport:{t.id}", f"transport {t.name!r}", lim))
+            tz = zone if t.workspace_id == workspace_id else "UTC"
+            out.append((f"transport:{t.id}", f"transport {t.name!r}", lim, tz))
     d = session.scalars(
         select(SendingDomain).where(
             SendingDomain.workspace_id == workspace_id, SendingDomain.name == from_domain
@@ -61,9 +69,10 @@ def _scopes(
     if d is not None:
         lim = {w: getattr(d, c) for w, c in _WINDOWS if getattr(d, c) is not None}
         if lim:
-            out.append((f"domain:{d.id}", f"domain {d.name!r}", lim))
+            out.append((f"domain:{d.id}", f"domain {d.name!r}", lim, zone))
     if rate_per_minute:
-        out.append((f"campaign:{campaign_id}", "the campaign", {"minute": rate_per_minute}))
+        minute = {"minute": rate_per_minute}
+        out.append((f"campaign:{campaign_id}", "the campaign", minute, "UTC"))
     return sorted(out)  # one lock order for every worker (PostgreSQL deadlocks otherwise)
 
 
@@ -75,7 +84,6 @@ def gate(
     transport_id: str,
     from_domain: str,
     rate_per_minute: int | None,
-    tz: str,
     emails: list[str],
     now: datetime,
 ) -> Verdict:
@@ -87,7 +95,7 @@ def gate(
     counted: list[tuple[str, str, datetime, int]] = []
     allowed_n = len(candidates)
     resets: tuple[datetime, str] | None = None
-    for key, label, lim in _scopes(
+    for key, label, lim, tz in _scopes(
         session, transport_id, workspace_id, from_domain, campaign_id, rate_per_minute
     ):
         for kind, _ in _WINDOWS:
@@ -104,6 +112,15 @@ def gate(
                 if resets is None or win.end > resets[0]:
                     resets = (win.end, why)
                 if kind == "day":
+                    if counters.mark_exhausted(session, key, win.start):  # once a scope and day
+                        scope_kind, _, scope_id = key.partition(":")
+                        payload = {
+                            scope_kind: scope_id,
+                            "name": label.split(" ", 1)[1].strip("'"),
+                            "daily": limit,
+                            "resets_at": win.end.isoformat(),
+                        }
+                        emit(session, workspace_id, "quota.exhausted", payload, now=now)
                     quota_wait = (
                         f"waiting for the daily quota of {label} to reset at "
                         f"{win.end:%Y-%m-%d %H:%M} UTC"
