@@ -126,3 +126,32 @@ def test_cancel_stops_within_one_batch(mailgate_app: Mailgate) -> None:
         shown = csvc.public(session, csvc.get(session, ws.id, cid))
     assert shown["state"] == "cancelled"
     assert shown["counts"]["sent"] == dispatch.BATCH and shown["counts"]["pending"] == 50
+
+
+def test_warm_up_plan_limits_a_campaign(mailgate_app: Mailgate) -> None:
+    """A transport warming up (docs/domains.md) sends a campaign only today's warm-up quota."""
+    app = mailgate_app
+    with transaction(app.sessions) as session:
+        ws = tenancy.create_workspace(session, "acme")
+        t = tsvc.create(
+            session,
+            app.secrets,
+            ws.id,
+            {"name": "cap", "kind": "capture", "default": True, "sender": "n@acme.example.com"},
+        )
+        plan = {"start": 50, "target": 5000}
+        session.execute(update(TransportRow).where(TransportRow.id == t.id).values(warmup=plan))
+        cid = csvc.create(
+            session,
+            ws,
+            csvc.CampaignRequest(name="w", from_="n@acme.example.com", subject="s", text="t"),
+        ).id
+    body = "email\n" + "".join(f"p{i}@example.net\n" for i in range(60))
+    csvc.upload_recipients(app, ws.id, cid, "text/csv", [body.encode()])
+    with transaction(app.sessions) as session:
+        csvc.act(session, ws.id, cid, "start")
+    _run(app, 2)
+    with app.sessions() as session:
+        shown = csvc.public(session, csvc.get(session, ws.id, cid))
+    assert shown["counts"]["sent"] == 50 and shown["counts"]["pending"] == 10
+    assert "daily quota" in shown["waiting"]

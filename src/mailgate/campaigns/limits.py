@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.core.limits import window
+from mailgate.queue import warmup
 from mailgate.store import counters
-from mailgate.store.eventlog import emit
+from mailgate.store.eventlog import emit, emit_many
 from mailgate.store.models import DestinationThrottle, SendingDomain, TransportRow, Workspace
 
 _WINDOWS = (("second", "rate_per_second"), ("minute", "rate_per_minute"), ("day", "daily_quota"))
@@ -46,6 +48,8 @@ def _scopes(
     from_domain: str,
     campaign_id: str,
     rate_per_minute: int | None,
+    now: datetime,
+    events: list[dict[str, Any]],
 ) -> list[tuple[str, str, dict[str, int], str]]:
     """(key, label, window → limit, day's zone) of every limited scope, in one order.
 
@@ -58,8 +62,9 @@ def _scopes(
     t = session.get(TransportRow, transport_id)
     if t is not None:
         lim = {w: getattr(t, c) for w, c in _WINDOWS if getattr(t, c) is not None}
+        tz = zone if t.workspace_id == workspace_id else "UTC"
+        _warm_up(session, "transport", t, tz, lim, now, events)
         if lim:
-            tz = zone if t.workspace_id == workspace_id else "UTC"
             out.append((f"transport:{t.id}", f"transport {t.name!r}", lim, tz))
     d = session.scalars(
         select(SendingDomain).where(
@@ -68,6 +73,7 @@ def _scopes(
     ).first()
     if d is not None:
         lim = {w: getattr(d, c) for w, c in _WINDOWS if getattr(d, c) is not None}
+        _warm_up(session, "domain", d, zone, lim, now, events)
         if lim:
             out.append((f"domain:{d.id}", f"domain {d.name!r}", lim, zone))
     if rate_per_minute:
@@ -95,9 +101,12 @@ def gate(
     counted: list[tuple[str, str, datetime, int]] = []
     allowed_n = len(candidates)
     resets: tuple[datetime, str] | None = None
-    for key, label, lim, tz in _scopes(
-        session, transport_id, workspace_id, from_domain, campaign_id, rate_per_minute
-    ):
+    events: list[dict[str, Any]] = []
+    scopes = _scopes(
+        session, transport_id, workspace_id, from_domain, campaign_id, rate_per_minute, now, events
+    )
+    emit_many(session, events)
+    for key, label, lim, tz in scopes:
         for kind, _ in _WINDOWS:
             limit = lim.get(kind)
             if limit is None or allowed_n == 0:
@@ -130,6 +139,32 @@ def gate(
     for key, kind, start, fits in counted:
         counters.give_back(session, key, kind, start, fits - allowed_n)
     return Verdict(candidates[:allowed_n], later, resets, quota_wait)
+
+
+def _warm_up(
+    session: Session,
+    kind: str,
+    row: Any,
+    tz: str,
+    lim: dict[str, int],
+    now: datetime,
+    events: list[dict[str, Any]],
+) -> None:
+    """A warm-up plan's quota for today tightens the daily quota (queue/warmup.py)."""
+    quota = warmup.today_quota(
+        session,
+        kind=kind,
+        row_id=row.id,
+        name=row.name,
+        workspace_id=row.workspace_id,
+        plan_data=row.warmup,
+        state=row.warmup_state,
+        tz=tz,
+        now=now,
+        events=events,
+    )
+    if quota is not None:
+        lim["day"] = min(lim.get("day", quota), quota)
 
 
 def _throttled(
