@@ -87,6 +87,14 @@ def test_campaign_api(server: Server, smtp_sink: SmtpSink) -> None:
         assert report["suppressed"] == 1 and report["invalid"] == 2
         rows = {r["row"] for r in report["invalid_rows"]}  # type: ignore[attr-defined]
         assert rows == {3, 6}
+        for ctype, body, fld in (
+            ("text/csv", b"mail,first\nx@example.org,X\n", "header"),
+            ("application/json", b"[]", "content-type"),
+        ):
+            r = c.post(
+                f"/v1/campaigns/{cid}/recipients", content=body, headers={"Content-Type": ctype}
+            )
+            assert r.status_code == 422 and r.json()["error"]["field"] == fld, r.text
         again = upload(c, cid, csv_utf8)  # uploading again adds only who is new: nobody
         assert (again["accepted"], again["duplicates"], again["suppressed"]) == (0, 3, 0)
         gb = "email,first,code\n张@example.org,张伟,8\n".replace("张@", "zhang@").encode("gb18030")
