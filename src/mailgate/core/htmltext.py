@@ -293,9 +293,28 @@ class _Renderer:
             self._data(pieces)
 
     def _data(self, pieces: list[str]) -> None:
+        """``handle_data`` for the text between two active tags, cut around inert ones."""
         # html.parser decodes the entities of each run of text between two tags.
-        text = "".join([unescape(p) if "&" in p else p for p in pieces])
-        self.handle_data(text)
+        if len(pieces) == 1:
+            data = pieces[0]
+            if "&" in data:
+                data = unescape(data)
+        else:
+            data = "".join([unescape(p) if "&" in p else p for p in pieces])
+        if not data:
+            return
+        if self._pre:
+            self.handle_data(data)
+            return
+        # handle_data's common case, inline: this runs once per text run.
+        text = _WHITESPACE.sub(" ", data)
+        if text[0] == " ":
+            cur = self._cur
+            if not cur or self._want or cur[-1][-1:] in (" ", "\n", "\t"):
+                text = text[1:]
+                if not text:
+                    return
+        self._emit(text)
 
     def render(self) -> str:
         self._flush()
