@@ -194,7 +194,7 @@ async def check(transport_id: str, p: AdminDep, form: FormDep) -> Response:
 
     row = await run_in(p.app.executors.api, load)
     # With the sender, the server also judges it (MAIL FROM, RCPT): its own words.
-    result = await p.app.transports.check(row, row.sender)
+    result = await p.app.transports.check(row, svc.probe_sender(row))
     checked_ = {
         "id": transport_id,
         "ok": result.ok,
