@@ -14,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from mailgate.cli.main import app as cli
 from mailgate.config import Settings
 from mailgate.runtime import build
 from mailgate.services import tenancy
@@ -137,7 +139,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "MAILGATE_LOG_FORMAT": "json",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    subprocess.run([MAILGATE, "init"], env=env, capture_output=True, timeout=60, check=True)
+    # `mailgate init` in this process: an interpreter start costs seconds on a busy machine.
+    init = CliRunner().invoke(cli, ["init"], env={k: v for k, v in env.items() if "MAILGATE" in k})
+    assert init.exit_code == 0, init.output
     mg = build(Settings.from_env(env, create=False))
     with transaction(mg.sessions) as session:  # `mailgate apikey create --operator`, faster
         _, key = tenancy.create_api_key(session, None, "probe", operator=True)
