@@ -17,6 +17,7 @@ sending; quotas, rates and throttled domains in the same transaction
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from concurrent.futures import Executor
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: Recipients per claim: pause and cancel take effect within one of these.
 BATCH = 200
+#: Results are recorded this many messages at a time, as they come (see _deliver_recording).
+CHUNK = 25
 #: A temporary failure is tried this many times before the recipient fails.
 MAX_ATTEMPTS = 8
 #: ``campaign.progress`` at most this often per campaign.
@@ -297,7 +300,28 @@ def _templates(c: Campaign) -> Templates:
     return found
 
 
-def record(app: Context, batch: Batch, outcomes: list[Outcome]) -> int:
+async def _deliver_recording(app: DeliveryContext, executor: Executor, batch: Batch) -> None:
+    """Deliver a batch ``CHUNK`` messages at a time, each chunk recorded as the next goes.
+
+    A worker killed mid-batch repeats only what it delivered and had not recorded yet:
+    at most two chunks, not the whole batch.
+    """
+    chunks = [batch.claimed[i : i + CHUNK] for i in range(0, len(batch.claimed), CHUNK)]
+    failed = batch.failed  # written with the first chunk
+    recording: asyncio.Future[int] | None = None
+    for chunk in chunks or [[]]:
+        outcomes = await deliver(app, chunk)
+        if recording is not None:
+            await recording
+        recording = asyncio.ensure_future(run_in(executor, record, app, batch, outcomes, failed))
+        failed = {}
+    if recording is not None:
+        await recording
+
+
+def record(
+    app: Context, batch: Batch, outcomes: list[Outcome], failed: dict[int, str] | None = None
+) -> int:
     """Write each result for the rows this owner still holds; returns how many were sent."""
     now = utcnow()
     settings = app.settings
@@ -309,7 +333,8 @@ def record(app: Context, batch: Batch, outcomes: list[Outcome]) -> int:
         not_before = throttling.note(session, outcomes, policy, now)
         # Recipient ids are integers; the lease helpers only compare and bind them.
         owners = {rid: batch.owner for o in outcomes for rid in o.message.recipients.values()}
-        owners.update({rid: batch.owner for rid in batch.failed})
+        failed = failed or {}
+        owners.update({rid: batch.owner for rid in failed})
         mine: set[Any] = lease.held(
             session, CampaignRecipient, cast(Any, owners), what="campaign recipient"
         )
@@ -326,7 +351,7 @@ def record(app: Context, batch: Batch, outcomes: list[Outcome]) -> int:
                 "template_version": batch.template_version,
                 "sent_at": None,
             }
-            for rid, why in batch.failed.items()
+            for rid, why in failed.items()
             if rid in mine
         ]
         for o in outcomes:
@@ -442,8 +467,7 @@ async def dispatch_once(
                 cast(Any, ids_held),
                 lease_seconds=app.settings.lease_seconds,
             ):
-                outcomes = await deliver(app, batch.claimed)
-            await run_in(executor, record, app, batch, outcomes)
+                await _deliver_recording(app, executor, batch)
             handled += len(batch.claimed) + len(batch.failed)
         handled += batch.settled
         await run_in(executor, settle, app, campaign_id)
