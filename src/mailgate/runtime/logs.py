@@ -43,7 +43,8 @@ SECRET_KEYS = frozenset(
     }
 )
 
-#: Libraries that speak at INFO about every request or connection: warnings only.
+#: Libraries that speak at INFO about every request or connection: warnings only. The
+#: access log would also print request paths, and ``/u/{token}`` carries a signed token.
 QUIET = ("uvicorn.access", "httpx", "httpcore", "aiosmtpd", "mail.log", "alembic", "asyncio")
 
 
