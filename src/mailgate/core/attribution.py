@@ -112,13 +112,14 @@ def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribu
     ``ends[j]`` caches ``may_end_attribution(lines[j])`` (None: not computed yet).
     """
     # Cheap first: some line of the next few (before a blank) must end like one.
-    for j in range(i, min(i + _MAX_WRAP, len(lines))):
+    stop = i + _MAX_WRAP if i + _MAX_WRAP < len(lines) else len(lines)
+    for j in range(i, stop):
         end = ends[j]
         if end is None:
             end = ends[j] = may_end_attribution(lines[j])
         if end:
             break
-        if not lines[j].strip():
+        if not lines[j] or lines[j].isspace():
             return None
     else:
         return None

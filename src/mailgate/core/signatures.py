@@ -52,13 +52,27 @@ _FOOTERS = (
     r"寄件自我的\s?\S{1,20}|使用\s?\S{1,20}\s?(?:发送|傳送)",
 )
 _FOOTER_RE = re.compile(rf"^(?:{'|'.join(_FOOTERS)}){_TAIL}", re.I)
-# A footer line contains one of these (lower-cased): a cheap test before the regex.
-_FOOTER_WORDS = (
-    "sent ", "get outlook", "envoy", "outlook ", "gesendet", "enviado", "inviato",
-    "verzonden", "verstuurd", "skickat", "sendt", "lähetetty", "wysłan", "odesláno",
-    "отправлено", "надіслано", "enviat", "αποστολή", "trimis", "から送信", "에서 보냄",
-    "gönderildi", "发自", "来自", "从我的", "從我的", "寄件自", "使用",
+# A cheap test before the regex: a footer's first word, or its ending.
+_FOOTER_FIRST = frozenset(
+    {
+        "sent", "get", "envoyé", "obtenir", "télécharger", "von", "gesendet", "outlook", "enviado",
+        "obtener", "obter", "baixe", "inviato", "scarica", "verzonden", "verstuurd", "skickat",
+        "sendt", "lähetetty", "wysłane", "wysłano", "odesláno", "отправлено", "надіслано",
+        "enviat", "αποστολή", "trimis",
+    }
 )  # fmt: skip
+_FOOTER_START = ("发自", "来自", "从我的", "從我的", "寄件自", "使用")
+_FOOTER_END = ("から送信", "에서 보냄", "gönderildi")
+
+
+def _may_be_footer(line: str) -> bool:
+    return (
+        line.split(None, 1)[0].lower() in _FOOTER_FIRST
+        or line.startswith(_FOOTER_START)
+        or any(end in line for end in _FOOTER_END)
+    )
+
+
 _VALEDICTION_RE = re.compile(
     r"^(?:(?:best|kind|warm|warmest|many|with best|with kind)?\s?(?:regards|wishes)"
     r"|best|cheers|thanks|thank you|many thanks|thanks (?:and|&) regards|sincerely"
@@ -135,8 +149,7 @@ def _cut_footer(lines: list[str], end: int) -> int:
     for rank in range(min(len(candidates) - 1, 3), -1, -1):  # earliest first, ≤ 3 after it
         i = candidates[rank]
         line = lines[i].strip()
-        low = line.lower()
-        if len(line) > 120 or not any(w in low for w in _FOOTER_WORDS):
+        if len(line) > 120 or not _may_be_footer(line):
             continue
         if _FOOTER_RE.match(line):
             return _trim(lines, i)
