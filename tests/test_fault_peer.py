@@ -46,6 +46,7 @@ OUTCOMES = {
     "tls_handshake": Expected(None, "TLS handshake with {peer} failed"),
     # The held text arrived complete; the server never answered, so it never accepted it.
     "hold_reply": Expected(None, "timed out talking to {peer} (deliver)", copies=2),
+    "hold_greeting": Expected(None, "timed out talking to {peer} (connect)"),
     # The server had the whole text and hung up before its 250: the retry is a duplicate.
     "close_after_data": Expected(
         None, "connection to {peer} closed unexpectedly (deliver)", copies=2

@@ -17,6 +17,8 @@ opened with. ``None`` is a well-behaved server. Faults:
 ``hold_reply``
     reads the whole message and does not answer for :attr:`FaultPeer.hold_seconds`
     (longer than the client's timeout); the message is never accepted.
+``hold_greeting``
+    accepts the connection and says nothing for :attr:`FaultPeer.hold_seconds`.
 ``close_after_data``
     reads the whole message (a real server would have queued it by now) and hangs
     up before the final ``250``: the classic cause of a duplicate (RFC 1047).
@@ -39,7 +41,14 @@ import pytest
 
 from tests.servers.tls import TlsCert
 
-FAULTS = ("drop_in_data", "421_mid_session", "tls_handshake", "hold_reply", "close_after_data")
+FAULTS = (
+    "drop_in_data",
+    "421_mid_session",
+    "tls_handshake",
+    "hold_reply",
+    "hold_greeting",
+    "close_after_data",
+)
 
 
 @dataclass
@@ -126,6 +135,10 @@ class FaultPeer:
         def reply(*lines: str) -> None:
             writer.write(b"".join(line.encode() + b"\r\n" for line in lines))
 
+        if fault == "hold_greeting":
+            self._fired(fault)
+            await asyncio.sleep(self.hold_seconds)
+            return
         reply("220 faultpeer.test ESMTP ready")
         tx = Transaction()
         tls_on = False
