@@ -410,25 +410,35 @@ def counts(session: Session, campaign_id: str) -> dict[str, int]:
     return {s: int(found.get(s, 0)) for s in RECIPIENT_STATES}
 
 
+def _left(session: Session, campaign_id: str) -> int | None:
+    """A recipient still to send, if any."""
+    return session.scalar(
+        select(CampaignRecipient.id)
+        .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.state.in_(OPEN))
+        .limit(1)
+    )
+
+
+def _settle_due(session: Session, campaign_id: str, now: datetime, force: bool) -> bool:
+    c = session.get(Campaign, campaign_id)
+    if c is None or c.state != "sending":
+        return False
+    if force or c.progress_at is None or (now - c.progress_at).total_seconds() >= PROGRESS_SECONDS:
+        return True
+    return _left(session, campaign_id) is None
+
+
 def settle(app: Context, campaign_id: str, *, force: bool = False) -> None:
     """``done`` when nothing is left to send; ``campaign.progress`` every few seconds."""
     now = utcnow()
+    with app.sessions() as session:  # a read first: most steps have nothing to write
+        if not _settle_due(session, campaign_id, now, force):
+            return
     with transaction(app.sessions) as session:
         c = session.get(Campaign, campaign_id)
-        if c is None or c.state != "sending":
+        if c is None or c.state != "sending" or not _settle_due(session, campaign_id, now, force):
             return
-        left = session.scalar(
-            select(CampaignRecipient.id)
-            .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.state.in_(OPEN))
-            .limit(1)
-        )
-        due_progress = (
-            force
-            or c.progress_at is None
-            or (now - c.progress_at).total_seconds() >= PROGRESS_SECONDS
-        )
-        if left is not None and not due_progress:
-            return
+        left = _left(session, campaign_id)
         n = counts(session, campaign_id)
         payload = {"campaign": c.id, "name": c.name, "counts": n, "total": c.total}
         if left is None:
