@@ -49,6 +49,7 @@ ATTRIBUTIONS = {
 }
 QUOTE_ONLY_ATTRIBUTIONS = {
     "mutt": f"* Acme Support <{ADDR}> [2024-03-04 10:00:00 +0000]:",
+    "gmail-old-ja-no-colon": f"2013/7/20 Acme Support <{ADDR}>",
 }
 
 
@@ -85,6 +86,8 @@ def test_attribution_then_unmarked_history(client: str) -> None:
         # Four lines.
         f"Am Mo., 4. März 2024 um 10:00 Uhr\nschrieb Acme Support\n<{ADDR[:13]}\n{ADDR[13:]}>:",
         f"El lun, 4 mar 2024 a las 10:00, Acme Support\n(<{ADDR}>)\nescribió:",
+        # Gmail wrapped right before the ">" that closes the address.
+        f"On Mon, Jan 21, 2013 at 5:48 PM, Acme Support <{ADDR}\n> wrote:",
     ],
 )
 def test_wrapped_attributions(wrapped: str) -> None:
@@ -222,6 +225,8 @@ def test_faq_style_lines_are_not_a_header_block() -> None:
         "Sent from my Samsung Galaxy smartphone.",
         "Sent from Outlook for Android<https://aka.ms/AAb9ysg>",
         "Get Outlook for Android [https://aka.ms/ghei36]",
+        "Sent from Mail<https://go.microsoft.com/fwlink/?LinkId=550986> for Windows 10",
+        "Sent from my Verizon Wireless BlackBerry",
         "Sent from Yahoo Mail for iPhone",
         "Sent from ProtonMail mobile",
     ],
@@ -238,6 +243,12 @@ def test_footer_near_the_end_with_lines_after_it() -> None:
         "If you received it in error, delete it.\n"
     )
     assert extract_reply(text, None) == "See you then."
+
+
+def test_a_sentence_that_starts_like_a_footer_is_kept() -> None:
+    """'Sent from my desk, …' is a sentence, not a device name."""
+    text = "Here is another email\n\nSent from my desk, is much easier then my mobile phone."
+    assert extract_reply(text, None) == text
 
 
 def test_footer_words_inside_content_are_kept() -> None:

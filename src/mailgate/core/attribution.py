@@ -101,7 +101,7 @@ def may_end_attribution(line: str) -> bool:
     tail = line.rstrip()
     if not tail or len(tail) > _MAX_LINE:
         return False
-    if tail[-1] in ":：-—_*=~":
+    if tail[-1] in ":：-—_*=~" or (tail[-1] == ">" and "@" in tail):
         return True
     return tail[-12:].lower().endswith(_VERB_WORDS)
 
@@ -127,7 +127,15 @@ def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribu
     parts: list[str] = []
     for j in range(i, min(i + _MAX_WRAP, len(lines))):
         line = lines[j].strip()
-        if not line or line.startswith(">") or len(line) > _MAX_LINE:
+        if not line or len(line) > _MAX_LINE:
+            return None
+        # Gmail may wrap right before the ">" that closes the address: "<a@b\n> wrote:".
+        if line.startswith(">") and not (
+            parts
+            and parts[-1].rfind("<") > parts[-1].rfind(">")
+            and len(line) <= 40
+            and may_end_attribution(line)
+        ):
             return None
         if j == i + 1 and not para_start and not _START.search(parts[0]):
             return None  # wrapped, but its first line starts no paragraph and no attribution
@@ -166,7 +174,7 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
     if not (
         _VERB_END.search(core, max(0, n - 25))
         or (colon and _tail_verb(core[-200:].lower()) and _VERB_TAIL.search(core, max(0, n - 200)))
-        or (colon and _verbless(core))
+        or _verbless(core if colon else core + ":", quoted)
         # Mutt: "* Name <a@b> [2024-03-04 10:00:00 +0000]:" over a quote.
         or (colon and quoted and "@" in core and _YEAR.search(core) and _TIME.search(core))
     ):
@@ -189,12 +197,13 @@ def _tail_verb(low: str) -> bool:
     return "schrieb" in low or "schreef" in low or "skrev" in low or "kirjoitti" in low
 
 
-def _verbless(core: str) -> bool:
-    """Ends "<a@b>:" (or "a@b:") and carries a year and a time."""
+def _verbless(core: str, quoted: bool) -> bool:
+    """Ends "<a@b>:" (or "a@b:") and carries a year and a time (over a quote, the
+    year is enough and the colon may lack: old Gmail's "2013/7/20 Name <a@b>")."""
     words = core[:-1].rsplit(None, 1)
     if not words or "@" not in words[-1] or not _VERBLESS.match(words[-1] + ":"):
         return False
-    return bool(_YEAR.search(core)) and bool(_TIME.search(core))
+    return bool(_YEAR.search(core)) and (quoted or bool(_TIME.search(core)))
 
 
 def _evidence(core: str, quoted: bool) -> bool:

@@ -31,6 +31,7 @@ _FOOTERS = (
     rf"Sent from my {_W}(?:\s{_W}){{0,3}}",
     rf"Sent (?:from|with|using|via) (?:the )?{_WORDS}",
     rf"Get Outlook (?:for|on) {_W}(?:\s{_W})?",
+    r"Sent from Mail\s?<[^<>]{0,200}>\s?for Windows(?: 1[01])?",  # the link is mid-line
     rf"Envoyé (?:de|depuis|à partir de|avec) (?:mon |ma |l'application |l'appli )?{_WORDS}",
     rf"(?:Obtenir|Télécharger) Outlook pour {_W}",
     rf"Von meine[mr] {_W}(?:\s{_W}){{0,3}} gesendet",
