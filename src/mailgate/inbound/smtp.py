@@ -458,8 +458,9 @@ async def start_listener(
         )
 
     # The size limit is a setting a test may change between connections: a template
-    # made for another limit is made again (once).
-    templates: dict[int, _Template] = {}
+    # made for another limit is made again (once). The first is made here, so a stale
+    # template stops the listener from starting.
+    templates = {app.settings.max_message_bytes: _Template(configured(), loop)}
 
     def factory() -> SMTP:
         limit = app.settings.max_message_bytes
