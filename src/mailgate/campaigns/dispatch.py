@@ -117,6 +117,12 @@ def activate(app: Context, now: datetime | None = None) -> list[str]:
 def claim(app: Context, campaign_id: str, owner: str, limit: int) -> Batch | None:
     """Lease, gate and compose one batch of ``campaign_id`` (None: not sending any more)."""
     now = utcnow()
+    with app.sessions() as session:  # waiting for a quota's reset: no write lock each tick
+        c = session.get(Campaign, campaign_id)
+        if c is None or c.state != "sending":
+            return None
+        if c.blocked_until is not None and c.blocked_until > now:
+            return Batch(campaign_id, c.workspace_id, owner, c.template_version)
     with transaction(app.sessions) as session:
         c = session.get(Campaign, campaign_id)
         if c is None or c.state != "sending":
