@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mailgate.services import tenancy
 from mailgate.store.db import transaction
-from mailgate.store.models import Base
+from mailgate.store.models import Base, OAuthClient, OAuthConnection
 from tests.servers.mailgate import Server
 
 #: Routes that take no API key, and what authenticates them instead.
@@ -33,6 +33,8 @@ PUBLIC = {
     "/v1/transports/{transport_id}/events": "provider webhook signature",
     # The signed unsubscribe token is the authority (RFC 8058); test_unsubscribe.py.
     "/u/{token}": "signed unsubscribe token",
+    # The encrypted OAuth state made by POST /v1/oauth/{provider}/start; test_oauth.py.
+    "/oauth/callback": "encrypted OAuth state",
 }
 
 #: Columns that legitimately change when a key is merely used.
@@ -132,6 +134,17 @@ def make_objects(server: Server) -> dict[str, str]:
         )
         team = made(a.post("/v1/teams", json={"name": "walkers"}))
         alias = made(a.post("/v1/alias-domains", json={"domain": "acme.cn"}))
+    with transaction(server.app.sessions) as session:  # an OAuth connection (test_oauth.py)
+        oauth_client = OAuthClient(
+            id="oac_walk", workspace_id=server.workspace_id, provider="generic",
+            client_id="walk", settings={},
+        )
+        session.add(oauth_client)
+        session.flush()
+        session.add(
+            OAuthConnection(id="oc_walk", workspace_id=server.workspace_id,
+                            client_ref="oac_walk", state="ok")
+        )
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {operator_key}"}
     ) as op:
@@ -151,6 +164,8 @@ def make_objects(server: Server) -> dict[str, str]:
         "campaign_id": campaign["id"],
         "team_id": team["id"],
         "alias_id": alias["id"],
+        "provider": "generic",
+        "connection_id": "oc_walk",
     }
 
 

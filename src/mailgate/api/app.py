@@ -18,6 +18,7 @@ from mailgate.api import (
     errors,
     inbound,
     messages,
+    oauth,
     ops,
     push,
     sources,
@@ -68,6 +69,8 @@ def create_app(mailgate: Mailgate) -> FastAPI:
     app.include_router(domains.router)
     app.include_router(teams.router)
     app.include_router(alias_domains.router)
+    app.include_router(oauth.router)  # /v1/oauth: clients, connect flow (docs/oauth.md)
+    app.include_router(oauth.callback_router)  # /oauth/callback: the encrypted state is the key
     app.include_router(ops.router_for(mailgate.settings))  # /healthz, /readyz, /metrics
 
     @app.get("/v1/captured", tags=["messages"])

@@ -47,6 +47,7 @@ from mailgate.inbound.base import (
     tls_context,
 )
 from mailgate.inbound.netconnect import GuardedIMAPClient, connect_errors, guard_for, stage_of
+from mailgate.outbound import oauth_tokens
 from mailgate.store.context import Context
 
 # RFC 2177 §3: servers may drop an IDLE client after 30 minutes; renew well before.
@@ -63,11 +64,18 @@ class ImapConfig(MailboxConfig):
     move_to: str | None = Field(default=None, description="Folder for after=move")
     idle: bool = Field(default=True, description="Use IDLE when the server offers it")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Messages per transaction")
+    auth: Literal["password", "xoauth2"] = Field(
+        default="password",
+        description="password: LOGIN; xoauth2: an OAuth2 connection's token (docs/oauth.md)",
+    )
+    password: str = Field(default="", repr=False, json_schema_extra={"secret": True})
 
     @model_validator(mode="after")
     def _move_needs_folder(self) -> ImapConfig:
         if self.after == "move" and not self.move_to:
             raise ValueError("after=move needs move_to (the folder to move taken mail to)")
+        if self.auth == "password" and not self.password:
+            raise ValueError("password is required (or auth 'xoauth2' with an OAuth2 connection)")
         return self
 
 
@@ -112,8 +120,11 @@ class ImapPoller:
             if c.security == "starttls":
                 with _mapped("STARTTLS"):
                     client.starttls(ctx)
-            with _mapped(f"login as {c.username}"):
-                client.login(c.username, c.password)
+            if c.auth == "xoauth2":
+                self._oauth2_login(client)
+            else:
+                with _mapped(f"login as {c.username}"):
+                    client.login(c.username, c.password)
             if c.after == "move" and c.move_to:
                 with _mapped(f"create folder {c.move_to}"):
                     if not client.folder_exists(c.move_to):
@@ -122,6 +133,21 @@ class ImapPoller:
             _close(client)
             raise
         return client
+
+    def _oauth2_login(self, client: IMAPClient) -> None:
+        """``AUTHENTICATE XOAUTH2`` with the connection's fresh token; a refused token
+        is refreshed on the next pass (and a refused refresh needs a reconnect)."""
+        c = self.config
+        try:
+            token = oauth_tokens.fresh_token(self.app, source_id=self.ref.id)
+        except (oauth_tokens.ReauthRequired, oauth_tokens.TokenUnavailable) as e:
+            raise SourceError(f"{e.code}: {e.message}", stage="auth") from None
+        try:
+            with _mapped(f"login as {c.username}"):
+                client.oauth2_login(c.username, token)
+        except SourceError:
+            oauth_tokens.token_rejected(self.app, source_id=self.ref.id)
+            raise
 
     # -- one pass -----------------------------------------------------------------
 

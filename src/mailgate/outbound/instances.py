@@ -43,18 +43,23 @@ class TransportInstances:
         #: The network policy for workspace transports; system ones are the operator's.
         self._guard = guard or NetGuard()
         self._executor = executor
-        self._live: dict[str, tuple[datetime, Transport]] = {}
+        self._live: dict[str, tuple[tuple[datetime, str | None], Transport]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
 
-    def get(self, row: TransportSpec) -> Transport:
+    def get(self, row: TransportSpec, token: str | None = None) -> Transport:
+        """``token``: an OAuth2 access token (``auth: xoauth2``) used as the password;
+        a new one rebuilds the transport (its open connections are already signed in)."""
+        key = (row.updated_at, token)
         cached = self._live.get(row.id)
-        if cached and cached[0] == row.updated_at:
+        if cached and cached[0] == key:
             return cached[1]
         if cached:
             # Edited: the old pool drains in the background.
             asyncio.get_running_loop().create_task(cached[1].close())
         trusted = row.scope == "system" or bool(row.private_network)
         config = {**row.config, **self._box.decrypt(row.secrets)}
+        if token is not None:
+            config["password"] = token
         cap = getattr(row, "max_connections", None)  # the transport's limit (docs/transports.md)
         if cap is not None and "max_connections" in config_model(row.kind).model_fields:
             config["max_connections"] = min(cap, int(config.get("max_connections") or cap))
@@ -64,7 +69,7 @@ class TransportInstances:
             guard=self._guard.trusting(trusted),
             executor=self._executor,
         )
-        self._live[row.id] = (row.updated_at, transport)
+        self._live[row.id] = (key, transport)
         return transport
 
     def slots(self, key: str, size: int) -> asyncio.Semaphore:

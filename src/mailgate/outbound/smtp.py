@@ -19,6 +19,7 @@ the check button nor a delivery result can tell an open port from a closed one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import re
@@ -31,6 +32,7 @@ import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailgate.core import presets
+from mailgate.core.oauth import xoauth2
 from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope, RecipientResult
 from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.outbound.smtp_errors import (
@@ -56,8 +58,10 @@ class SmtpConfig(BaseModel):
     )
     username: str | None = None
     password: str | None = Field(default=None, repr=False, json_schema_extra={"secret": True})
-    auth: Literal["auto", "plain", "login"] = Field(
-        default="auto", description="SASL mechanism; auto picks the best one the server offers"
+    auth: Literal["auto", "plain", "login", "xoauth2"] = Field(
+        default="auto",
+        description="SASL mechanism; auto picks the best one the server offers; xoauth2"
+        " signs in with an OAuth2 connection's token (docs/oauth.md)",
     )
     verify_tls: bool = Field(default=True, description="Check the server certificate and name")
     ca_file: str | None = Field(
@@ -317,7 +321,9 @@ class SmtpTransport:
                 )
             )
         user, password = cfg.username or "", cfg.password or ""
-        if method == "cram-md5":
+        if method == "xoauth2":
+            await _xoauth2(client, user, password)
+        elif method == "cram-md5":
             await client.auth_crammd5(user, password)
         elif method == "plain":
             await client.auth_plain(user, password)
@@ -484,6 +490,25 @@ def wire_format(raw: bytes) -> bytes:
     if raw.startswith(b"."):
         raw = b"." + raw
     return raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+async def _xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
+    """``AUTH XOAUTH2`` with the initial response (Google's XOAUTH2 protocol page).
+
+    A refused token is answered 334 with a base64 JSON error (the SASL continuation);
+    the client sends an empty line and the server ends with 535. Its JSON is kept in
+    the error, it says why (``{"status":"401","schemes":"bearer"}``).
+    """
+    reply = await client.execute_command(b"AUTH", b"XOAUTH2", xoauth2(user, token).encode())
+    if reply.code == 334:
+        try:
+            detail = base64.b64decode(reply.message).decode("utf-8", "replace")
+        except ValueError:
+            detail = reply.message
+        reply = await client.execute_command(b"")
+        raise aiosmtplib.SMTPAuthenticationError(reply.code, f"{reply.message} {detail}".strip())
+    if reply.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(reply.code, reply.message)
 
 
 def _all_failed(envelope: Envelope, failure: SmtpFailure) -> DeliveryResult:

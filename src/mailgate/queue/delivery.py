@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -17,7 +18,8 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from mailgate.errors import SecretUnreadable
-from mailgate.outbound.base import DeliveryResult, Envelope
+from mailgate.outbound import oauth_tokens
+from mailgate.outbound.base import DeliveryResult, Envelope, RecipientResult
 from mailgate.outbound.instances import TransportInstances
 from mailgate.queue import failover, lease, limits, observe, outbox, signing, throttling
 from mailgate.queue.outbox import Claimed, Outcome
@@ -98,17 +100,37 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
             return _all(msg, envelope, raw.reason, permanent=False)
         # A sending domain's max_connections (queue/limits.py) bounds it beside the pool.
         slot = app.transports.slots(*msg.slot) if msg.slot else contextlib.nullcontext()
+        token: str | None = None
+        if row.config.get("auth") == "xoauth2":  # an OAuth2 connection signs it in
+            try:
+                token = await run_in(
+                    app.executors.outbox, oauth_tokens.fresh_token, app, transport_id=row.id, wait=0
+                )
+            except (oauth_tokens.ReauthRequired, oauth_tokens.TokenUnavailable) as e:
+                # Never failed: it waits for the refresh, or for an admin to reconnect.
+                return _all(msg, envelope, f"{e.code}: {e.message}", permanent=False)
         try:
             async with slot, observe.attempt(row.kind):
-                result = await app.transports.get(row).deliver(envelope, raw)
+                result = await app.transports.get(row, token).deliver(envelope, raw)
         except SecretUnreadable as e:  # the key changed: the operator's to fix, then it retries
             return _all(msg, envelope, f"transport {row.name!r}: {e.message}", permanent=False)
         except Exception as e:  # never lose a message to a transport bug: retry later
             log.exception("transport %s raised while delivering %s", row.id, msg.id)
             return _all(msg, envelope, f"internal error: {e!r}", permanent=False)
+        if token is not None and _auth_refused(result.recipients):
+            # Refused before it expired (revoked): refresh next time, and keep the mail.
+            await run_in(
+                app.executors.outbox, oauth_tokens.token_rejected, app, transport_id=row.id
+            )
+            kept = [dataclasses.replace(r, permanent=False) for r in result.recipients]
+            return Outcome(msg, kept)
         return Outcome(msg, result.recipients)
 
     return list(await asyncio.gather(*(one(m) for m in claimed)))
+
+
+def _auth_refused(results: list[RecipientResult]) -> bool:
+    return bool(results) and all(not r.accepted and r.code in (334, 535) for r in results)
 
 
 def _all(msg: Claimed, envelope: Envelope, text: str, *, permanent: bool) -> Outcome:

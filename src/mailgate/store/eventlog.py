@@ -57,6 +57,8 @@ EVENT_TYPES = (
     # A campaign's counts (every few seconds at most while it sends), and its end.
     "campaign.progress",
     "campaign.done",
+    # An OAuth2 connection's health changed: ok | refreshing | reauth_required (docs/oauth.md).
+    "oauth.state_changed",
 )
 
 

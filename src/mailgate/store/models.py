@@ -699,3 +699,45 @@ class CampaignRecipient(Base):
     template_version: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class OAuthClient(Base):
+    """An OAuth2 client registration (docs/oauth.md): the installation's (no
+    workspace, set by an operator) or one workspace's own. The secret is encrypted."""
+
+    __tablename__ = "oauth_clients"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    provider: Mapped[str] = mapped_column(String(20))  # google | microsoft | generic
+    client_id: Mapped[str] = mapped_column(String(400))
+    secrets: Mapped[str | None] = mapped_column(Text)  # encrypted {"client_secret"}
+    #: Endpoints and scopes for ``generic``; ``tenant``/``scopes`` overrides otherwise.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthConnection(Base):
+    """Tokens for one transport or source (services/oauth.py). ``state``: ok |
+    refreshing | reauth_required. The lease makes one worker refresh at a time."""
+
+    __tablename__ = "oauth_connections"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    client_ref: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"))
+    transport_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transports.id", ondelete="CASCADE"), unique=True
+    )
+    source_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), unique=True
+    )
+    tokens: Mapped[str | None] = mapped_column(Text)  # encrypted {"access_token", "refresh_token"}
+    expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="ok")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
