@@ -152,7 +152,12 @@ def test_gmail_setup_whole_cycle(server: Server, oauth_mail: OAuthMail) -> None:
         detail = wait_status(c, early, "deferred")
         assert "reauth_required" in str(detail)
 
+        r = made(op.post(f"/v1/transports/{t['id']}/check"), 200)
+        assert r["ok"] is False and "reauth_required" in str(r), r
+
         conn = connect(server, c, double, transport=t["id"])
+        r = made(op.post(f"/v1/transports/{t['id']}/check"), 200)
+        assert r["ok"] is True, r  # the test button signs in with the token too
         src_conn = connect(server, c, double, source=src["id"])
         # Connected: the held mail leaves at once, and mail flows both ways.
         wait_status(c, early, "sent")

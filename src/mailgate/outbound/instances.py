@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any, Protocol
 
 from mailgate.crypto import SecretBox
+from mailgate.errors import MailgateError
 from mailgate.outbound.base import CheckResult, Transport
 from mailgate.outbound.netguard import NetGuard
 from mailgate.outbound.registry import build_transport, config_model
 from mailgate.outbound.smtp import SmtpTransport
+from mailgate.store.executors import run_in
 
 
 class TransportSpec(Protocol):
@@ -45,6 +48,8 @@ class TransportInstances:
         self._executor = executor
         self._live: dict[str, tuple[tuple[datetime, str | None], Transport]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        #: transport id → a fresh OAuth2 access token (blocking; set by the runtime).
+        self.tokens: Callable[[str], str] | None = None
 
     def get(self, row: TransportSpec, token: str | None = None) -> Transport:
         """``token``: an OAuth2 access token (``auth: xoauth2``) used as the password;
@@ -86,7 +91,13 @@ class TransportInstances:
 
     async def check(self, row: TransportSpec, sender: str | None = None) -> CheckResult:
         """The transport's *test*; an SMTP server is also asked about ``sender``."""
-        transport = self.get(row)
+        token = None
+        if row.config.get("auth") == "xoauth2" and self.tokens is not None:
+            try:
+                token = await run_in(self._executor, self.tokens, row.id)
+            except MailgateError as e:  # not connected, or reauth_required
+                return CheckResult(False, f"{e.code}: {e.message}", "auth")
+        transport = self.get(row, token)
         if isinstance(transport, SmtpTransport):
             return await transport.check(sender)
         return await transport.check()

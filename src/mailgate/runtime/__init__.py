@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.config import Settings
 from mailgate.crypto import SecretBox
+from mailgate.outbound import oauth_tokens
 from mailgate.outbound.instances import TransportInstances
 from mailgate.outbound.netguard import NetGuard
 from mailgate.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
@@ -45,6 +46,8 @@ class Mailgate:
         self.transports = TransportInstances(
             self.secrets, guard=self.netguard, executor=self.executors.outbox
         )
+        # The *test connection* of an ``auth: xoauth2`` transport signs in with its token.
+        self.transports.tokens = lambda tid: oauth_tokens.fresh_token(self, transport_id=tid)
 
     def add_waker(self, wake: Callable[[], None]) -> None:
         self.wakers.append((asyncio.get_running_loop(), wake))
