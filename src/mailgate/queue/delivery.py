@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -76,8 +76,14 @@ def _load_held(app: Context, ids: list[str], owner: str, put_back: dict[str, str
     return claimed
 
 
-async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]:
-    """Deliver claimed messages (raw bytes loaded) through their transports."""
+async def deliver(
+    app: DeliveryContext,
+    claimed: list[Claimed],
+    *,
+    done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Deliver claimed messages (raw bytes loaded) through their transports; ``done``
+    hears of each outcome as soon as it is known (``deliver_and_record``)."""
     ids = {c.transport_id for c in claimed if c.transport_id}
     rows = await run_in(app.executors.outbox, _load_transports, app, ids)
     if spare := failover.fallback_ids(rows):
@@ -126,7 +132,47 @@ async def deliver(app: DeliveryContext, claimed: list[Claimed]) -> list[Outcome]
             return Outcome(msg, kept)
         return Outcome(msg, result.recipients)
 
-    return list(await asyncio.gather(*(one(m) for m in claimed)))
+    async def tracked(msg: Claimed) -> Outcome:
+        outcome = await one(msg)
+        if done is not None:
+            done(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(tracked(m) for m in claimed)))
+
+
+async def deliver_and_record(app: DeliveryContext, claimed: list[Claimed]) -> None:
+    """Deliver ``claimed`` and commit each result soon after it is known.
+
+    Results are recorded in small groups while the rest of the batch is still being
+    delivered (whatever finished during one commit goes into the next), not once for
+    the whole batch: a worker killed halfway then repeats only the deliveries that
+    were in flight or had just finished, not every delivery of its batch.
+    """
+    pending: list[Outcome] = []
+    ready = asyncio.Event()
+    finished = False
+
+    def done(outcome: Outcome) -> None:
+        pending.append(outcome)
+        ready.set()
+
+    async def recorder() -> None:
+        while not (finished and not pending):
+            await ready.wait()
+            ready.clear()
+            if pending:
+                group = pending[:]
+                del pending[:]
+                await run_in(app.executors.outbox, record, app, group)
+
+    task = asyncio.create_task(recorder())
+    try:
+        await deliver(app, claimed, done=done)
+    finally:
+        finished = True
+        ready.set()
+        await task
 
 
 def _auth_refused(results: list[RecipientResult]) -> bool:

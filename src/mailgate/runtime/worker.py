@@ -21,7 +21,7 @@ from mailgate.inbound import processor
 from mailgate.inbound.pollers import PollerSupervisor
 from mailgate.outbound.instances import TransportInstances
 from mailgate.queue import lease
-from mailgate.queue.delivery import claim_batch, deliver, heartbeat, record, worker_name
+from mailgate.queue.delivery import claim_batch, deliver_and_record, heartbeat, worker_name
 from mailgate.queue.lanes import run_lane
 from mailgate.runtime import Mailgate
 from mailgate.services.providers import Refresher
@@ -86,8 +86,7 @@ class Worker:
         if not claimed:
             return 0
         async with heartbeat(self.app, claimed):
-            outcomes = await deliver(self.app, claimed)
-        await run_in(self.app.executors.outbox, record, self.app, outcomes)
+            await deliver_and_record(self.app, claimed)
         return len(claimed)
 
     async def process_inbound(self) -> int:
