@@ -46,18 +46,28 @@ class TransportInstances:
         #: The network policy for workspace transports; system ones are the operator's.
         self._guard = guard or NetGuard()
         self._executor = executor
-        self._live: dict[str, tuple[tuple[datetime, str | None], Transport]] = {}
+        self._live: dict[str, tuple[datetime, Transport]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
         #: transport id → a fresh OAuth2 access token (blocking; set by the runtime).
         self.tokens: Callable[[str], str] | None = None
 
     def get(self, row: TransportSpec, token: str | None = None) -> Transport:
-        """``token``: an OAuth2 access token (``auth: xoauth2``) used as the password;
-        a new one rebuilds the transport (its open connections are already signed in)."""
-        key = (row.updated_at, token)
+        """``token``: an OAuth2 access token (``auth: xoauth2``) used as the password.
+
+        A refreshed token is handed to the live transport for its next connections
+        (the pooled ones are signed in already): rebuilding would close a pool while
+        deliveries are still using it.
+        """
         cached = self._live.get(row.id)
-        if cached and cached[0] == key:
-            return cached[1]
+        if cached and cached[0] == row.updated_at:
+            live = cached[1]
+            if (
+                token is not None
+                and isinstance(live, SmtpTransport)
+                and live.config.password != token
+            ):
+                live.config = live.config.model_copy(update={"password": token})
+            return live
         if cached:
             # Edited: the old pool drains in the background.
             asyncio.get_running_loop().create_task(cached[1].close())
@@ -74,7 +84,7 @@ class TransportInstances:
             guard=self._guard.trusting(trusted),
             executor=self._executor,
         )
-        self._live[row.id] = (key, transport)
+        self._live[row.id] = (row.updated_at, transport)
         return transport
 
     def slots(self, key: str, size: int) -> asyncio.Semaphore:

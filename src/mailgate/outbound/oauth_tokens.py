@@ -20,11 +20,11 @@ import base64
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.core.oauth import provider_for
@@ -163,10 +163,7 @@ def fresh_token(
             tokens = app.secrets.decrypt(row.tokens)
             if row.expires_at and row.expires_at - REFRESH_MARGIN > now and row.state == "ok":
                 return str(tokens["access_token"])
-            if row.lease_owner and row.lease_until and row.lease_until > now:
-                pass  # another worker refreshes: wait for its answer below
-            else:
-                row.lease_owner, row.lease_until = owner, now + LEASE
+            if _claim(session, row, owner, now):
                 set_state(session, row, "refreshing", None)
                 conn_id, refresh = row.id, str(tokens.get("refresh_token") or "")
                 client = session.get(OAuthClient, row.client_ref)
@@ -177,6 +174,24 @@ def fresh_token(
             raise TokenUnavailable("another worker is refreshing this connection's token")
         time.sleep(0.05)
     return _refresh(app, conn_id, client, refresh, owner)
+
+
+def _claim(session: Session, row: OAuthConnection, owner: str, now: datetime) -> bool:
+    """Take the refresh lease, compare-and-set: only if nobody holds it live and the
+    tokens are still the ones just read (a worker that refreshed meanwhile rotated
+    the refresh token: using the old one would look like a revocation)."""
+    table = cast(Table, OAuthConnection.__table__)
+    won = session.execute(
+        update(table)
+        .where(
+            table.c.id == row.id,
+            table.c.tokens == row.tokens,
+            or_(table.c.lease_owner.is_(None), table.c.lease_until <= now),
+        )
+        .values(lease_owner=owner, lease_until=now + LEASE)
+        .returning(table.c.id)
+    ).first()
+    return won is not None
 
 
 def _refresh(app: Context, conn_id: str, client: OAuthClient, refresh: str, owner: str) -> str:
@@ -194,7 +209,8 @@ def _refresh(app: Context, conn_id: str, client: OAuthClient, refresh: str, owne
     now = utcnow()
     failure: Conflict = TokenUnavailable(f"token endpoint answered {r.status_code}")
     with transaction(app.sessions) as session:
-        row = session.get(OAuthConnection, conn_id)
+        # Locked (PostgreSQL) so no takeover slips between this check and the write.
+        row = session.get(OAuthConnection, conn_id, with_for_update=True)
         if row is None or row.lease_owner != owner:
             failure = TokenUnavailable("the refresh lease ran out; another worker took over")
         else:
