@@ -322,3 +322,30 @@ def test_refusals_across_tenants_and_networks(
         form = route_form({"From": "a@customer.example", "To": f"support@{DOMAIN}",
                            "Subject": "hi", "body": "x"})
         assert anon.post(src["push_path"], data=form).status_code == 503
+
+
+def test_a_campaign_goes_through_the_bulk_api_user(
+    server: Server, sendcloud_double: SendCloudDouble
+) -> None:
+    """Fxiaoke's marketing channel: campaign mail uses the binding's bulk API user."""
+    from tests.helpers import wait_for
+    from tests.test_campaigns import campaign, upload
+
+    double = sendcloud_double
+    double.reset()
+    config = {
+        "api_user": "fxiaoke_trigger",
+        "api_key": double.users["fxiaoke_trigger"],
+        "bulk_api_user": "fxiaoke_batch",
+        "bulk_api_key": double.users["fxiaoke_batch"],
+        "base_url": double.url,
+        "app_key": double.app_key,
+    }
+    with server.client() as c:
+        made(c.post("/v1/transports", json={
+            "name": "sendcloud", "kind": "sendcloud", "default": True, "config": config}))
+        cid = campaign(c)["id"]
+        upload(c, cid, b"email,first,code\nli@client.example,Li,1\nwang@client.example,Wang,2\n")
+        assert c.post(f"/v1/campaigns/{cid}/start").status_code == 200
+        wait_for(lambda: len(double.sent) == 2, what="both campaign messages at SendCloud")
+    assert {s.api_user for s in double.sent} == {"fxiaoke_batch"}

@@ -217,6 +217,8 @@ def claim(app: Context, campaign_id: str, owner: str, limit: int) -> Batch | Non
                 attempts=r.attempts,
                 expires_at=None,
                 owner=owner,
+                # An HTTP provider sends bulk mail through its bulk account (SendCloud).
+                category=plan.category,
                 recipients={r.email: r.id},
                 raw=built.raw,
             )
