@@ -341,7 +341,7 @@ def test_patch_sets_the_domains_limits_and_shows_the_quota(api: httpx.Client) ->
     """PATCH takes the limit fields (null clears); bad values name their field; quota shown."""
     domain = api.post("/v1/domains", json={"name": "news.acme.test"}).json()
     assert domain["limits"] == dict.fromkeys(
-        ("daily_quota", "rate_per_second", "rate_per_minute", "max_connections")
+        ("daily_quota", "rate_per_second", "rate_per_minute", "max_connections", "warmup")
     )
     assert domain["quota"] is None
     r = api.patch(f"/v1/domains/{domain['id']}", json={"daily_quota": 500, "rate_per_second": 5})

@@ -10,12 +10,14 @@ import pytest
 from mailgate.errors import InvalidInput
 from mailgate.outbound.base import CheckResult, Envelope
 from mailgate.outbound.capture import CaptureTransport
+from mailgate.outbound.mailgun import MailgunTransport
 from mailgate.outbound.registry import (
     TRANSPORTS,
     build_transport,
     config_schema,
     secret_fields,
 )
+from mailgate.outbound.sendcloud import SendCloudTransport
 from mailgate.outbound.sendmail import SendmailTransport
 from mailgate.outbound.smtp import SmtpTransport
 
@@ -32,9 +34,15 @@ def test_capture_accepts_every_recipient() -> None:
     asyncio.run(t.close())
 
 
-def test_registry_lists_the_three_kinds() -> None:
-    """smtp, sendmail and capture are registered under their kind names."""
-    expected = {"smtp": SmtpTransport, "sendmail": SendmailTransport, "capture": CaptureTransport}
+def test_registry_lists_every_kind() -> None:
+    """smtp, sendmail, capture and the HTTP providers are registered under their kind names."""
+    expected = {
+        "smtp": SmtpTransport,
+        "sendmail": SendmailTransport,
+        "capture": CaptureTransport,
+        "mailgun": MailgunTransport,
+        "sendcloud": SendCloudTransport,
+    }
     assert expected == TRANSPORTS
     assert all(getattr(cls, "kind", None) == kind for kind, cls in TRANSPORTS.items())
 
