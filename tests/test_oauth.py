@@ -6,6 +6,7 @@ held mail leaving. Plus the refusals: a forged state, another tenant, secrets.""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -198,6 +199,17 @@ def test_gmail_setup_whole_cycle(server: Server, oauth_mail: OAuthMail) -> None:
         detail = wait_status(c, held, "deferred")
         assert detail["status"] == "deferred" and "reauth_required" in str(detail)
         assert "reauth_required" in states(server)
+        # Not even the end of its lifetime fails it while it waits for the reconnect.
+        with transaction(server.app.sessions) as s:
+            s.execute(
+                update(MessageRow)
+                .where(MessageRow.id == held)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        tried = c.get(f"/v1/messages/{held}").json()["attempts"]
+        wait_for(lambda: c.get(f"/v1/messages/{held}").json()["attempts"] >= tried + 2,
+                 what="two more attempts")
+        assert c.get(f"/v1/messages/{held}").json()["status"] == "deferred"
         r = c.post(f"/v1/sources/{src['id']}/poll")  # the token is refused: a refresh next
         r = c.post(f"/v1/sources/{src['id']}/poll")
         assert r.status_code >= 400 and "reauth_required" in r.text

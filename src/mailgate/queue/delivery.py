@@ -112,8 +112,12 @@ async def deliver(
                 token = await run_in(
                     app.executors.outbox, oauth_tokens.fresh_token, app, transport_id=row.id, wait=0
                 )
-            except (oauth_tokens.ReauthRequired, oauth_tokens.TokenUnavailable) as e:
-                # Never failed: it waits for the refresh, or for an admin to reconnect.
+            except oauth_tokens.ReauthRequired as e:
+                # Never failed, not even at the end of its lifetime: it waits for an admin
+                # to reconnect (docs/oauth.md), then leaves.
+                msg.expires_at = None
+                return _all(msg, envelope, f"{e.code}: {e.message}", permanent=False)
+            except oauth_tokens.TokenUnavailable as e:  # the token endpoint: retry later
                 return _all(msg, envelope, f"{e.code}: {e.message}", permanent=False)
         try:
             async with slot, observe.attempt(row.kind):
