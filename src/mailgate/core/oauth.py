@@ -92,8 +92,13 @@ def pkce_pair() -> tuple[str, str]:
     """A PKCE ``code_verifier`` (RFC 7636 §4.1: 43+ unreserved characters) and its
     ``S256`` challenge (§4.2: BASE64URL(SHA256(verifier)) without padding)."""
     verifier = secrets.token_urlsafe(48)
+    return verifier, s256(verifier)
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))), unpadded."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def authorize_url(
