@@ -257,6 +257,21 @@ def test_refusals(server: Server, oauth_server: OAuthServer) -> None:
             assert b.get("/v1/oauth/connections").json()["items"] == []
             [conn] = c.get("/v1/oauth/connections").json()["items"]
             assert b.delete(f"/v1/oauth/connections/{conn['id']}").status_code == 404
+        # Registrations: named fields; a workspace may not point at a refused network.
+        for bad, field in (
+            ({"provider": "yahoo"}, "provider"),
+            ({"provider": "generic"}, "authorize_url"),
+            ({"provider": "generic", "authorize_url": "ftp://x", "token_url": "https://x"},
+             "authorize_url"),
+            ({"provider": "generic", "authorize_url": "https://id.example/a",
+              "token_url": "https://id.example/t"}, "scopes"),
+        ):
+            r = c.post("/v1/oauth/clients", json={"client_id": "x", "client_secret": "y", **bad})
+            assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+        r = c.post("/v1/oauth/clients", json={
+            "provider": "generic", "client_id": "x", "client_secret": "y", "scopes": ["m"],
+            "authorize_url": "https://id.example/a", "token_url": "http://169.254.169.254/t"})
+        assert r.status_code == 403 and r.json()["error"]["field"] == "token_url", r.text
         # Exactly one target, and only one that signs in with xoauth2.
         r = c.post("/v1/oauth/generic/start", json={})
         assert r.status_code == 422 and r.json()["error"]["field"] == "transport"

@@ -38,7 +38,13 @@ def register_client(body: ClientIn, app: AppDep, caller: AnyKeyDep) -> dict[str,
     """An operator key registers the installation's client; a workspace key its own."""
     ws_id = None if caller.operator else caller.workspace.id if caller.workspace else None
     with transaction(app.sessions) as session:
-        row = svc.register_client(session, app.secrets, ws_id, body.model_dump())
+        row = svc.register_client(
+            session,
+            app.secrets,
+            ws_id,
+            body.model_dump(),
+            guard=None if caller.operator else app.netguard,
+        )
         return svc.public_client(row)
 
 

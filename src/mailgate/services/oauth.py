@@ -27,6 +27,7 @@ from mailgate.core import oauth as core
 from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailgate.outbound import oauth_tokens
+from mailgate.outbound.netguard import NetGuard
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import (
@@ -51,10 +52,16 @@ def redirect_uri(app: Context) -> str:
 
 
 def register_client(
-    session: Session, box: SecretBox, workspace_id: str | None, body: dict[str, Any]
+    session: Session,
+    box: SecretBox,
+    workspace_id: str | None,
+    body: dict[str, Any],
+    *,
+    guard: NetGuard | None = None,
 ) -> OAuthClient:
     """Create or replace the registration of ``body["provider"]`` for the installation
-    (``workspace_id`` None) or one workspace."""
+    (``workspace_id`` None) or one workspace. A workspace's endpoints are held to the
+    network policy (``guard``): an address literal now, a name when it is used."""
     provider = body["provider"]
     if provider not in core.PROVIDERS:
         raise InvalidInput(f"provider must be one of {', '.join(core.PROVIDERS)}", field="provider")
@@ -63,8 +70,14 @@ def register_client(
         if body.get(key):
             settings[key] = str(body[key])
     for key in ("authorize_url", "token_url", "revoke_url"):
-        if key in settings and urlsplit(settings[key]).scheme not in ("http", "https"):
+        if key not in settings:
+            continue
+        parts = urlsplit(settings[key])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput(f"{key} must be an http(s) URL", field=key)
+        reason = guard.literal_refusal(parts.hostname) if guard is not None else None
+        if reason is not None:
+            raise Forbidden(f"{key}: {parts.hostname} is {reason}", field=key)
     if body.get("scopes"):
         settings["scopes"] = [str(s) for s in body["scopes"]]
     if provider == "generic":
