@@ -5,12 +5,15 @@ refused refresh turning into ``reauth_required`` with its events."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from mailgate.core import oauth as core
 from mailgate.outbound import oauth_tokens
 from mailgate.runtime import Mailgate
 from mailgate.services import tenancy
@@ -20,7 +23,9 @@ from tests.servers.oauth import OAuthServer
 from tests.test_oauth_double import tokens_for
 
 
-def setup(app: Mailgate, double: OAuthServer, *, expired: bool = True) -> str:
+def setup(
+    app: Mailgate, double: OAuthServer, *, expired: bool = True, provider: str = "generic"
+) -> str:
     """A connected transport whose access token is (or is not) due for a refresh."""
     answer = tokens_for(double)
     with transaction(app.sessions) as s:
@@ -29,7 +34,7 @@ def setup(app: Mailgate, double: OAuthServer, *, expired: bool = True) -> str:
             OAuthClient(
                 id="oac_1",
                 workspace_id=None,
-                provider="generic",
+                provider=provider,
                 client_id=double.client_id,
                 secrets=app.secrets.encrypt({"client_secret": double.client_secret}),
                 settings={
@@ -156,3 +161,30 @@ def test_a_token_refused_before_expiry_is_refreshed_next(
     oauth_tokens.token_rejected(mailgate_app, transport_id="tr_1")
     second = oauth_tokens.fresh_token(mailgate_app, transport_id="tr_1")
     assert second != first and double.grants.count("refresh_token") == 1
+
+
+@pytest.mark.parametrize("preset", ["google", "microsoft"])
+def test_presets_send_their_client_credentials_in_the_body(
+    mailgate_app: Mailgate, double: OAuthServer, preset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google and Microsoft document client_secret_post; the double accepts both."""
+    stand_in = replace(
+        core.PRESETS[preset], authorize_url=f"{double.url}/authorize",
+        token_url=f"{double.url}/token",
+    )
+    monkeypatch.setitem(core.PRESETS, preset, stand_in)
+    seen: list[dict[str, Any]] = []
+    real = httpx.Client.post
+
+    def spy(self: httpx.Client, url: str, **kw: Any) -> httpx.Response:
+        seen.append(kw)
+        return real(self, url, **kw)
+
+    monkeypatch.setattr(httpx.Client, "post", spy)
+    setup(mailgate_app, double, provider=preset)
+    assert oauth_tokens.fresh_token(mailgate_app, transport_id="tr_1") in double.access
+    [sent] = seen
+    assert "Authorization" not in sent["headers"]
+    assert sent["data"]["client_id"] == double.client_id
+    assert sent["data"]["client_secret"] == double.client_secret
+    assert ("scope" in sent["data"]) is (preset == "microsoft")

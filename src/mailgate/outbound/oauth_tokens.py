@@ -83,19 +83,28 @@ def client_secret(app: Context, client: OAuthClient) -> str:
 
 
 def token_request(app: Context, client: OAuthClient, form: dict[str, str]) -> httpx.Response:
-    """POST to the client's token endpoint (RFC 6749 §3.2), client authentication by
-    HTTP Basic (§2.3.1). A workspace's own ``generic`` endpoint is held to the
-    network policy; the operator's registrations and the presets are trusted."""
+    """POST to the client's token endpoint (RFC 6749 §3.2).
+
+    Client authentication: Google and Microsoft document ``client_id`` and
+    ``client_secret`` in the body, so the presets send them so; a ``generic`` server
+    gets HTTP Basic, the RFC's default (§2.3.1). Microsoft wants the scopes again on
+    a refresh. A workspace's own endpoint is held to the network policy; the
+    operator's registrations are trusted.
+    """
     provider = provider_for(client.provider, client.settings)
     guard_endpoint(app, client, provider.token_url)
     secret = client_secret(app, client)
-    basic = base64.b64encode(f"{_form_enc(client.client_id)}:{_form_enc(secret)}".encode())
+    headers = {"Accept": "application/json"}
+    form = dict(form)
+    if client.provider == "generic":
+        basic = base64.b64encode(f"{_form_enc(client.client_id)}:{_form_enc(secret)}".encode())
+        headers["Authorization"] = f"Basic {basic.decode()}"
+    else:
+        form.update(client_id=client.client_id, client_secret=secret)
+    if client.provider == "microsoft" and form.get("grant_type") == "refresh_token":
+        form["scope"] = " ".join(provider.scopes)
     with httpx.Client(timeout=30) as http:
-        return http.post(
-            provider.token_url,
-            data=form,
-            headers={"Authorization": f"Basic {basic.decode()}", "Accept": "application/json"},
-        )
+        return http.post(provider.token_url, data=form, headers=headers)
 
 
 def guard_endpoint(app: Context, client: OAuthClient, url: str) -> None:
