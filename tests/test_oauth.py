@@ -175,8 +175,10 @@ def test_gmail_setup_whole_cycle(server: Server, oauth_mail: OAuthMail) -> None:
         expire_in_mailgate(server)
         server.run(server.app.transports.close_all())  # no signed-in connection left in the pool
         second = send(c, f"after expiry {tag}")
-        wait_status(c, second, "sent")
-        assert "refresh_token" in double.grants[grants:]
+        more = [send(c, f"after expiry {tag} #{i}") for i in range(3)]
+        # One refresh for all of them; none deferred while it ran.
+        assert all(wait_status(c, m, "sent")["attempts"] == 1 for m in [second, *more])
+        assert double.grants[grants:].count("refresh_token") == 1
         assert made(c.post(f"/v1/sources/{src['id']}/poll"), 200)["taken"] >= 1
         wait_for(lambda: received(server, f"after expiry {tag}"), what="the inbound message")
         # Both refresh tokens in use were rotated: the old ones are dead at the provider.

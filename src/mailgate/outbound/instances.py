@@ -48,6 +48,7 @@ class TransportInstances:
         self._executor = executor
         self._live: dict[str, tuple[datetime, Transport]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._token_locks: dict[str, asyncio.Lock] = {}
         #: transport id → a fresh OAuth2 access token (blocking; set by the runtime).
         self.tokens: Callable[[str], str] | None = None
 
@@ -86,6 +87,11 @@ class TransportInstances:
         )
         self._live[row.id] = (row.updated_at, transport)
         return transport
+
+    def token_lock(self, transport_id: str) -> asyncio.Lock:
+        """One OAuth2 token fetch at a time per transport in this process: a batch
+        waits for the one refresh instead of finding it leased and deferring."""
+        return self._token_locks.setdefault(transport_id, asyncio.Lock())
 
     def slots(self, key: str, size: int) -> asyncio.Semaphore:
         """At most ``size`` deliveries at once for ``key`` in this process.

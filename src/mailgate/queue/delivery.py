@@ -109,9 +109,14 @@ async def deliver(
         token: str | None = None
         if row.config.get("auth") == "xoauth2":  # an OAuth2 connection signs it in
             try:
-                token = await run_in(
-                    app.executors.outbox, oauth_tokens.fresh_token, app, transport_id=row.id, wait=0
-                )
+                async with app.transports.token_lock(row.id):
+                    token = await run_in(
+                        app.executors.outbox,
+                        oauth_tokens.fresh_token,
+                        app,
+                        transport_id=row.id,
+                        wait=0,
+                    )
             except oauth_tokens.ReauthRequired as e:
                 # Never failed, not even at the end of its lifetime: it waits for an admin
                 # to reconnect (docs/oauth.md), then leaves.
