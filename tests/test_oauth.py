@@ -251,6 +251,12 @@ def test_refusals(server: Server, oauth_server: OAuthServer) -> None:
         made(httpx.get(f"{server.url}/oauth/callback?{query}"), 200)
         r = httpx.get(f"{server.url}/oauth/callback?{query}")
         assert r.status_code == 409 and "refused the code" in r.text
+        # A transport deleted between start and callback: a clear 404, no row.
+        gone = made(c.post("/v1/transports", json={**body, "name": "gone"}))
+        url = made(c.post("/v1/oauth/generic/start", json={"transport": gone["id"]}), 200)["url"]
+        assert c.delete(f"/v1/transports/{gone['id']}").status_code == 204
+        r = httpx.get(f"{server.url}/oauth/callback?{urlsplit(double.approve(url)).query}")
+        assert r.status_code == 404 and "deleted" in r.text
         # Another workspace cannot connect, list or disconnect A's.
         _, key_b = server.new_workspace("globex")
         with server.client(key_b) as b:

@@ -249,6 +249,9 @@ def callback(app: Context, params: dict[str, str]) -> dict[str, Any]:
         OAuthConnection.transport_id if data["kind"] == "transport" else OAuthConnection.source_id
     )
     with transaction(app.sessions) as session:
+        model = TransportRow if data["kind"] == "transport" else Source
+        if session.get(model, data["target"]) is None:
+            raise NotFound(f"the {data['kind']} was deleted meanwhile", field="state")
         row = session.scalars(select(OAuthConnection).where(column == data["target"])).first()
         if row is None:
             row = OAuthConnection(
