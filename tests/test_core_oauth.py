@@ -71,3 +71,9 @@ def test_generic_takes_everything_from_the_registration() -> None:
     assert g.scopes == ("mail", "offline_access")
     with pytest.raises(KeyError):
         oauth.provider_for("generic", {})
+
+
+def test_oauthbearer_initial_response() -> None:
+    """RFC 7628 §3.1: GS2 header with the user as a saslname (``,`` and ``=`` escaped)."""
+    raw = base64.b64decode(oauth.oauthbearer("a,b=c@odoo.example", "tok-9"))
+    assert raw == b"n,a=a=2Cb=3Dc@odoo.example,\x01auth=Bearer tok-9\x01\x01"

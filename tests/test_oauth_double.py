@@ -3,8 +3,10 @@ OAuth2-only Dovecot/Postfix accept its tokens (and nothing else)."""
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import ssl
+import time
 from typing import Any
 
 import httpx
@@ -13,6 +15,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from mailgate.core.oauth import pkce_pair, xoauth2
+from mailgate.outbound.base import Envelope, RecipientResult
+from mailgate.outbound.smtp import SmtpConfig, SmtpTransport
 from tests.servers.dovecot_oauth import OAuthMail
 from tests.servers.oauth import OAuthServer, query_of
 
@@ -120,3 +124,41 @@ def test_dovecot_and_postfix_sign_in_by_token_only(oauth_mail: OAuthMail) -> Non
         assert code == 535
         code, _ = smtp.docmd("AUTH", "XOAUTH2 " + xoauth2(dovecot.user, access))
         assert code == 235
+
+
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer"])
+def test_smtp_transport_signs_in_with_either_mechanism(
+    oauth_mail: OAuthMail, mechanism: str
+) -> None:
+    """mailgate's SMTP transport against Postfix → Dovecot SASL → introspection."""
+    if oauth_mail.submission_port is None:
+        pytest.skip("Postfix submission needs root")
+    dovecot = oauth_mail.dovecot
+    access = tokens_for(oauth_mail.oauth)["access_token"]
+    subject = f"by {mechanism} {time.time_ns()}"
+    raw = f"From: {dovecot.user}\r\nTo: {dovecot.user}\r\nSubject: {subject}\r\n\r\nhi\r\n"
+
+    async def send(token: str) -> RecipientResult:
+        config = SmtpConfig(
+            host="127.0.0.1", port=oauth_mail.submission_port, security="starttls",
+            ca_file=str(dovecot.tls.ca_file), username=dovecot.user, password=token,
+            auth=mechanism,  # type: ignore[arg-type]
+        )
+        transport = SmtpTransport(config)
+        try:
+            result = await transport.deliver(Envelope(dovecot.user, (dovecot.user,)), raw.encode())
+        finally:
+            await transport.close()
+        return result.recipients[0]
+
+    refused = asyncio.run(send("forged-token"))
+    assert not refused.accepted and refused.code == 535 and not refused.permanent
+    assert "invalid_token" in refused.text or "401" in refused.text  # the SASL JSON
+    assert asyncio.run(send(access)).accepted
+    assert any(subject.encode() in m for m in dovecot.messages(expect=1))
+    with IMAPClient(dovecot.host, port=dovecot.imap_port, ssl=False, timeout=10) as imap:
+        if mechanism == "oauthbearer":
+            imap.oauthbearer_login(dovecot.user, access)
+        else:
+            imap.oauth2_login(dovecot.user, access)
+        assert imap.select_folder("INBOX")[b"EXISTS"] >= 1

@@ -58,6 +58,8 @@ MICROSOFT = Provider(
 )
 
 PRESETS = {"google": GOOGLE, "microsoft": MICROSOFT}
+#: The SASL mechanisms that sign in with an access token (``auth`` of SMTP and IMAP).
+MECHANISMS = ("xoauth2", "oauthbearer")
 PROVIDERS = ("google", "microsoft", "generic")
 
 
@@ -124,6 +126,14 @@ def authorize_url(
         params["login_hint"] = login_hint
     sep = "&" if "?" in provider.authorize_url else "?"
     return provider.authorize_url + sep + urlencode(params)
+
+
+def oauthbearer(user: str, token: str) -> str:
+    """The SASL OAUTHBEARER initial response, base64 (RFC 7628 §3.1: a GS2 header
+    naming the user, then ``auth=Bearer``; host and port are optional)."""
+    safe = user.replace("=", "=3D").replace(",", "=2C")  # RFC 5801 saslname
+    raw = f"n,a={safe},\x01auth=Bearer {token}\x01\x01"
+    return base64.b64encode(raw.encode()).decode("ascii")
 
 
 def xoauth2(user: str, token: str) -> str:

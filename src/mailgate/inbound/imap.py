@@ -64,9 +64,10 @@ class ImapConfig(MailboxConfig):
     move_to: str | None = Field(default=None, description="Folder for after=move")
     idle: bool = Field(default=True, description="Use IDLE when the server offers it")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Messages per transaction")
-    auth: Literal["password", "xoauth2"] = Field(
+    auth: Literal["password", "xoauth2", "oauthbearer"] = Field(
         default="password",
-        description="password: LOGIN; xoauth2: an OAuth2 connection's token (docs/oauth.md)",
+        description="password: LOGIN; xoauth2 or oauthbearer (RFC 7628): an OAuth2"
+        " connection's token (docs/oauth.md)",
     )
     password: str = Field(default="", repr=False, json_schema_extra={"secret": True})
 
@@ -120,7 +121,7 @@ class ImapPoller:
             if c.security == "starttls":
                 with _mapped("STARTTLS"):
                     client.starttls(ctx)
-            if c.auth == "xoauth2":
+            if c.auth != "password":
                 self._oauth2_login(client)
             else:
                 with _mapped(f"login as {c.username}"):
@@ -135,8 +136,9 @@ class ImapPoller:
         return client
 
     def _oauth2_login(self, client: IMAPClient) -> None:
-        """``AUTHENTICATE XOAUTH2`` with the connection's fresh token; a refused token
-        is refreshed on the next pass (and a refused refresh needs a reconnect)."""
+        """``AUTHENTICATE XOAUTH2`` (or ``OAUTHBEARER``) with the connection's fresh
+        token; a refused token is refreshed on the next pass (and a refused refresh
+        needs a reconnect)."""
         c = self.config
         try:
             token = oauth_tokens.fresh_token(self.app, source_id=self.ref.id)
@@ -144,7 +146,10 @@ class ImapPoller:
             raise SourceError(f"{e.code}: {e.message}", stage="auth") from None
         try:
             with _mapped(f"login as {c.username}"):
-                client.oauth2_login(c.username, token)
+                if c.auth == "oauthbearer":
+                    client.oauthbearer_login(c.username, token)
+                else:
+                    client.oauth2_login(c.username, token)
         except SourceError:
             oauth_tokens.token_rejected(self.app, source_id=self.ref.id)
             raise

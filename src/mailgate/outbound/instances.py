@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any, Protocol
 
+from mailgate.core.oauth import MECHANISMS
 from mailgate.crypto import SecretBox
 from mailgate.errors import MailgateError
 from mailgate.outbound.base import CheckResult, Transport
@@ -108,7 +109,7 @@ class TransportInstances:
     async def check(self, row: TransportSpec, sender: str | None = None) -> CheckResult:
         """The transport's *test*; an SMTP server is also asked about ``sender``."""
         token = None
-        if row.config.get("auth") == "xoauth2" and self.tokens is not None:
+        if row.config.get("auth") in MECHANISMS and self.tokens is not None:
             try:
                 token = await run_in(self._executor, self.tokens, row.id)
             except MailgateError as e:  # not connected, or reauth_required

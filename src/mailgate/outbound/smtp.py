@@ -32,7 +32,7 @@ import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailgate.core import presets
-from mailgate.core.oauth import xoauth2
+from mailgate.core.oauth import oauthbearer, xoauth2
 from mailgate.outbound.base import CheckResult, DeliveryResult, Envelope, RecipientResult
 from mailgate.outbound.netguard import NetGuard, NetworkRefused, ResolveFailed
 from mailgate.outbound.smtp_errors import (
@@ -58,10 +58,10 @@ class SmtpConfig(BaseModel):
     )
     username: str | None = None
     password: str | None = Field(default=None, repr=False, json_schema_extra={"secret": True})
-    auth: Literal["auto", "plain", "login", "xoauth2"] = Field(
+    auth: Literal["auto", "plain", "login", "xoauth2", "oauthbearer"] = Field(
         default="auto",
         description="SASL mechanism; auto picks the best one the server offers; xoauth2"
-        " signs in with an OAuth2 connection's token (docs/oauth.md)",
+        " or oauthbearer (RFC 7628) sign in with an OAuth2 connection's token (docs/oauth.md)",
     )
     verify_tls: bool = Field(default=True, description="Check the server certificate and name")
     ca_file: str | None = Field(
@@ -322,7 +322,10 @@ class SmtpTransport:
             )
         user, password = cfg.username or "", cfg.password or ""
         if method == "xoauth2":
-            await _xoauth2(client, user, password)
+            await _bearer(client, b"XOAUTH2", xoauth2(user, password), b"")
+        elif method == "oauthbearer":
+            # RFC 7628 §3.2.3: a failed exchange is ended with a lone %x01.
+            await _bearer(client, b"OAUTHBEARER", oauthbearer(user, password), b"AQ==")
         elif method == "cram-md5":
             await client.auth_crammd5(user, password)
         elif method == "plain":
@@ -492,20 +495,21 @@ def wire_format(raw: bytes) -> bytes:
     return raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
-async def _xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
-    """``AUTH XOAUTH2`` with the initial response (Google's XOAUTH2 protocol page).
+async def _bearer(client: aiosmtplib.SMTP, mechanism: bytes, initial: str, abort: bytes) -> None:
+    """``AUTH XOAUTH2`` / ``OAUTHBEARER`` with the initial response (Google's XOAUTH2
+    protocol page, RFC 7628).
 
     A refused token is answered 334 with a base64 JSON error (the SASL continuation);
-    the client sends an empty line and the server ends with 535. Its JSON is kept in
+    the client answers ``abort`` and the server ends with 535. Its JSON is kept in
     the error, it says why (``{"status":"401","schemes":"bearer"}``).
     """
-    reply = await client.execute_command(b"AUTH", b"XOAUTH2", xoauth2(user, token).encode())
+    reply = await client.execute_command(b"AUTH", mechanism, initial.encode())
     if reply.code == 334:
         try:
             detail = base64.b64decode(reply.message).decode("utf-8", "replace")
         except ValueError:
             detail = reply.message
-        reply = await client.execute_command(b"")
+        reply = await client.execute_command(abort)
         raise aiosmtplib.SMTPAuthenticationError(reply.code, f"{reply.message} {detail}".strip())
     if reply.code != 235:
         raise aiosmtplib.SMTPAuthenticationError(reply.code, reply.message)

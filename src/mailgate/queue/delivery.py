@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from mailgate.core.oauth import MECHANISMS
 from mailgate.errors import SecretUnreadable
 from mailgate.outbound import oauth_tokens
 from mailgate.outbound.base import DeliveryResult, Envelope, RecipientResult
@@ -107,7 +108,7 @@ async def deliver(
         # A sending domain's max_connections (queue/limits.py) bounds it beside the pool.
         slot = app.transports.slots(*msg.slot) if msg.slot else contextlib.nullcontext()
         token: str | None = None
-        if row.config.get("auth") == "xoauth2":  # an OAuth2 connection signs it in
+        if row.config.get("auth") in MECHANISMS:  # an OAuth2 connection signs it in
             try:
                 async with app.transports.token_lock(row.id):
                     token = await run_in(

@@ -148,18 +148,19 @@ def _target(session: Session, workspace_id: str, body: dict[str, Any]) -> tuple[
         t = session.get(TransportRow, transport_id)
         if t is None or t.workspace_id != workspace_id:
             raise NotFound(f"no transport {transport_id!r} in this workspace", field="transport")
-        if t.kind != "smtp" or t.config.get("auth") != "xoauth2":
+        if t.kind != "smtp" or t.config.get("auth") not in core.MECHANISMS:
             raise InvalidInput(
-                "only an smtp transport with auth 'xoauth2' signs in with OAuth2",
+                "only an smtp transport with auth 'xoauth2' or 'oauthbearer' signs in with OAuth2",
                 field="transport",
             )
         return "transport", t.id
     s = session.get(Source, source_id)
     if s is None or s.workspace_id != workspace_id:
         raise NotFound(f"no source {source_id!r} in this workspace", field="source")
-    if s.kind != "imap" or s.config.get("auth") != "xoauth2":
+    if s.kind != "imap" or s.config.get("auth") not in core.MECHANISMS:
         raise InvalidInput(
-            "only an imap source with auth 'xoauth2' signs in with OAuth2", field="source"
+            "only an imap source with auth 'xoauth2' or 'oauthbearer' signs in with OAuth2",
+            field="source",
         )
     return "source", s.id
 
