@@ -1,4 +1,4 @@
-"""providers: HTTP transports' provider message ids, provider events, OAuth tokens, alias domains
+"""providers: HTTP transports' provider message ids and answers, account state, provider events
 
 Revision ID: 0010
 Revises: 0009

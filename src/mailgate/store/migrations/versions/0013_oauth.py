@@ -1,14 +1,14 @@
 """oauth: connections to OAuth2 providers (XOAUTH2/OAUTHBEARER for SMTP and IMAP)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
