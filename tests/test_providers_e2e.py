@@ -54,6 +54,18 @@ def mailgun_transport(c: httpx.Client, double: MailgunDouble, **extra: Any) -> d
     return made(c.post("/v1/transports", json=body))
 
 
+def sendcloud_config(double: SendCloudDouble) -> dict[str, Any]:
+    """Fxiaoke's binding: one API user for triggered mail and one for bulk mail."""
+    return {
+        "api_user": "fxiaoke_trigger",
+        "api_key": double.users["fxiaoke_trigger"],
+        "bulk_api_user": "fxiaoke_batch",
+        "bulk_api_key": double.users["fxiaoke_batch"],
+        "base_url": double.url,
+        "app_key": double.app_key,
+    }
+
+
 def recipients(server: Server, message_id: str) -> dict[str, Recipient]:
     with server.app.sessions() as s:
         rows = s.scalars(select(Recipient).where(Recipient.message_pk == message_id)).all()
@@ -214,14 +226,7 @@ def test_ppmessage_mailgun(server: Server, mailgun_double: MailgunDouble) -> Non
 def test_fxiaoke_sendcloud(server: Server, sendcloud_double: SendCloudDouble) -> None:
     """Two API users by category, the account quota held as quota_exceeded, events."""
     double = sendcloud_double
-    config = {
-        "api_user": "fxiaoke_trigger",
-        "api_key": double.users["fxiaoke_trigger"],
-        "bulk_api_user": "fxiaoke_batch",
-        "bulk_api_key": double.users["fxiaoke_batch"],
-        "base_url": double.url,
-        "app_key": double.app_key,
-    }
+    config = sendcloud_config(double)
     with server.client() as c:
         tr = made(c.post("/v1/transports", json={
             "name": "sendcloud", "kind": "sendcloud", "mode": "immediate", "default": True,
@@ -333,14 +338,7 @@ def test_a_campaign_goes_through_the_bulk_api_user(
 
     double = sendcloud_double
     double.reset()
-    config = {
-        "api_user": "fxiaoke_trigger",
-        "api_key": double.users["fxiaoke_trigger"],
-        "bulk_api_user": "fxiaoke_batch",
-        "bulk_api_key": double.users["fxiaoke_batch"],
-        "base_url": double.url,
-        "app_key": double.app_key,
-    }
+    config = sendcloud_config(double)
     with server.client() as c:
         made(c.post("/v1/transports", json={
             "name": "sendcloud", "kind": "sendcloud", "default": True, "config": config}))
