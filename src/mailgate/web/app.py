@@ -19,14 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailgate.errors import MailgateError
 from mailgate.runtime import Mailgate
 from mailgate.web.account import router as account_pages
+from mailgate.web.alias_domains import router as alias_domain_pages
 from mailgate.web.base import CSP, ENVIRONMENTS, CsrfRejected, LoginRequired, Page
 from mailgate.web.campaigns import router as campaign_pages
 from mailgate.web.conversations import router as conversation_pages
 from mailgate.web.dashboard import router as dashboard_pages
+from mailgate.web.domains import router as domain_pages
 from mailgate.web.i18n import negotiate
 from mailgate.web.inbound import router as inbound_pages
 from mailgate.web.journal import router as journal_pages
 from mailgate.web.settings import router as settings_pages
+from mailgate.web.teams import router as team_pages
 from mailgate.web.transports import router as transport_pages
 
 STATIC = Path(__file__).parent / "static"
@@ -92,6 +95,9 @@ def install(api: FastAPI, mailgate: Mailgate) -> None:
         inbound_pages,
         conversation_pages,
         settings_pages,
+        domain_pages,
+        team_pages,
+        alias_domain_pages,
     ):
         api.include_router(router, include_in_schema=False)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")

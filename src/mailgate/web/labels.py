@@ -52,6 +52,14 @@ LABELS = {
     "unsubscribe": _("unsubscribed"),
     "all": _("all mail"),
     "bulk": _("bulk mail only"),
+    # sending domains, their records and OAuth connections
+    "verified": _("verified"),
+    "degraded": _("degraded"),
+    "ok": _("ok"),
+    "missing": _("missing"),
+    "mismatch": _("does not match"),
+    "refreshing": _("refreshing"),
+    "reauth_required": _("sign-in needed again"),
     # campaigns and their recipients
     "draft": _("draft"),
     "scheduled": _("scheduled"),
