@@ -380,6 +380,9 @@ def record(
                         "template_version": batch.template_version,
                         "sent_at": now,
                         "last_error": None,
+                        # Provider events find the recipient by these (events/providers.py).
+                        "transport_id": o.message.transport_id,
+                        "provider_message_id": res.provider_message_id,
                     }
                 )
                 continue
@@ -400,6 +403,9 @@ def record(
                 {**base, "state": "deferred", "next_attempt_at": due, "last_error": text,
                  "message_id": None, "template_version": None, "sent_at": None}
             )
+        for r in rows:  # update_rows wants the same columns in every row
+            r.setdefault("transport_id", None)
+            r.setdefault("provider_message_id", None)
         update_rows(session, CampaignRecipient, rows)
     return sent
 

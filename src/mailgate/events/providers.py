@@ -12,7 +12,11 @@ changes state only when its provider message id names a recipient we sent
 *through this transport*, and the address is that recipient. Anything else is
 recorded in ``provider_events`` (``matched`` false, with the reason), an
 ``provider_event.unmatched`` event goes to the transport's workspace, and nothing
-changes. Effects of a matched event:
+changes. Campaign mail (no ``messages`` row) is found the same way on its campaign
+recipient, which keeps the transport and the provider's id it was sent with: the
+recipient's state changes (``bounced``, ``complained``, ``unsubscribed``, hence the
+campaign's counts), with the same suppressions, and proven bounces and complaints
+count for the warm-up plans. Effects of a matched event:
 
 =============  ==============================================================
 delivered      recipient ``provider_status``; ``message.delivered``
@@ -34,14 +38,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailgate.inbound import suppression
+from mailgate.inbound import campaign_feedback, suppression
 from mailgate.inbound.push import Refused, replay_key, verify_hmac
 from mailgate.outbound.http import HttpTransport, ProviderError, ProviderEvent
 from mailgate.outbound.registry import TRANSPORTS
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit_many, event
-from mailgate.store.models import MessageRow, Recipient, TransportRow, utcnow
+from mailgate.store.models import (
+    Campaign,
+    CampaignRecipient,
+    MessageRow,
+    Recipient,
+    TransportRow,
+    utcnow,
+)
 from mailgate.store.models import ProviderEvent as EventRow
 
 #: Which config secret signs each provider's callbacks, and whether its time is in ms.
@@ -143,6 +154,13 @@ def _apply(
     match = next(
         ((r, m) for r, m in found if r.address.lower() == item.recipient.lower()), None
     )
+    if match is None and not found:
+        # Campaign mail has no messages row: its recipient row keeps the provider id.
+        person = _campaign_recipient(session, row.id, item)
+        if person is not None:
+            record.matched = True
+            _apply_campaign(session, row, item, person, limits, now)
+            return True
     if match is None:
         record.reason = (
             f"{item.recipient} was not a recipient of provider message "
@@ -207,6 +225,77 @@ def _apply(
         events.append(event(ws, f"message.{item.kind}", base, message_pk=msg.id, now=now))
     emit_many(session, events)
     return True
+
+
+def _campaign_recipient(
+    session: Session, transport_id: str, item: ProviderEvent
+) -> tuple[CampaignRecipient, str] | None:
+    """The campaign recipient (and its workspace) sent through this transport that the
+    event names, by the provider's id or our Message-ID, and only at that address."""
+    bare = item.provider_message_id.strip("<>")
+    t = CampaignRecipient
+    for which in (t.provider_message_id == item.provider_message_id, t.message_id == bare):
+        found = session.execute(
+            select(t, Campaign.workspace_id)
+            .join(Campaign, Campaign.id == t.campaign_id)
+            .where(which, t.transport_id == transport_id, t.email == item.recipient.lower())
+            .limit(1)
+        ).first()
+        if found is not None:
+            return found[0], found[1]
+    return None
+
+
+def _apply_campaign(
+    session: Session,
+    row: TransportRow,
+    item: ProviderEvent,
+    person: tuple[CampaignRecipient, str],
+    limits: suppression.SoftBounceLimits,
+    now: Any,
+) -> None:
+    """What the event proves about campaign mail: the recipient's state (and so the
+    campaign's counts), suppressions and the warm-up figures, as for other mail."""
+    rec, ws = person
+    address, source = rec.email, rec.campaign_id
+    base: dict[str, Any] = {
+        "campaign": rec.campaign_id,
+        "recipient": address,
+        "provider": row.kind,
+        "provider_message_id": item.provider_message_id,
+    }
+    events: list[dict[str, Any]] = []
+    if item.kind == "delivered":
+        events.append(event(ws, "message.delivered", base, now=now))
+    elif item.kind == "bounced":
+        rec.state, rec.last_error = "bounced", item.text or "bounced"
+        suppression.suppress(
+            session, ws, address, reason="hard_bounce", scope="all", now=now, source=source
+        )
+        campaign_feedback.count_for_warmup(session, rec, "bounced", now)
+        payload = {**base, "recipients": [{"address": address, "diagnostic": item.text}]}
+        events.append(event(ws, "message.bounced", payload, now=now))
+    elif item.kind == "failed":
+        suppression.soft_bounce(session, ws, address, source, now, limits)
+        events.append(event(ws, "message.soft_bounced", {**base, "text": item.text}, now=now))
+    elif item.kind == "complained":
+        rec.state = "complained"
+        suppression.suppress(
+            session, ws, address, reason="complaint", scope="all", now=now, source=source
+        )
+        campaign_feedback.count_for_warmup(session, rec, "complained", now)
+        events.append(event(ws, "message.complained", {**base, "addresses": [address]}, now=now))
+    elif item.kind == "unsubscribed":
+        rec.state = "unsubscribed"
+        if suppression.suppress(
+            session, ws, address, reason="unsubscribe", scope="bulk", now=now, source=source
+        ):
+            payload = {"address": address, "scope": "bulk", "campaign": rec.campaign_id,
+                       "via": row.kind}
+            events.append(event(ws, "suppression.unsubscribed", payload, now=now))
+    elif item.kind in ("opened", "clicked"):
+        events.append(event(ws, f"message.{item.kind}", base, now=now))
+    emit_many(session, events)
 
 
 def _sent(session: Session, transport_id: str, which: Any) -> list[Any]:

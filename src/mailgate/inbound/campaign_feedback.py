@@ -10,6 +10,7 @@ recipients of this workspace (indexed). Another workspace's campaign never match
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailgate.core.parse import ParsedMessage
 from mailgate.crypto import SecretBox
 from mailgate.inbound import markers, suppression
+from mailgate.queue import warmup
 from mailgate.store.eventlog import event
 from mailgate.store.models import Campaign, CampaignRecipient, MessageRow
 
@@ -44,6 +46,22 @@ def recipient_for(
         return None
     owner = session.scalar(select(Campaign.workspace_id).where(Campaign.id == found.campaign_id))
     return found if owner == ws else None
+
+
+def count_for_warmup(session: Session, rec: CampaignRecipient, kind: str, now: datetime) -> None:
+    """A proven hard bounce or complaint (``kind``) counts against the warm-up plans of
+    the transport the mail went out through and of the campaign's From domain."""
+    found = session.execute(
+        select(Campaign.workspace_id, Campaign.from_addr).where(Campaign.id == rec.campaign_id)
+    ).first()
+    if found is None:
+        return
+    # A From that is itself a template has no one domain; the transport still counts.
+    address = "" if "{" in found.from_addr else parseaddr(found.from_addr)[1]
+    domain = address.rpartition("@")[2]
+    warmup.record_feedback_for(
+        session, found.workspace_id, rec.transport_id, domain, kind, 1, now
+    )
 
 
 def bounce(
@@ -74,6 +92,7 @@ def bounce(
             now=now,
             source=row.id,
         )
+        count_for_warmup(session, rec, "bounced", now)
     payload = {"campaign": rec.campaign_id, "bounce": row.id, "recipients": mine}
     return [event(row.workspace_id, "message.bounced", payload, message_pk=row.id, now=now)]
 
@@ -95,6 +114,7 @@ def complaint(
         now=now,
         source=row.id,
     )
+    count_for_warmup(session, rec, "complained", now)
     report = parsed.classification.complaint or {}
     payload = {
         "campaign": rec.campaign_id,

@@ -87,25 +87,40 @@ def _save(session: Session, kind: str, row_id: str, state: dict[str, Any]) -> No
 def record_feedback(session: Session, out: MessageRow, kind: str, n: int, now: datetime) -> None:
     """Count ``n`` proven bounces or complaints (``kind``) about ``out`` for the warm-up
     plans of its transport and its From domain (nothing when neither has one)."""
+    domain = out.from_addr.rpartition("@")[2].lower()
+    record_feedback_for(session, out.workspace_id, out.transport_id, domain, kind, n, now)
+
+
+def record_feedback_for(
+    session: Session,
+    workspace_id: str,
+    transport_id: str | None,
+    from_domain: str,
+    kind: str,
+    n: int,
+    now: datetime,
+) -> None:
+    """The same for mail that has no ``messages`` row (campaign mail): its workspace,
+    the transport it went out through and its From domain."""
     if n <= 0:
         return
     scopes: list[str] = []
-    if out.transport_id:
-        q = select(TransportRow.warmup).where(TransportRow.id == out.transport_id)
+    if transport_id:
+        q = select(TransportRow.warmup).where(TransportRow.id == transport_id)
         if session.scalar(q):
-            scopes.append(f"transport:{out.transport_id}")
-    domain = out.from_addr.rpartition("@")[2].lower()
+            scopes.append(f"transport:{transport_id}")
+    domain = from_domain.strip().rstrip(">").lower()
     if domain:
         found = session.execute(
             select(SendingDomain.id, SendingDomain.warmup).where(
-                SendingDomain.workspace_id == out.workspace_id, SendingDomain.name == domain
+                SendingDomain.workspace_id == workspace_id, SendingDomain.name == domain
             )
         ).first()
         if found is not None and found.warmup:
             scopes.append(f"domain:{found.id}")
     if not scopes:
         return
-    tz = session.scalar(select(Workspace.timezone).where(Workspace.id == out.workspace_id))
+    tz = session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
     start = window("day", now, tz or "UTC").start
     for scope in scopes:
         counters.add(session, f"{kind}:{scope}", "day", start, n)

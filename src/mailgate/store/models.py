@@ -684,6 +684,12 @@ class CampaignRecipient(Base):
             sqlite_where=text("message_id IS NOT NULL"),
             postgresql_where=text("message_id IS NOT NULL"),
         ),
+        Index(
+            "ix_campaign_recipients_provider_message_id",
+            "provider_message_id",
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
@@ -699,6 +705,9 @@ class CampaignRecipient(Base):
     template_version: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The transport it went out through and the id an HTTP provider gave it.
+    transport_id: Mapped[str | None] = mapped_column(String(40))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class OAuthClient(Base):

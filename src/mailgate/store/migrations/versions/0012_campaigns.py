@@ -68,6 +68,10 @@ def upgrade() -> None:
         sa.Column("template_version", sa.Integer()),
         sa.Column("sent_at", when),
         sa.Column("last_error", sa.Text()),
+        # What the transport took it as: provider events (events/providers.py) find it by
+        # the provider's id, and only through the transport that sent it.
+        sa.Column("transport_id", sa.String(40)),
+        sa.Column("provider_message_id", sa.String(255)),
         sa.UniqueConstraint("campaign_id", "email", name="uq_campaign_recipients_email"),
     )
     op.create_index(
@@ -79,6 +83,13 @@ def upgrade() -> None:
         ["message_id"],
         sqlite_where=sa.text("message_id IS NOT NULL"),
         postgresql_where=sa.text("message_id IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_campaign_recipients_provider_message_id",
+        "campaign_recipients",
+        ["provider_message_id"],
+        sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_message_id IS NOT NULL"),
     )
 
 
