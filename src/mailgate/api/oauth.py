@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import Field
 
 from mailgate.api.deps import AnyKeyDep, AppDep, SessionDep, WorkspaceDep
@@ -79,8 +80,15 @@ async def disconnect(connection_id: str, app: AppDep, ws: WorkspaceDep) -> Respo
     return Response(status_code=204)
 
 
-@callback_router.get("/oauth/callback")
-async def callback(request: Request, app: AppDep) -> dict[str, Any]:
-    """Where the provider sends the admin's browser back, with ``code`` and ``state``."""
+@callback_router.get("/oauth/callback", response_model=None)
+async def callback(request: Request, app: AppDep) -> dict[str, Any] | Response:
+    """Where the provider sends the admin's browser back, with ``code`` and ``state``.
+
+    A flow started in the console must come back to the same console session (403
+    otherwise), and the browser is sent on to the console page it started from."""
     params = {k: v for k, v in request.query_params.items()}
-    return {"connected": True, "connection": await run_in(None, svc.callback, app, params)}
+    cookie = request.cookies.get(svc.CONSOLE_COOKIE)
+    connection, back = await run_in(None, svc.finish, app, params, cookie)
+    if back is not None:
+        return RedirectResponse(back, status_code=303)
+    return {"connected": True, "connection": connection}

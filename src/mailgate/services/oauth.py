@@ -16,6 +16,8 @@ Refreshing before expiry, the lease, and health states are ``outbound/oauth_toke
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ from mailgate.crypto import SecretBox
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailgate.outbound import oauth_tokens
 from mailgate.outbound.netguard import NetGuard
+from mailgate.services import users
 from mailgate.store.context import Context
 from mailgate.store.db import transaction
 from mailgate.store.models import (
@@ -42,6 +45,9 @@ from mailgate.store.models import (
 
 #: How long an admin has between "connect" and the provider's redirect.
 STATE_SECONDS = 600
+#: The console's session cookie (web/base.py SESSION_COOKIE): a flow started in the
+#: console is finished only by the browser holding the same console session.
+CONSOLE_COOKIE = "mg_session"
 
 
 def redirect_uri(app: Context) -> str:
@@ -165,10 +171,29 @@ def _target(session: Session, workspace_id: str, body: dict[str, Any]) -> tuple[
     return "source", s.id
 
 
+def console_binding(session_nonce: str) -> str:
+    """What a console-started state carries of the console session: a digest of the
+    session's own random nonce (its CSRF token, stored with the session), never the
+    nonce itself."""
+    return hashlib.sha256(b"mailgate oauth flow\0" + session_nonce.encode()).hexdigest()
+
+
 def start(
-    session: Session, app: Context, workspace_id: str, provider: str, body: dict[str, Any]
+    session: Session,
+    app: Context,
+    workspace_id: str,
+    provider: str,
+    body: dict[str, Any],
+    *,
+    console_nonce: str | None = None,
+    back: str | None = None,
 ) -> dict[str, Any]:
-    """The provider's authorization URL for the admin to open."""
+    """The provider's authorization URL for the admin to open.
+
+    ``console_nonce`` (the console session's nonce) binds the flow to that session:
+    the callback then refuses any browser but the one signed in to it, and sends it
+    back to ``back`` (a console path). API-started flows are bound by the state alone.
+    """
     if provider not in core.PROVIDERS:
         raise NotFound(f"no OAuth provider {provider!r}", field="provider")
     client = client_for(session, workspace_id, provider)
@@ -183,6 +208,11 @@ def start(
             "client": client.id,
             "verifier": verifier,
             "exp": time.time() + STATE_SECONDS,
+            **(
+                {"console": console_binding(console_nonce), "back": back or "/"}
+                if console_nonce
+                else {}
+            ),
         }
     )
     url = core.authorize_url(
@@ -210,7 +240,32 @@ def _read_state(app: Context, state: str) -> dict[str, Any]:
 
 def callback(app: Context, params: dict[str, str]) -> dict[str, Any]:
     """Finish the flow the provider redirected back from; the connection's view."""
+    return finish(app, params, None)[0]
+
+
+def _same_console_session(app: Context, data: dict[str, Any], cookie: str | None) -> None:
+    """A console-started flow is finished by the console session that started it only:
+    otherwise a tenant could send another mailbox owner the provider's consent link
+    and have that owner's approval land on the tenant's transport."""
+    with app.sessions() as session:
+        user = users.signed_in(session, cookie)
+    given = console_binding(user.csrf_token) if user is not None else ""
+    if not hmac.compare_digest(given.encode(), str(data["console"]).encode()):
+        raise Forbidden(
+            "this connection was started in the mailgate console: finish it in the same "
+            "browser, signed in to the console as the admin who pressed Connect",
+            field="state",
+        )
+
+
+def finish(
+    app: Context, params: dict[str, str], console_cookie: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """:func:`callback`, with the browser's console session cookie: the connection's
+    view and, for a console-started flow, the console page to send the browser to."""
     data = _read_state(app, params.get("state", ""))
+    if data.get("console"):
+        _same_console_session(app, data, console_cookie)
     if params.get("error"):
         why = params.get("error_description") or params["error"]
         raise Conflict(f"the provider did not grant access: {why}", field="error")
@@ -276,7 +331,8 @@ def callback(app: Context, params: dict[str, str]) -> dict[str, Any]:
                 )
                 .values(next_attempt_at=now)
             )
-        return public_connection(row)
+        back = str(data["back"]) if data.get("console") else None
+        return public_connection(row), back
 
 
 def public_connection(row: OAuthConnection) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from mailgate.web.domains import router as domain_pages
 from mailgate.web.i18n import negotiate
 from mailgate.web.inbound import router as inbound_pages
 from mailgate.web.journal import router as journal_pages
+from mailgate.web.oauth import router as oauth_pages
 from mailgate.web.settings import router as settings_pages
 from mailgate.web.teams import router as team_pages
 from mailgate.web.transports import router as transport_pages
@@ -98,6 +99,7 @@ def install(api: FastAPI, mailgate: Mailgate) -> None:
         domain_pages,
         team_pages,
         alias_domain_pages,
+        oauth_pages,
     ):
         api.include_router(router, include_in_schema=False)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")

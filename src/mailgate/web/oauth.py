@@ -1,0 +1,76 @@
+"""``/oauth``: sign mail servers and sources in to Gmail / Microsoft 365 (docs/oauth.md).
+
+Every smtp transport and imap source whose auth is ``xoauth2`` or ``oauthbearer`` is
+listed with its connection state; *Connect* (or *Reconnect*) asks services/oauth.py
+for the provider's URL and sends the browser there. The flow is bound to this console
+session: the callback refuses any other browser (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailgate.core.oauth import MECHANISMS
+from mailgate.errors import MailgateError
+from mailgate.services import oauth as svc
+from mailgate.services import sources as source_service
+from mailgate.services import transports as transport_service
+from mailgate.web.base import AdminDep, FormDep, Page
+from mailgate.web.forms import text
+
+router = APIRouter()
+
+
+def targets(p: Page) -> list[dict[str, Any]]:
+    """The workspace's OAuth-signed transports and sources, each with its connection."""
+    ws = p.workspace()
+    with p.app.sessions() as session:
+        links = {(c.transport_id or c.source_id): c for c in svc.connections(session, ws)}
+        out = []
+        rows: list[tuple[str, Any]] = [
+            ("transport", t) for t in transport_service.visible(session, ws) if t.workspace_id == ws
+        ]
+        rows += [("source", s) for s in source_service.list_(session, ws)]
+        for kind, row in rows:
+            wanted = "smtp" if kind == "transport" else "imap"
+            if row.kind != wanted or (row.config or {}).get("auth") not in MECHANISMS:
+                continue
+            link = links.get(row.id)
+            out.append({
+                "kind": kind, "id": row.id, "name": row.name, "auth": row.config["auth"],
+                "username": row.config.get("username") or "",
+                "connection": svc.public_connection(link) if link is not None else None,
+            })
+        providers = sorted({c.provider for c in svc.clients(session, ws)})
+    return [{**t, "providers": providers} for t in out]
+
+
+def _page(p: Page, status: int = 200, **extra: Any) -> HTMLResponse:
+    context = {"failed": None, **extra}
+    return p.render("oauth.html", status, targets=targets(p), **context)
+
+
+@router.get("/oauth")
+def oauth_page(p: AdminDep) -> HTMLResponse:
+    return _page(p)
+
+
+@router.post("/oauth/connect")
+def connect(p: AdminDep, form: FormDep) -> Response:
+    """*Connect*: to the provider, with a state bound to this console session."""
+    kind = "source" if text(form, "kind") == "source" else "transport"
+    target, provider = text(form, "id"), text(form, "provider")
+    try:
+        with p.app.sessions() as session:
+            started = svc.start(
+                session, p.app, p.workspace(), provider, {kind: target},
+                console_nonce=p.user.csrf_token, back="/oauth?connected=" + target,
+            )
+    except MailgateError as exc:
+        if exc.status == 404 and exc.field in ("transport", "source"):
+            raise
+        return _page(p, exc.status, failed={"id": target, "message": exc.message})
+    return RedirectResponse(started["url"], status_code=303)

@@ -1,0 +1,140 @@
+"""The console's OAuth2 *Connect* button, bound to the console session that pressed it.
+
+A flow started in the console is finished only by the browser holding that same
+console session: a consent link forwarded to another mailbox owner (or opened in
+another session) answers 403 and connects nothing. A flow started through the API
+keeps working as before, authenticated by its encrypted state alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from mailgate.services import oauth, tenancy
+from mailgate.services import transports as transport_service
+from mailgate.store.db import transaction
+from mailgate.web.base import SESSION_COOKIE
+from tests.servers.console import ConsoleServer, csrf_of
+from tests.servers.oauth import OAuthServer
+
+ADMIN = "admin@oauth-console.example.com"
+OTHER = "admin@oauth-other.example.com"
+
+
+@pytest.fixture(scope="module")
+def setup(console_server: ConsoleServer, oauth_server: OAuthServer) -> dict[str, Any]:
+    """Workspace A with an xoauth2 mail server and an API key; workspace B; the
+    installation's OAuth client at the provider double."""
+    ws = console_server.workspace("oauth-console")
+    other = console_server.workspace("oauth-other")
+    console_server.user(ADMIN, "admin", ws)
+    console_server.user("agent@oauth-console.example.com", "agent", ws)
+    console_server.user(OTHER, "admin", other)
+    with transaction(console_server.app.sessions) as session:
+        oauth.register_client(
+            session, console_server.app.secrets, None,
+            {
+                "provider": "generic", "client_id": oauth_server.client_id,
+                "client_secret": oauth_server.client_secret,
+                "authorize_url": f"{oauth_server.url}/authorize",
+                "token_url": f"{oauth_server.url}/token", "scopes": ["mail", "offline_access"],
+            },
+            guard=None,
+        )
+        row = transport_service.create(
+            session, console_server.app.secrets, ws,
+            {
+                "name": "gmail", "kind": "smtp", "default": True, "mode": "queued",
+                "sender": "li.lei@oauth-console.example.com",
+                "config": {
+                    "host": "127.0.0.1", "port": console_server.sink.port, "security": "none",
+                    "username": "li.lei@oauth-console.example.com", "auth": "xoauth2",
+                },
+            },
+        )
+        _, key = tenancy.create_api_key(session, ws, "oauth-console")
+    return {"ws": ws, "transport": row.id, "key": key}
+
+
+def press_connect(c: httpx.Client, transport_id: str) -> str:
+    """The admin presses *Connect*: the browser is sent to the provider."""
+    token = csrf_of(c.get("/oauth").text)
+    answer = c.post(
+        "/oauth/connect",
+        data={"kind": "transport", "id": transport_id, "provider": "generic", "csrf": token},
+    )
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+def test_connect_is_finished_only_by_the_same_console_session(
+    console_server: ConsoleServer, oauth_server: OAuthServer, setup: dict[str, Any]
+) -> None:
+    transport_id = setup["transport"]
+    with console_server.login(ADMIN) as c:
+        page = c.get("/oauth").text
+        assert "gmail" in page and "not connected" in page and ">Connect<" in page
+        assert c.post("/oauth/connect", data={"id": transport_id}).status_code == 403  # no CSRF
+        authorize = press_connect(c, transport_id)
+        assert authorize.startswith(f"{oauth_server.url}/authorize?")
+        back = urlsplit(oauth_server.approve(authorize))
+        assert back.path == "/oauth/callback"
+        callback = f"/oauth/callback?{back.query}"
+
+        # The consent link, approved by someone else: no console session, another
+        # workspace's admin, and the same admin in another session are all refused.
+        with console_server.client() as stranger:
+            refused = stranger.get(callback)
+            assert refused.status_code == 403 and "same browser" in refused.text
+        with console_server.login(OTHER) as b:
+            assert b.get(callback).status_code == 403
+        with console_server.login(ADMIN) as second_session:
+            assert second_session.get(callback).status_code == 403
+        with console_server.app.sessions() as session:
+            assert oauth.connections(session, setup["ws"]) == []
+
+        done = c.get(callback)
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/oauth?connected={transport_id}"
+        page = c.get(done.headers["location"]).text
+        assert "Connected." in page and '<span class="badge ok">ok</span>' in page
+        assert ">Reconnect<" in page
+
+    with console_server.login(ADMIN, "zh-CN") as zh:
+        assert "重新连接" in zh.get("/oauth").text
+
+
+def test_api_started_flows_need_no_console_session(
+    console_server: ConsoleServer, oauth_server: OAuthServer, setup: dict[str, Any]
+) -> None:
+    """POST /v1/oauth/generic/start with an API key: the callback answers JSON to any browser."""
+    with httpx.Client(
+        base_url=console_server.url, headers={"Authorization": f"Bearer {setup['key']}"}
+    ) as api:
+        started = api.post("/v1/oauth/generic/start", json={"transport": setup["transport"]})
+        assert started.status_code == 200, started.text
+    back = urlsplit(oauth_server.approve(started.json()["url"]))
+    with console_server.client() as browser:
+        answer = browser.get(f"/oauth/callback?{back.query}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["connected"] is True
+
+
+def test_connect_refusals(console_server: ConsoleServer, setup: dict[str, Any]) -> None:
+    """Another workspace's transport is a 404; an agent gets 403; the cookie names agree."""
+    assert oauth.CONSOLE_COOKIE == SESSION_COOKIE
+    with console_server.login(OTHER) as b:
+        token = csrf_of(b.get("/oauth").text)
+        assert "gmail" not in b.get("/oauth").text
+        hostile = b.post(
+            "/oauth/connect",
+            data={"kind": "transport", "id": setup["transport"], "provider": "generic",
+                  "csrf": token},
+        )
+        assert hostile.status_code == 404
+    with console_server.login("agent@oauth-console.example.com") as agent:
+        assert agent.get("/oauth").status_code == 403
