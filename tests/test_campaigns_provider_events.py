@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy import select
 
 from mailgate.core.limits import window
+from mailgate.inbound.pipeline import Incoming, receive
 from mailgate.store import counters
 from mailgate.store.models import Campaign, CampaignRecipient, Suppression, Workspace, utcnow
-from tests.helpers import wait_for
+from tests.helpers import smtp_transport, wait_for
 from tests.servers.mailgate import Server
 from tests.servers.sendcloud_double import SendCloudDouble
-from tests.test_campaigns import campaign, upload
+from tests.servers.smtpsink import SmtpSink
+from tests.test_campaigns import _bounce, campaign, upload
 from tests.test_providers_e2e import made, sendcloud_config
 
 PEOPLE = ("li", "wang", "zhao", "chen")
@@ -28,6 +30,39 @@ def _recipients(server: Server, cid: str) -> dict[str, CampaignRecipient]:
     with server.app.sessions() as s:
         rows = s.scalars(select(CampaignRecipient).where(CampaignRecipient.campaign_id == cid))
         return {r.email.split("@")[0]: r for r in rows}
+
+
+def _warmup_figures(server: Server, cid: str, transport_id: str) -> list[int]:
+    """Today's proven bounces and complaints counted for the transport's warm-up plan."""
+    with server.app.sessions() as s:
+        tz = s.scalar(
+            select(Workspace.timezone).join(Campaign, Campaign.workspace_id == Workspace.id)
+            .where(Campaign.id == cid)
+        )
+        start = window("day", utcnow(), tz or "UTC").start
+        keys = [(f"{k}:transport:{transport_id}", "day", start) for k in ("bounced", "complained")]
+        figures = counters.used(s, keys)
+    return [figures.get(k[0], 0) for k in keys]
+
+
+def test_a_campaign_bounce_counts_for_the_warmup(server: Server, smtp_sink: SmtpSink) -> None:
+    """A DSN about campaign mail (inbound/campaign_feedback.py) counts for the warm-up
+    plan of the transport the mail went out through."""
+    with server.client() as c:
+        tr = made(c.post("/v1/transports", json=smtp_transport(
+            smtp_sink.port, warmup={"start": 100, "target": 1000})))
+        cid = str(campaign(c)["id"])
+        upload(c, cid, b"email,first,code\na@example.org,Ann,1\n")
+        assert c.post(f"/v1/campaigns/{cid}/start").status_code == 200
+        wait_for(lambda: c.get(f"/v1/campaigns/{cid}").json()["state"] == "done", what="sent")
+        sent = _recipients(server, cid)["a"]
+        assert sent.transport_id == tr["id"]
+        [got] = receive(
+            server.app, [Incoming(server.workspace_id, _bounce(sent.message_id), "api")]
+        )
+        wait_for(lambda: c.get(f"/v1/messages/{got.id}").json()["status"] == "processed")
+        assert c.get(f"/v1/campaigns/{cid}").json()["counts"]["bounced"] == 1
+    assert _warmup_figures(server, cid, tr["id"]) == [1, 0]
 
 
 def test_provider_events_update_campaign_recipients(
@@ -83,16 +118,9 @@ def test_provider_events_update_campaign_recipients(
 
     with server.app.sessions() as s:
         sups = {(x.address, x.reason, x.scope) for x in s.scalars(select(Suppression))}
-        tz = s.scalar(
-            select(Workspace.timezone).join(Campaign, Campaign.workspace_id == Workspace.id)
-            .where(Campaign.id == cid)
-        )
-        start = window("day", utcnow(), tz or "UTC").start
-        keys = [(f"{k}:transport:{tr['id']}", "day", start) for k in ("bounced", "complained")]
-        figures = counters.used(s, keys)
     assert sups == {
         ("li@client.example", "hard_bounce", "all"),
         ("wang@client.example", "complaint", "all"),
         ("zhao@client.example", "unsubscribe", "bulk"),
     }
-    assert [figures.get(k[0], 0) for k in keys] == [1, 1], figures
+    assert _warmup_figures(server, cid, tr["id"]) == [1, 1]
