@@ -106,8 +106,13 @@ class Worker:
         return await run_in(self.app.executors.domains, domain_schedule.check_due, self.app)
 
     async def drain(self) -> None:
-        """Work until nothing is due now (tests and `mailgate worker --once`)."""
-        while await self.run_once() + await self.process_inbound():
+        """Work until nothing is due now (tests and `mailgate worker --once`), campaigns
+        included: one lane at a time, so they may share the app's connections here."""
+        while (
+            await self.run_once()
+            + await self.process_inbound()
+            + await campaigns.dispatch_once(self.app, self.app.executors.outbox)
+        ):
             pass
 
     async def _lane(self, stop: asyncio.Event, step: Callable[[], Awaitable[int]]) -> None:
