@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from mailgate.services import oauth, tenancy
+from mailgate.services import oauth, sources, tenancy
 from mailgate.services import transports as transport_service
 from mailgate.store.db import transaction
 from mailgate.web.base import SESSION_COOKIE
@@ -56,8 +56,19 @@ def setup(console_server: ConsoleServer, oauth_server: OAuthServer) -> dict[str,
                 },
             },
         )
+        inbox = sources.create(
+            session, console_server.app.secrets, ws,
+            {
+                "name": "gmail inbox", "kind": "imap", "enabled": False,
+                "config": {
+                    "host": "127.0.0.1", "port": 1143, "security": "none",
+                    "username": "li.lei@oauth-console.example.com", "auth": "oauthbearer",
+                    "idle": False, "poll_interval": 600,
+                },
+            },
+        )
         _, key = tenancy.create_api_key(session, ws, "oauth-console")
-    return {"ws": ws, "transport": row.id, "key": key}
+    return {"ws": ws, "transport": row.id, "source": inbox.id, "key": key}
 
 
 def press_connect(c: httpx.Client, transport_id: str) -> str:
@@ -78,6 +89,9 @@ def test_connect_is_finished_only_by_the_same_console_session(
     with console_server.login(ADMIN) as c:
         page = c.get("/oauth").text
         assert "gmail" in page and "not connected" in page and ">Connect<" in page
+        assert "gmail inbox" in page and 'value="source"' in page  # the IMAP source too
+        for path in (f"/transports/{transport_id}", "/inbound"):  # linked from both pages
+            assert "/oauth#" in c.get(path).text
         assert c.post("/oauth/connect", data={"id": transport_id}).status_code == 403  # no CSRF
         authorize = press_connect(c, transport_id)
         assert authorize.startswith(f"{oauth_server.url}/authorize?")
