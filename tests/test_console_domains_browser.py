@@ -17,12 +17,12 @@ from tests.helpers import smtp_transport
 from tests.servers.authdns import ZONE, AuthDns
 from tests.servers.console import ConsoleServer
 from tests.test_console_browser import Walk
-from tests.test_console_browser import browser as browser  # noqa: F401 (fixture)
-from tests.test_console_browser import shots as shots  # noqa: F401 (fixture)
+from tests.test_console_browser import browser as browser
+from tests.test_console_browser import shots as shots
 
 
 def test_later_pages_in_the_browser(
-    console_server: ConsoleServer, browser: Any, shots: Path, authdns: AuthDns  # noqa: F811
+    console_server: ConsoleServer, browser: Any, shots: Path, authdns: AuthDns
 ) -> None:
     ws = console_server.workspace("shots-acme")
     admin = console_server.user("admin@shots-acme.example.com", "admin", ws, language="zh_CN")
