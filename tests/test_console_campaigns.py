@@ -98,6 +98,8 @@ def test_create_preview_upload_and_send(console_server: ConsoleServer, ws: str) 
             "accepted": "2", "invalid": "1", "duplicates": "1", "suppressed": "0", "total": "2"
         }
         assert re.search(r"<td>4</td><td>[^<]+</td>", report.text), "row 4 is listed"
+        # The preview form now starts from the first uploaded recipient.
+        assert "first = One\ncode = 1</textarea>" in c.get(path).text
         empty = c.post(f"{path}/recipients", data={"csrf": token}, files={"list": ("", b"")})
         assert empty.status_code == 422 and 'data-field="list"' in empty.text
         # Start, then follow the polled fragment until every recipient is sent.

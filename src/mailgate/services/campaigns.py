@@ -213,6 +213,18 @@ def preview(
     }
 
 
+def sample_variables(session: Session, workspace_id: str, campaign_id: str) -> dict[str, Any]:
+    """The first uploaded recipient's variables: what a preview starts from."""
+    row = get(session, workspace_id, campaign_id)
+    first = session.execute(
+        select(CampaignRecipient.variables)
+        .where(CampaignRecipient.campaign_id == row.id)
+        .order_by(CampaignRecipient.id)
+        .limit(1)
+    ).first()
+    return dict(first.variables or {}) if first is not None else {}
+
+
 def act(session: Session, workspace_id: str, campaign_id: str, action: str) -> Campaign:
     """start | pause | resume | cancel; Conflict (409) on a transition the state forbids."""
     row = get(session, workspace_id, campaign_id)

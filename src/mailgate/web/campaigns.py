@@ -130,9 +130,23 @@ def _detail(p: Page, campaign_id: str, code: int = 200, **extra: Any) -> HTMLRes
     )
 
 
+def as_lines(variables: dict[str, Any]) -> str:
+    """Variables as the preview form's ``name = value`` lines (JSON when a value is not
+    a one-line string, so that it comes back the same)."""
+    if all(
+        isinstance(v, str) and "\n" not in v and v == v.strip() and "=" not in k
+        for k, v in variables.items()
+    ):
+        return "\n".join(f"{k} = {v}" for k, v in variables.items())
+    return json.dumps(variables, ensure_ascii=False)
+
+
 @router.get("/campaigns/{campaign_id}")
 def detail(campaign_id: str, p: AdminDep) -> HTMLResponse:
-    return _detail(p, campaign_id)
+    """The campaign; the preview form starts from the first uploaded recipient."""
+    with p.app.sessions() as session:
+        sample = svc.sample_variables(session, p.workspace(), campaign_id)
+    return _detail(p, campaign_id, variables=as_lines(sample))
 
 
 @router.get("/campaigns/{campaign_id}/progress")
