@@ -70,6 +70,22 @@ def test_domains_page_records_verify_reports_and_scoping(
         found = html.unescape(verified.text).split("Found", 1)[1]
         assert shown["records"][0]["value"] in found  # what DNS answered
 
+        too_many = c.post(
+            f"{domain_url}/limits",
+            data={"daily_quota": "0", "rate_per_minute": "", "csrf": token},
+        )
+        assert too_many.status_code == 422
+        assert 'data-field="daily_quota">daily_quota must be between 1 and' in too_many.text
+        limited = c.post(
+            f"{domain_url}/limits", data={"daily_quota": "500", "rate_per_minute": "60",
+                                          "csrf": token},
+        )
+        assert limited.status_code == 303
+        assert sending_domains.show(console_server.app, ws, domain_id)["limits"][
+            "daily_quota"
+        ] == 500
+        assert "0 of 500" in c.get(domain_url).text
+
         now = utcnow()
         with transaction(console_server.app.sessions) as session:
             session.add(
@@ -88,6 +104,8 @@ def test_domains_page_records_verify_reports_and_scoping(
         assert b.get(domain_url).status_code == 404
         assert b.post(f"{domain_url}/verify", data={"csrf": token_b}).status_code == 404
         assert b.post(f"{domain_url}/delete", data={"csrf": token_b}).status_code == 404
+        hostile = b.post(f"{domain_url}/limits", data={"daily_quota": "1", "csrf": token_b})
+        assert hostile.status_code == 404
         assert f"mail.acme.{ZONE}" not in b.get("/domains").text
     with console_server.login("agent@dom-console.example.com") as agent:
         assert agent.get(domain_url).status_code == 403

@@ -152,3 +152,20 @@ def test_connect_refusals(console_server: ConsoleServer, setup: dict[str, Any]) 
         assert hostile.status_code == 404
     with console_server.login("agent@oauth-console.example.com") as agent:
         assert agent.get("/oauth").status_code == 403
+
+
+def test_disconnect(console_server: ConsoleServer, setup: dict[str, Any]) -> None:
+    """*Disconnect* forgets the connection; another workspace's connection is a 404."""
+    with console_server.app.sessions() as session:
+        [link] = oauth.connections(session, setup["ws"])
+    with console_server.login(OTHER) as b:
+        token = csrf_of(b.get("/oauth").text)
+        hostile = b.post(f"/oauth/connections/{link.id}/delete", data={"csrf": token})
+        assert hostile.status_code == 404
+    with console_server.login(ADMIN) as c:
+        token = csrf_of(c.get("/oauth").text)
+        done = c.post(f"/oauth/connections/{link.id}/delete", data={"csrf": token})
+        assert done.status_code == 303
+        assert "not connected" in c.get("/oauth").text.split('value="source"')[0]
+    with console_server.app.sessions() as session:
+        assert oauth.connections(session, setup["ws"]) == []

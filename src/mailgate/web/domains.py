@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailgate.errors import MailgateError
 from mailgate.services import sending_domains as svc
+from mailgate.services.limits import LIMIT_FIELDS
 from mailgate.web.base import AdminDep, FormDep, Page
 from mailgate.web.forms import errors_of, text
 
@@ -39,9 +40,10 @@ def add(p: AdminDep, form: FormDep) -> Response:
     return RedirectResponse(f"/domains/{domain['id']}", status_code=303)
 
 
-def _page(p: Page, domain: dict[str, Any], **extra: Any) -> HTMLResponse:
+def _page(p: Page, domain: dict[str, Any], status: int = 200, **extra: Any) -> HTMLResponse:
     reports = svc.dmarc_reports(p.app, p.workspace(), domain["id"], limit=10)
-    return p.render("domain.html", domain=domain, reports=reports, **extra)
+    context = {"errors": {}, "values": domain["limits"], **extra}
+    return p.render("domain.html", status, domain=domain, reports=reports, **context)
 
 
 @router.get("/domains/{domain_id}")
@@ -53,6 +55,26 @@ def domain(domain_id: str, p: AdminDep) -> HTMLResponse:
 def verify(domain_id: str, p: AdminDep, form: FormDep) -> HTMLResponse:
     """Look every record up in DNS now; the page shows what was found for each."""
     return _page(p, svc.verify(p.app, p.workspace(), domain_id), verified=True)
+
+
+def _number(value: str) -> Any:
+    """A whole number, none when empty; anything else goes to the service as it is,
+    whose refusal (naming the field and the range) is shown beside the field."""
+    return None if not value else int(value) if value.isdigit() else value
+
+
+@router.post("/domains/{domain_id}/limits")
+def set_limits(domain_id: str, p: AdminDep, form: FormDep) -> Response:
+    """The domain's quota and rates, as ``PATCH /v1/domains/{id}``; empty is no limit."""
+    data = {name: _number(text(form, name)) for name in LIMIT_FIELDS}
+    try:
+        svc.update(p.app, p.workspace(), domain_id, data)
+    except MailgateError as exc:
+        if exc.status == 404:
+            raise
+        shown = svc.show(p.app, p.workspace(), domain_id)
+        return _page(p, shown, exc.status, errors=errors_of(exc), values=data)
+    return RedirectResponse(f"/domains/{domain_id}", status_code=303)
 
 
 @router.post("/domains/{domain_id}/delete")

@@ -74,3 +74,10 @@ def connect(p: AdminDep, form: FormDep) -> Response:
             raise
         return _page(p, exc.status, failed={"id": target, "message": exc.message})
     return RedirectResponse(started["url"], status_code=303)
+
+
+@router.post("/oauth/connections/{connection_id}/delete")
+def disconnect(connection_id: str, p: AdminDep, form: FormDep) -> Response:
+    """*Disconnect*: revoke at the provider and forget, as ``DELETE /v1/oauth/connections/{id}``."""
+    svc.disconnect(p.app, p.workspace(), connection_id)
+    return RedirectResponse("/oauth", status_code=303)
