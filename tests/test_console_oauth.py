@@ -169,3 +169,33 @@ def test_disconnect(console_server: ConsoleServer, setup: dict[str, Any]) -> Non
         assert "not connected" in c.get("/oauth").text.split('value="source"')[0]
     with console_server.app.sessions() as session:
         assert oauth.connections(session, setup["ws"]) == []
+
+
+def test_register_a_workspace_client(console_server: ConsoleServer, setup: dict[str, Any]) -> None:
+    """An admin registers the workspace's own client: the service's refusals beside the
+    fields, the secret never shown back, then it is listed."""
+    with console_server.login(OTHER) as b:
+        token = csrf_of(b.get("/oauth").text)
+        empty = b.post("/oauth/clients", data={"provider": "google", "csrf": token})
+        assert empty.status_code == 422 and "client_id is required" in empty.text
+        bad_url = b.post(
+            "/oauth/clients",
+            data={"provider": "generic", "client_id": "acme-app", "client_secret": "s3cret",
+                  "authorize_url": "ftp://files.example.com/authorize",
+                  "token_url": "http://127.0.0.1:9/token", "scopes": "mail", "csrf": token},
+        )
+        assert bad_url.status_code == 422
+        assert '<p class="field-error">authorize_url must be an http(s) URL' in bad_url.text
+        assert 'value="acme-app"' in bad_url.text and "s3cret" not in bad_url.text
+        made = b.post(
+            "/oauth/clients",
+            data={"provider": "google", "client_id": "acme-app.apps.example", "csrf": token,
+                  "client_secret": "s3cret"},
+        )
+        assert made.status_code == 303
+        page = b.get("/oauth").text
+        assert "acme-app.apps.example" in page and "this workspace" in page
+        assert "s3cret" not in page
+    with console_server.login(ADMIN) as a:  # A sees the installation's, not B's
+        page = a.get("/oauth").text
+        assert "acme-app.apps.example" not in page and "the whole installation" in page

@@ -71,6 +71,9 @@ def register_client(
     provider = body["provider"]
     if provider not in core.PROVIDERS:
         raise InvalidInput(f"provider must be one of {', '.join(core.PROVIDERS)}", field="provider")
+    for key in ("client_id", "client_secret"):  # the API's model checks it first; the console not
+        if not str(body.get(key) or "").strip():
+            raise InvalidInput(f"{key} is required", field=key)
     settings: dict[str, Any] = {}
     for key in ("authorize_url", "token_url", "revoke_url", "tenant"):
         if body.get(key):

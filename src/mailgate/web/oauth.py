@@ -13,13 +13,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailgate.core.oauth import MECHANISMS
+from mailgate.core.oauth import MECHANISMS, PROVIDERS
 from mailgate.errors import MailgateError
 from mailgate.services import oauth as svc
 from mailgate.services import sources as source_service
 from mailgate.services import transports as transport_service
+from mailgate.store.db import transaction
 from mailgate.web.base import AdminDep, FormDep, Page
-from mailgate.web.forms import text
+from mailgate.web.forms import errors_of, optional, text
 
 router = APIRouter()
 
@@ -49,8 +50,12 @@ def targets(p: Page) -> list[dict[str, Any]]:
 
 
 def _page(p: Page, status: int = 200, **extra: Any) -> HTMLResponse:
-    context = {"failed": None, **extra}
-    return p.render("oauth.html", status, targets=targets(p), **context)
+    with p.app.sessions() as session:
+        clients = [svc.public_client(c) for c in svc.clients(session, p.workspace())]
+    context = {"failed": None, "errors": {}, "values": {"provider": "google"}, **extra}
+    return p.render(
+        "oauth.html", status, targets=targets(p), clients=clients, providers=PROVIDERS, **context
+    )
 
 
 @router.get("/oauth")
@@ -80,4 +85,32 @@ def connect(p: AdminDep, form: FormDep) -> Response:
 def disconnect(connection_id: str, p: AdminDep, form: FormDep) -> Response:
     """*Disconnect*: revoke at the provider and forget, as ``DELETE /v1/oauth/connections/{id}``."""
     svc.disconnect(p.app, p.workspace(), connection_id)
+    return RedirectResponse("/oauth", status_code=303)
+
+
+@router.post("/oauth/clients")
+def register(p: AdminDep, form: FormDep) -> Response:
+    """The workspace's own OAuth client (its app at Google or Microsoft), as
+    ``POST /v1/oauth/clients`` with a workspace key: its endpoints are held to the
+    network policy. An operator may register the installation's instead."""
+    body: dict[str, Any] = {
+        "provider": text(form, "provider"),
+        "client_id": text(form, "client_id"),
+        "client_secret": text(form, "client_secret"),
+        "tenant": optional(form, "tenant"),
+        "authorize_url": optional(form, "authorize_url"),
+        "token_url": optional(form, "token_url"),
+        "revoke_url": optional(form, "revoke_url"),
+        "scopes": text(form, "scopes").split(),
+    }
+    installation = p.operator and form.get("installation") == "on"
+    try:
+        with transaction(p.app.sessions) as session:
+            svc.register_client(
+                session, p.app.secrets, None if installation else p.workspace(), body,
+                guard=None if installation else p.app.netguard,
+            )
+    except MailgateError as exc:
+        values = {**body, "client_secret": "", "scopes": " ".join(body["scopes"])}
+        return _page(p, exc.status, errors=errors_of(exc), values=values)
     return RedirectResponse("/oauth", status_code=303)
