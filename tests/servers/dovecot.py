@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -145,8 +145,19 @@ service anvil {{
 """
 
 
-def start_dovecot(d: Path, tls: TlsCert, *, user: str, password: str) -> Dovecot:
-    """Configure and start Dovecot in ``d`` (which must be reachable by the mail user)."""
+def start_dovecot(
+    d: Path,
+    tls: TlsCert,
+    *,
+    user: str,
+    password: str,
+    customise: Callable[[str, Path], str] | None = None,
+) -> Dovecot:
+    """Configure and start Dovecot in ``d`` (which must be reachable by the mail user).
+
+    ``customise(config, users_file)`` rewrites the configuration before it starts (the
+    OAuth2 passdb of dovecot_oauth.py); an empty ``password`` leaves the userdb without one.
+    """
     # Loaded as a plugin before smtpsink: import at call time, not at import time.
     from tests.servers.smtpsink import free_port, stop_process_group, wait_for_port
 
@@ -162,10 +173,12 @@ def start_dovecot(d: Path, tls: TlsCert, *, user: str, password: str) -> Dovecot
     for path in (home, maildir, *(maildir / s for s in ("cur", "new", "tmp"))):
         os.chown(path, uid, gid)
     users = d / "users"
-    users.write_text(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{home}::\n")
+    secret = f"{{PLAIN}}{password}" if password else ""
+    users.write_text(f"{user}:{secret}:{uid}:{gid}::{home}::\n")
     imap_port, pop3_port = free_port(), free_port()
     config = d / "dovecot.conf"
-    config.write_text(_config(d, tls, imap_port, pop3_port, users))
+    text = _config(d, tls, imap_port, pop3_port, users)
+    config.write_text(customise(text, users) if customise else text)
     for sub in ("run", "state"):
         (d / sub).mkdir()
     os.chmod(d, 0o755)

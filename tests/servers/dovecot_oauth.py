@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.servers.dovecot import DOVECOT, Dovecot, _config, _read
+from tests.servers.dovecot import DOVECOT, Dovecot, start_dovecot
 from tests.servers.httpdouble import serve
 from tests.servers.oauth import OAuthServer
 
@@ -59,21 +58,7 @@ def _oauth_config(base: str, users: Path, oauth_conf: Path) -> str:
 
 
 def start(d: Path, tls: TlsCert, oauth: OAuthServer) -> Dovecot:
-    from tests.servers.smtpsink import free_port, stop_process_group, wait_for_port
-
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        uid, gid = nobody.pw_uid, nobody.pw_gid
-    else:
-        uid, gid = os.geteuid(), os.getegid()
-    home = d / "home" / USER.split("@")[0]
-    maildir = home / "Maildir"
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    for path in (home, maildir, *(maildir / s for s in ("cur", "new", "tmp"))):
-        os.chown(path, uid, gid)
-    users = d / "users"  # the userdb still knows the mailbox; no password in it
-    users.write_text(f"{USER}::{uid}:{gid}::{home}::\n")
+    """The private Dovecot of dovecot.py, its passdb checking tokens by introspection."""
     oauth_conf = d / "dovecot-oauth2.conf.ext"
     oauth_conf.write_text(
         f"introspection_mode = post\n"
@@ -83,41 +68,12 @@ def start(d: Path, tls: TlsCert, oauth: OAuthServer) -> Dovecot:
         f"active_value = true\n"
         f"force_introspection = yes\n"
     )
-    imap_port, pop3_port = free_port(), free_port()
-    config = d / "dovecot.conf"
-    base = _config(d, tls, imap_port, pop3_port, users)
-    config.write_text(_oauth_config(base, users, oauth_conf))
-    for sub in ("run", "state"):
-        (d / sub).mkdir()
-    os.chmod(d, 0o755)
-    os.chmod(d / "run", 0o755)
-    with (d / "dovecot.out").open("wb") as out:
-        proc = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(imap_port, proc)
-    except RuntimeError as exc:
-        stop_process_group(proc)
-        log = (d / "dovecot.out").read_text() + _read(d / "dovecot.log")
-        raise RuntimeError(f"{exc}\n{log}") from None
-    return Dovecot(
-        host="127.0.0.1",
-        imap_port=imap_port,
-        pop3_port=pop3_port,
+    return start_dovecot(
+        d,
+        tls,
         user=USER,
-        password="",
-        maildir=maildir,
-        auth_socket=d / "run" / "auth-postfix",
-        config_file=config,
-        log_file=d / "dovecot.log",
-        tls=tls,
-        uid=uid,
-        gid=gid,
-        proc=proc,
+        password="",  # the userdb still knows the mailbox; the passdb is OAuth2 only
+        customise=lambda base, users: _oauth_config(base, users, oauth_conf),
     )
 
 
