@@ -82,3 +82,8 @@ def test_the_from_domain_picks_the_transport_and_the_catchall(server: Server) ->
         assert mine.status_code == 201
         r = stranger.post("/v1/alias-domains", json={"domain": "acme.org", "transport": cn["id"]})
         assert r.status_code == 404 and r.json()["error"]["field"] == "transport"
+        # Nor can it resolve (or send) through acme's transport.
+        r = stranger.post(
+            "/v1/transports/resolve", json={"from": "x@acme.cn", "transport": cn["id"]}
+        )
+        assert r.status_code == 404 and r.json()["error"]["field"] == "transport"

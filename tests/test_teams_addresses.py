@@ -83,6 +83,12 @@ def test_address_states_patch_keeps_verification_and_default_needs_it(
     with desk.client(key) as stranger:
         assert stranger.patch(f"/v1/addresses/{aid}", json={"default": True}).status_code == 404
         assert stranger.post(f"/v1/addresses/{aid}/disconnect").status_code == 404
+        foreign = stranger.post("/v1/transports", json=smtp_transport(2527, name="g")).json()
+        foreign_team = stranger.post("/v1/teams", json={"name": "g"}).json()
+    with desk.client() as c:  # acme cannot put its address on globex's server or team
+        for body in ({"transport": foreign["id"]}, {"team": foreign_team["id"]}):
+            r = c.patch(f"/v1/addresses/{aid}", json=body)
+            assert r.status_code == 404 and r.json()["error"]["field"] == next(iter(body))
 
 
 def test_a_failed_verification_mail_shows_as_failed(server: Server) -> None:
