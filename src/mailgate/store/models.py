@@ -354,12 +354,17 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversations_ws_updated", "workspace_id", "updated_at"),
         Index("ix_conversations_reference", "workspace_id", "reference_type", "reference_id"),
+        Index("ix_conversations_assignee", "assignee_id", "updated_at"),
         UniqueConstraint("tag", name="uq_conversations_tag"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     address_id: Mapped[str | None] = mapped_column(ForeignKey("addresses.id", ondelete="SET NULL"))
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    #: The console user (admin or agent of the workspace) working it; None: unassigned.
+    assignee_id: Mapped[str | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL", name="fk_conversations_assignee")
+    )
     subject: Mapped[str] = mapped_column(Text, default="")
     # Short random handle for reply addresses and subject tags ("[#k3j9x2m4qz]").
     tag: Mapped[str] = mapped_column(String(16))
