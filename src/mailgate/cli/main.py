@@ -95,6 +95,7 @@ def serve(
 
     from mailgate.api.app import create_app
     from mailgate.api.ops import listener_started, listener_starting
+    from mailgate.cli.graceful import GracefulServer
     from mailgate.runtime.process import prepare as prepare_process
     from mailgate.runtime.worker import Worker
     from mailgate.web.app import install as install_console
@@ -103,7 +104,7 @@ def serve(
     host, port = mg.settings.http
     api = create_app(mg)
     install_console(api, mg)  # the console beside /v1 (web/app.py)
-    server = uvicorn.Server(
+    server = GracefulServer(  # stops on SIGTERM, then the listener, worker and store
         uvicorn.Config(api, host=host, port=port, log_level="warning", lifespan="off")
     )
     prepare_process(mg.settings, answers_metrics=True)  # JSON logs, metrics dir (after uvicorn's)
