@@ -204,8 +204,14 @@ _VALUED = {
 # end) must follow, so "休假申请" (a leave request) stays ordinary mail.
 _SUBJECT_PREFIX_RE = re.compile(
     r"^\W*(?:automatic reply|auto(?:matic)?[ -]?(?:reply|response)|autoreply|auto"
-    r"|out of (?:the )?office|autosvar|automatische antwort|abwesenheitsnotiz"
-    r"|réponse automatique|risposta automatica|respuesta automática"
+    r"|out of (?:the )?office(?: (?:auto-?reply|reply))?|away from (?:the |my )?office"
+    r"|vacation (?:reply|response|auto-?reply)|autosvar|automatische antwort|abwesenheitsnotiz"
+    r"|réponse automatique|absente? du bureau|risposta automatica|respuesta automática"
+    # Exchange's "Automatic reply" in Outlook's other languages.
+    r"|automatisch antwoord|resposta automática|automatiskt svar|automatisk svar"
+    r"|odpowiedź automatyczna|automatická odpověď|automatická odpoveď|automaattinen vastaus"
+    r"|automatikus válasz|otomatik yanıt|răspuns automat|αυτόματη απάντηση"
+    r"|автоматический ответ|автоматична відповідь|自動応答|自動返信|자동 회신|자동 응답"
     r"|自动回复|自動回覆|自动答复|自動回复|休假|休假中|不在办公室|外出|假期自动回复)"
     r"\s*(?:[:：\]】)]|$)",
     re.I,

@@ -73,6 +73,9 @@ _VENDORS: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("gmail", re.compile(r"Your message wasn't delivered to", re.I)),
     ("gmail", re.compile(r"\*\* (?:Address not found|Message not delivered|Message blocked) \*\*")),
+    ("yahoo", re.compile(r"Sorry, we were unable to deliver your message to the following", re.I)),
+    # Lotus Domino: "Your message\n\n  Subject: …\n\nwas not delivered to:".
+    ("domino", re.compile(r"Your message\s+Subject:.{0,300}\s+was not delivered to", re.I)),
     ("qq", re.compile(r"很抱歉您发送的邮件被退回")),
     ("netease", re.compile(r"您发送的邮件.{0,20}未能成功投递")),
     ("generic", re.compile(r"系统退信|投递失败|无法发送到|退信原因")),
@@ -167,7 +170,10 @@ _COPY_RE = re.compile(
     r"|Заголовки (?:исходного )?сообщения)",
     re.I | re.M,
 )
-_FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|转发|轉寄)\s*[:：]", re.I)
+# A person's reply or forward: "FW: Undeliverable: …", "RE: failure notice", "答复: 退信".
+_FORWARD_RE = re.compile(
+    r"^\s*(?:fwd?|wg|tr|rv|enc|re|aw|sv|antw|r|转发|轉寄|回复|答复|回覆)\s*[:：]", re.I
+)
 _SUBJECT_HINT_RE = re.compile(
     r"undeliver|delivery status notification|returned mail|mail delivery fail|failure notice"
     r"|delivery failure|delivery_failure|non[- ]?delivery|delivery problem|not delivered"
@@ -272,7 +278,8 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
     known = known or bool(failed_recipients_field(msg))
     if not known:
         if _FORWARD_RE.match(subject) and not hint:
-            # A person forwarding a bounce to us ("FW: Undeliverable: …") is not one.
+            # A person forwarding a bounce to us ("FW: Undeliverable: …"), or
+            # answering one with it quoted ("RE: failure notice"), is not one.
             return None
         vendor = next(
             (name for name, rx in _VENDORS if _may_match(rx, folded) and rx.search(text)), None

@@ -14,7 +14,12 @@ unmarked text starts history that runs to the end. Then the signature goes
 
 A forward marker ("---------- Forwarded message ---------", "Begin forwarded
 message:") is not a quote: the forwarded content is kept after the sender's own
-text. A message that is only quotes has an empty reply text.
+text. Outlook forwards with the same "-----Original Message-----" separator (or
+header block) it replies with; only the subject tells them apart, so when the
+subject's first prefix is a forward's ("FW:", "Fwd:", "WG:", "TR:", "RV:",
+"转发:", …) and not a reply's ("RE:", "AW:", "答复:"), the separator or header
+block opens forwarded content, kept like the rest. A message that is only
+quotes has an empty reply text.
 
 When the text is empty the HTML is used: it is cut at the markup clients wrap
 the history in (Gmail's ``gmail_quote``, Outlook's ``divRplyFwdMsg``, Apple's
@@ -34,7 +39,7 @@ from mailgate.core.attribution import (
 )
 from mailgate.core.signatures import strip_signature
 
-__all__ = ["extract_reply"]
+__all__ = ["extract_reply", "is_forward_subject"]
 
 _HTML_MARKERS = (
     r'<div[^>]*class="?[^">]*gmail_quote',
@@ -53,10 +58,34 @@ _FORWARD_HTML = re.compile(
 )
 
 
-def extract_reply(text: str, html: str | None) -> str:
-    """The new part of a reply in ``text`` (``html`` when the text is empty)."""
+# Subject prefixes, by language: Outlook and webmail write "FW:"/"WG:"/"TR:"/"RV:"/
+# "ENC:"/"I:"/"VB:"/"PD:"/"转发:" on a forward, "RE:"/"AW:"/"SV:"/"R:"/"答复:" on a reply.
+_SUBJECT_PREFIX_RE = re.compile(
+    r"\s*(?:\[[^\]]{0,40}\]\s*)?(re|aw|sv|vs|r|rif|odp|antw|antwort|ynt|res|回复|答复|回覆|返信"
+    r"|fwd?|wg|tr|rv|enc|i|vb|vl|pd|doorst|转发|轉寄|轉發|转寄|転送|전달)\s*(?:\[\d+\])?\s*[:：]",
+    re.I,
+)
+_FORWARD_PREFIXES = frozenset(
+    {"fw", "fwd", "wg", "tr", "rv", "enc", "i", "vb", "vl", "pd", "doorst"}
+    | {"转发", "轉寄", "轉發", "转寄", "転送", "전달"}
+)
+
+
+def is_forward_subject(subject: str | None) -> bool:
+    """The subject's first prefix is a forward's ("FW: RE: x" yes, "RE: FW: x" no)."""
+    found = _SUBJECT_PREFIX_RE.match(subject or "")
+    return found is not None and found.group(1).lower() in _FORWARD_PREFIXES
+
+
+def extract_reply(text: str, html: str | None, subject: str | None = None) -> str:
+    """The new part of a reply in ``text`` (``html`` when the text is empty).
+
+    ``subject`` tells an Outlook forward ("FW: …", which keeps what follows its
+    "-----Original Message-----") from a reply ("RE: …", which drops it).
+    """
+    forward = is_forward_subject(subject)
     if not text.strip() and html:
-        text = _html_to_text(_cut_html(html))
+        text = _html_to_text(html if forward else _cut_html(html))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     norm = _normalise(text).split("\n")  # one replacement per text, not per line
@@ -76,7 +105,9 @@ def extract_reply(text: str, html: str | None) -> str:
         if stripped.startswith(">"):
             gap, i = True, i + 1
             continue
-        if is_forward_marker(stripped):
+        if is_forward_marker(stripped) or (
+            forward and (is_separator(stripped) or starts_header_block(norm, i))
+        ):
             forwarded = lines[i:]
             break
         if is_separator(stripped) or starts_header_block(norm, i):

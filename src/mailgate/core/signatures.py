@@ -30,6 +30,10 @@ _WORDS = rf"{_W}(?:\s{_W}){{0,4}}"  # a device or app name of up to five words
 _FOOTERS = (
     rf"Sent from my {_W}(?:\s{_W}){{0,3}}",
     rf"Sent (?:from|with|using|via) (?:the )?{_WORDS}",
+    # BlackBerry and AOL write longer lines: "Sent from my BlackBerry® wireless device",
+    # "… smartphone on the Verizon Wireless 4G LTE network", "the all new AOL app for iOS".
+    r"Sent from my (?:Verizon(?: Wireless)? )?BlackBerry\b[^\n]{0,100}",
+    rf"Sent from the all new AOL app for {_W}|Sent from AOL Mobile Mail",
     rf"Get Outlook (?:for|on) {_W}(?:\s{_W})?",
     r"Sent from Mail\s?<[^<>]{0,200}>\s?for Windows(?: 1[01])?",  # the link is mid-line
     rf"Envoyé (?:de|depuis|à partir de|avec) (?:mon |ma |l'application |l'appli )?{_WORDS}",
@@ -168,5 +172,8 @@ def _cut_after_valediction(lines: list[str], end: int) -> int:
         if len(block) > 8 or any(len(b) > 80 or b.endswith(("?", "？")) for b in block):
             continue
         if any(_CONTACT_RE.search(b) for b in block):
-            return i + 1
+            # A valediction on two lines ("此致" / "敬礼", "Thanks and" …) stays whole.
+            while rank > 1 and _VALEDICTION_RE.match(lines[candidates[rank - 1]].strip()):
+                rank -= 1
+            return candidates[rank] + 1
     return end
