@@ -900,4 +900,4 @@ def _classify(p: ParsedMessage) -> None:
 
 
 def _reply(p: ParsedMessage) -> None:
-    p.reply_text = extract_reply(p.text, p.html)
+    p.reply_text = extract_reply(p.text, p.html, p.subject)
