@@ -108,7 +108,8 @@ def extract_reply(text: str, html: str | None, subject: str | None = None) -> st
         if is_forward_marker(stripped) or (
             forward and (is_separator(stripped) or starts_header_block(norm, i))
         ):
-            forwarded = lines[i:]
+            # A bare rule (Outlook's underscores, an HTML <hr>) is decoration: not kept.
+            forwarded = lines[i + 1 :] if not stripped.strip("_") else lines[i:]
             break
         if is_separator(stripped) or starts_header_block(norm, i):
             break
