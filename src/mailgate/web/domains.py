@@ -16,6 +16,7 @@ from mailgate.services import sending_domains as svc
 from mailgate.services.limits import LIMIT_FIELDS
 from mailgate.web.base import AdminDep, FormDep, Page
 from mailgate.web.forms import errors_of, text
+from mailgate.web.schemaform import WARMUP_FIELDS, warmup_of, warmup_values
 
 router = APIRouter()
 
@@ -42,7 +43,8 @@ def add(p: AdminDep, form: FormDep) -> Response:
 
 def _page(p: Page, domain: dict[str, Any], status: int = 200, **extra: Any) -> HTMLResponse:
     reports = svc.dmarc_reports(p.app, p.workspace(), domain["id"], limit=10)
-    context = {"errors": {}, "values": domain["limits"], **extra}
+    values = {**domain["limits"], **warmup_values(domain["limits"].get("warmup"))}
+    context = {"errors": {}, "values": values, **extra}
     return p.render("domain.html", status, domain=domain, reports=reports, **context)
 
 
@@ -65,15 +67,19 @@ def _number(value: str) -> Any:
 
 @router.post("/domains/{domain_id}/limits")
 def set_limits(domain_id: str, p: AdminDep, form: FormDep) -> Response:
-    """The domain's quota and rates, as ``PATCH /v1/domains/{id}``; empty is no limit."""
-    data = {name: _number(text(form, name)) for name in LIMIT_FIELDS}
+    """The domain's quota, rates and warm-up plan, as ``PATCH /v1/domains/{id}``; empty is
+    no limit (and no warm-up)."""
+    data: dict[str, Any] = {name: _number(text(form, name)) for name in LIMIT_FIELDS}
+    data["warmup"] = warmup_of(form)
     try:
         svc.update(p.app, p.workspace(), domain_id, data)
     except MailgateError as exc:
         if exc.status == 404:
             raise
         shown = svc.show(p.app, p.workspace(), domain_id)
-        return _page(p, shown, exc.status, errors=errors_of(exc), values=data)
+        typed = {f"warmup.{n}": text(form, f"warmup.{n}") for n in WARMUP_FIELDS}
+        values = {**data, **typed}
+        return _page(p, shown, exc.status, errors=errors_of(exc), values=values)
     return RedirectResponse(f"/domains/{domain_id}", status_code=303)
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailgate.core.oauth import MECHANISMS, PROVIDERS
-from mailgate.errors import MailgateError
+from mailgate.errors import InvalidInput, MailgateError
 from mailgate.services import oauth as svc
 from mailgate.services import sources as source_service
 from mailgate.services import transports as transport_service
@@ -23,6 +23,9 @@ from mailgate.web.base import AdminDep, FormDep, Page
 from mailgate.web.forms import errors_of, optional, text
 
 router = APIRouter()
+
+#: The API's bound on ``login_hint`` (api/oauth.py ``StartIn``): an address's length.
+LOGIN_HINT_MAX = 320
 
 
 def targets(p: Page) -> list[dict[str, Any]]:
@@ -65,13 +68,21 @@ def oauth_page(p: AdminDep) -> HTMLResponse:
 
 @router.post("/oauth/connect")
 def connect(p: AdminDep, form: FormDep) -> Response:
-    """*Connect*: to the provider, with a state bound to this console session."""
+    """*Connect*: to the provider, with a state bound to this console session, and the
+    login hint (the mailbox's address: the provider preselects that account), as
+    ``POST /v1/oauth/{provider}/start`` takes it."""
     kind = "source" if text(form, "kind") == "source" else "transport"
     target, provider = text(form, "id"), text(form, "provider")
+    hint = optional(form, "login_hint")
     try:
+        if hint is not None and len(hint) > LOGIN_HINT_MAX:
+            raise InvalidInput(
+                f"login_hint is {len(hint)} characters; at most {LOGIN_HINT_MAX}",
+                field="login_hint",
+            )
         with p.app.sessions() as session:
             started = svc.start(
-                session, p.app, p.workspace(), provider, {kind: target},
+                session, p.app, p.workspace(), provider, {kind: target, "login_hint": hint},
                 console_nonce=p.user.csrf_token, back="/oauth?connected=" + target,
             )
     except MailgateError as exc:

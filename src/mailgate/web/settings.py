@@ -145,7 +145,8 @@ def rotate(webhook_id: str, p: AdminDep, form: FormDep) -> Response:
             session, p.app.secrets, row, {"secret": secret}, operator=p.operator,
             guard=p.app.netguard,
         )
-    return _webhooks(p, secret={"id": webhook_id, "secret": secret})
+    # The new secret is shown this once, on the endpoint's own page.
+    return _webhook_page(p, webhook_id, secret={"id": webhook_id, "secret": secret})
 
 
 @router.post("/webhooks/{webhook_id}/test")
@@ -163,12 +164,43 @@ def delete_webhook(webhook_id: str, p: AdminDep, form: FormDep) -> Response:
     return RedirectResponse("/webhooks", status_code=303)
 
 
-@router.get("/webhooks/{webhook_id}")
-def webhook_log(webhook_id: str, p: AdminDep) -> HTMLResponse:
+def _webhook_page(p: Page, webhook_id: str, status: int = 200, **extra: Any) -> HTMLResponse:
+    """One endpoint: its edit form, *Send a test*, *New secret*, and the delivery log."""
+    from mailgate.store.eventlog import EVENT_TYPES
+
     with p.app.sessions() as session:
         row = webhooks.public(webhooks.get(session, p.workspace(), webhook_id))
         items, _ = webhooks.deliveries(session, p.workspace(), webhook_id, limit=50, before=None)
-    return p.render("webhook.html", hook=row, items=items)
+    context = {"errors": {}, "values": row, "secret": None, **extra}
+    return p.render(
+        "webhook.html", status, hook=row, items=items, event_types=EVENT_TYPES, **context
+    )
+
+
+@router.get("/webhooks/{webhook_id}")
+def webhook_log(webhook_id: str, p: AdminDep) -> HTMLResponse:
+    return _webhook_page(p, webhook_id)
+
+
+@router.post("/webhooks/{webhook_id}")
+def edit_webhook(webhook_id: str, p: AdminDep, form: FormDep) -> Response:
+    """URL, events and enabled, as ``PATCH /v1/webhooks/{id}`` (the secret is rotated apart)."""
+    data = {
+        "url": text(form, "url"),
+        "events": [e for e in form.getlist("events") if isinstance(e, str)],
+        "enabled": form.get("enabled") == "on",
+    }
+    try:
+        with transaction(p.app.sessions) as session:
+            row = webhooks.get(session, p.workspace(), webhook_id)
+            webhooks.update(
+                session, p.app.secrets, row, data, operator=p.operator, guard=p.app.netguard
+            )
+    except MailgateError as exc:
+        if exc.status == 404:
+            raise
+        return _webhook_page(p, webhook_id, exc.status, errors=errors_of(exc), values=data)
+    return RedirectResponse(f"/webhooks/{webhook_id}?saved=1", status_code=303)
 
 
 # --- API keys ----------------------------------------------------------------------------
@@ -227,4 +259,17 @@ def invite(p: AdminDep, form: FormDep) -> Response:
             )
     except MailgateError as exc:
         return _users(p, exc.status, errors=errors_of(exc), values={"email": email, "role": role})
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user(user_id: str, p: AdminDep, form: FormDep) -> Response:
+    """Sign a user of this workspace out for good; their conversations become unassigned."""
+    try:
+        with transaction(p.app.sessions) as session:
+            users.disable_user(session, p.workspace(), user_id, by=p.user.user_id)
+    except MailgateError as exc:
+        if exc.status == 404:
+            raise
+        return _users(p, exc.status, errors={"_list": exc.message})
     return RedirectResponse("/users", status_code=303)

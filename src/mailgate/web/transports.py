@@ -1,4 +1,11 @@
-"""``/transports``: mail servers: list, create and edit SMTP, enable or disable, *test*."""
+"""``/transports``: mail servers: list, create and edit SMTP, enable or disable, *test*.
+
+The SMTP form has the ``auth`` selector (a password, or an OAuth2 token: XOAUTH2 or
+OAUTHBEARER); a server saved with OAuth2 and a provider chosen goes straight on to the
+provider's sign-in (services/oauth.py ``start``, with the login hint), bound to this
+console session like *Connect* on ``/oauth``. Every kind's form has the warm-up plan
+(``warmup.*`` fields, core/warmup.py): all empty is no plan.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,23 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from mailgate.core.oauth import MECHANISMS
 from mailgate.errors import MailgateError
 from mailgate.outbound import registry
 from mailgate.services import limits, roles
+from mailgate.services import oauth as oauth_service
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
 from mailgate.web.base import AdminDep, FormDep, Page
 from mailgate.web.forms import checked, errors_of, optional, text
+from mailgate.web.schemaform import (
+    WARMUP_FIELDS,
+    config_of,
+    fields_of,
+    warmup_of,
+    warmup_values,
+)
 
 router = APIRouter()
 
@@ -35,51 +51,12 @@ def transports(p: AdminDep) -> HTMLResponse:
 
 
 def fields(kind: str, operator: bool) -> list[dict[str, Any]]:
-    """A kind's settings as form fields, read from its config model (DESIGN.md: the
-    console renders the form from the schema). Secrets are write-only password
-    inputs; a setting naming a local file is shown to operators only."""
+    """A kind's settings as form fields, read from its config model (web/schemaform.py)."""
     try:
         model = registry.config_model(kind)
     except MailgateError:
         return []
-    secret, local = registry.secret_fields(kind), roles.local_path_fields(model)
-    out = []
-    for name, spec in model.model_json_schema().get("properties", {}).items():
-        if name in local and not operator:
-            continue
-        types = [spec.get("type")] + [a.get("type") for a in spec.get("anyOf", [])]
-        enum = spec.get("enum")
-        kind_ = (
-            "password" if name in secret
-            else "select" if enum
-            else "checkbox" if "boolean" in types
-            else "list" if "array" in types
-            else "number" if {"integer", "number"} & set(types)
-            else "text"
-        )
-        out.append({
-            "name": name, "type": kind_, "options": enum or [], "default": spec.get("default"),
-            "hint": spec.get("description", ""),
-        })
-    return out
-
-
-def _config(form: FormData, kind: str, operator: bool, creating: bool) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    for f in fields(kind, operator):
-        name, value = f["name"], text(form, f"config.{f['name']}")
-        if f["type"] == "checkbox":
-            config[name] = checked(form, f"config.{name}")
-        elif f["type"] == "password":
-            if value or creating:
-                config[name] = value or None
-        elif f["type"] == "list":
-            config[name] = value.split()
-        elif value:
-            config[name] = value
-        elif f["default"] is None:
-            config[name] = None
-    return config
+    return fields_of(model, registry.secret_fields(kind), operator)
 
 
 def _data(
@@ -91,12 +68,13 @@ def _data(
             "port": text(form, "port") or "25",
             "security": text(form, "security") or "none",
             "username": optional(form, "username"),
+            "auth": text(form, "auth") or "auto",
         }
         password = text(form, "password")
         if password or creating:
             config["password"] = password or None
     else:
-        config = _config(form, kind, operator, creating)
+        config = config_of(form, fields(kind, operator), creating)
     data = {
         "name": text(form, "name"),
         "kind": kind,
@@ -105,20 +83,75 @@ def _data(
         "default": checked(form, "default"),
         "enabled": checked(form, "enabled"),
         "config": config,
+        "warmup": warmup_of(form),
     }
     if creating and operator and text(form, "scope") == "system":
         data["scope"] = "system"  # services/roles.py refuses it to anyone else
     return data
 
 
+def _oauth(p: Page, transport_id: str | None) -> tuple[list[str], dict[str, Any] | None]:
+    """The providers the workspace has OAuth clients for, and this server's connection."""
+    with p.app.sessions() as session:
+        providers = sorted({c.provider for c in oauth_service.clients(session, p.workspace())})
+        connection = None
+        if transport_id is not None:
+            for c in oauth_service.connections(session, p.workspace()):
+                if c.transport_id == transport_id:
+                    connection = oauth_service.public_connection(c)
+    return providers, connection
+
+
+def _typed(form: FormData, data: dict[str, Any]) -> dict[str, Any]:
+    """A refused form's values shown again: what was typed, never a password."""
+    secret = registry.secret_fields(data["kind"]) if data["kind"] in registry.TRANSPORTS else set()
+    config = {k: v for k, v in data["config"].items() if k not in secret}
+    typed = {f"warmup.{n}": text(form, f"warmup.{n}") for n in WARMUP_FIELDS}
+    return {
+        **{k: v for k, v in data.items() if k != "config"}, **config, **typed, "password": "",
+        "oauth_provider": text(form, "oauth_provider"), "login_hint": text(form, "login_hint"),
+    }
+
+
 def _form(
     p: Page, code: int, kind: str, row: Any, values: dict[str, Any], errors: Any
 ) -> HTMLResponse:
     kinds = [k for k in registry.TRANSPORTS if p.operator or k not in roles.OPERATOR_KINDS]
+    providers, connection = _oauth(p, row["id"] if row else None)
     return p.render(
         "transport_form.html", code, row=row, values=values, errors=errors, kind=kind,
-        kinds=kinds, fields=fields(kind, p.operator),
+        kinds=kinds, fields=fields(kind, p.operator), providers=providers,
+        connection=connection, mechanisms=MECHANISMS,
     )
+
+
+def _signed_in_next(p: Page, form: FormData, transport_id: str, done: str) -> Response:
+    """After a save: on to the provider when the server signs in with OAuth2 and a
+    provider was chosen (as ``POST /v1/oauth/{provider}/start``), else to ``done``."""
+    provider = text(form, "oauth_provider")
+    if text(form, "auth") not in MECHANISMS or not provider:
+        return RedirectResponse(done, status_code=303)
+    try:
+        with p.app.sessions() as session:
+            started = oauth_service.start(
+                session, p.app, p.workspace(), provider,
+                {"transport": transport_id, "login_hint": optional(form, "login_hint")},
+                console_nonce=p.user.csrf_token, back="/oauth?connected=" + transport_id,
+            )
+    except MailgateError as exc:
+        # Saved, but the sign-in could not start (no client for that provider, …):
+        # the edit page says why, beside the provider.
+        with p.app.sessions() as session:
+            row = svc.public(svc.get_own(session, p.workspace(), transport_id), p.app.secrets)
+        values = {
+            **_values(row), "oauth_provider": provider, "login_hint": text(form, "login_hint")
+        }
+        return _form(p, exc.status, row["kind"], row, values, {"oauth_provider": exc.message})
+    return RedirectResponse(started["url"], status_code=303)
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, **row.get("config", {}), **warmup_values(row.get("warmup"))}
 
 
 @router.get("/transports/new")
@@ -139,17 +172,15 @@ def create(p: AdminDep, form: FormDep) -> Response:
                 guard=p.app.netguard,
             )
     except MailgateError as exc:
-        values = {**data, **data["config"], "password": ""}
-        return _form(p, exc.status, kind, None, values, errors_of(exc))
-    return RedirectResponse(f"/transports#{row.id}", status_code=303)
+        return _form(p, exc.status, kind, None, _typed(form, data), errors_of(exc))
+    return _signed_in_next(p, form, row.id, f"/transports#{row.id}")
 
 
 @router.get("/transports/{transport_id}")
 def edit(transport_id: str, p: AdminDep) -> HTMLResponse:
     with p.app.sessions() as session:
         row = svc.public(svc.get_own(session, p.workspace(), transport_id), p.app.secrets)
-    values = {**row, **row.get("config", {})}
-    return _form(p, 200, row["kind"], row, values, {})
+    return _form(p, 200, row["kind"], row, _values(row), {})
 
 
 @router.post("/transports/{transport_id}")
@@ -166,9 +197,8 @@ def update(transport_id: str, p: AdminDep, form: FormDep) -> Response:
     except MailgateError as exc:
         with p.app.sessions() as session:
             current = svc.public(svc.get_own(session, p.workspace(), transport_id), p.app.secrets)
-        values = {**data, **data["config"], "password": ""}
-        return _form(p, exc.status, kind, current, values, errors_of(exc))
-    return RedirectResponse("/transports", status_code=303)
+        return _form(p, exc.status, kind, current, _typed(form, data), errors_of(exc))
+    return _signed_in_next(p, form, transport_id, "/transports")
 
 
 @router.post("/transports/{transport_id}/enabled")
