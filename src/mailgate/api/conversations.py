@@ -47,6 +47,8 @@ class ConversationPatch(Strict):
     status: str | None = None
     team: str | None = None
     reference: Reference | None = None
+    #: A console user (admin or agent) of this workspace; null unassigns.
+    assignee_id: str | None = None
 
 
 class AddressIn(Strict):
@@ -68,17 +70,20 @@ def list_(
     session: SessionDep,
     status: str | None = None,
     address: str | None = None,
+    assignee: str | None = None,
     reference_type: str | None = None,
     reference_id: str | None = None,
     updated_since: datetime | None = None,
     limit: Annotated[int, Depends(page_limit(50))] = 50,
     next: str | None = None,
 ) -> dict[str, Any]:
+    """``assignee``: a console user's id, or ``none`` for the unassigned ones."""
     rows, nxt = svc.listing(
         session,
         ws.id,
         status=status,
         address=address,
+        assignee=assignee,
         reference_type=reference_type,
         reference_id=reference_id,
         updated_since=updated_since,

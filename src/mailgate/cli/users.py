@@ -98,3 +98,21 @@ def list_(
         console.print(table)
     finally:
         mg.dispose()
+
+
+@app.command("disable")
+@clean_errors
+def disable(
+    email: Annotated[str, typer.Option("--email", help="The user's sign-in address.")],
+) -> None:
+    """Sign a user out for good (their sessions end); their conversations become unassigned."""
+    from mailgate.services import users
+    from mailgate.store.db import transaction
+
+    mg = open_app()
+    try:
+        with transaction(mg.sessions) as session:
+            user = users.disable_user(session, None, users.user_by_email(session, email).id)
+            console.print(f"user [bold]{user.email}[/bold] disabled")
+    finally:
+        mg.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.errors import InvalidInput
+from mailgate.services.conversations import assignee_clause
 from mailgate.store.models import (
     Conversation,
     MessageRow,
@@ -116,12 +117,17 @@ def search_conversations(
     *,
     status: str | None = None,
     team: str | None = None,
+    assignee: str | None = None,
+    me: str | None = None,
     query: str | None = None,
     limit: int = 50,
 ) -> list[Conversation]:
-    """The agents' inbox: newest activity first, filtered by status and team, and a
-    search on the subject and the correspondents' addresses."""
+    """The agents' inbox: newest activity first, filtered by status, team and assignee
+    (a user id, ``me`` or ``none``), and a search on the subject and the
+    correspondents' addresses."""
     q = select(Conversation).where(Conversation.workspace_id == workspace_id)
+    if assignee:
+        q = q.where(assignee_clause(assignee, me))
     if status:
         q = q.where(Conversation.status == status)
     if team == "none":

@@ -8,15 +8,16 @@ conversation whatever client they use.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.core.addresses import parse_address
 from mailgate.core.parse import parse_message
-from mailgate.errors import Conflict, InvalidInput, NotFound
+from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailgate.inbound import tokens
 from mailgate.inbound.routing import new_tag
 from mailgate.queue.delivery import DeliveryContext
@@ -26,6 +27,7 @@ from mailgate.services import transports as transport_service
 from mailgate.store.db import transaction
 from mailgate.store.eventlog import emit
 from mailgate.store.models import (
+    ConsoleUser,
     Conversation,
     MessageRow,
     ReceivingDomain,
@@ -49,12 +51,15 @@ def get(session: Session, workspace_id: str, conversation_id: str) -> Conversati
 
 def public(session: Session, conv: Conversation) -> dict[str, Any]:
     address = session.get(SupportAddress, conv.address_id) if conv.address_id else None
+    assignee = session.get(ConsoleUser, conv.assignee_id) if conv.assignee_id else None
     return {
         "id": conv.id,
         "subject": conv.subject,
         "status": conv.status,
         "address": address.address if address else None,
         "team": conv.team_id,
+        # The console user working it (docs/conversations.md#assignees); null: nobody.
+        "assignee": {"id": assignee.id, "email": assignee.email} if assignee else None,
         "reference": (
             {"type": conv.reference_type, "id": conv.reference_id}
             if conv.reference_type and conv.reference_id
@@ -71,12 +76,119 @@ def public(session: Session, conv: Conversation) -> dict[str, Any]:
     }
 
 
+# --- assignees ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes an assignment: a console user (``user_id``, ``role``); an API key is
+    ``None`` where an ``Actor`` is asked for, and acts like the workspace's admin."""
+
+    user_id: str
+    role: str
+
+
+def assignable(session: Session, workspace_id: str, user_id: Any) -> ConsoleUser:
+    """The enabled admin or agent of this workspace ``user_id`` names, else a 422 on
+    ``assignee_id``: another workspace's user reads as unknown (nothing leaks across)."""
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise InvalidInput(
+            "assignee_id must be a user id, or null to unassign", field="assignee_id"
+        )
+    user = session.get(ConsoleUser, user_id.strip())
+    if user is not None and user.role == "operator":
+        raise InvalidInput(
+            "an operator account belongs to no workspace: it cannot be assigned conversations",
+            field="assignee_id",
+        )
+    if user is None or user.workspace_id != workspace_id:
+        raise InvalidInput(f"no user {user_id!r} in this workspace", field="assignee_id")
+    if user.disabled_at is not None:
+        raise InvalidInput(f"user {user.email} is disabled", field="assignee_id")
+    return user
+
+
+def assign(
+    session: Session, conv: Conversation, assignee_id: str | None, actor: Actor | None = None
+) -> bool:
+    """Give ``conv`` to ``assignee_id`` (None: nobody). Admins and API keys assign anyone
+    of the workspace; an agent only takes it ("assign to me") or gives up their own.
+    Emits ``conversation.assigned`` when the assignee changes; returns whether it did."""
+    user = None if assignee_id is None else assignable(session, conv.workspace_id, assignee_id)
+    new = user.id if user else None
+    previous = conv.assignee_id
+    if new == previous:
+        return False
+    # An agent's change is theirs alone: taking it, or giving up their own.
+    if actor is not None and actor.role == "agent" and actor.user_id != (new or previous):
+        raise Forbidden(
+            "an agent takes a conversation (assign to me) or gives up their own; "
+            "an admin assigns it to others",
+            field="assignee_id",
+        )
+    conv.assignee_id = new
+    conv.updated_at = utcnow()
+    emit(
+        session,
+        conv.workspace_id,
+        "conversation.assigned",
+        {
+            "conversation": conv.id,
+            "assignee": {"id": user.id, "email": user.email} if user else None,
+            "previous": previous,
+            "by": actor.user_id if actor else None,
+        },
+        conversation_id=conv.id,
+    )
+    return True
+
+
+def release(session: Session, user_id: str) -> int:
+    """Unassign every conversation of a user who is disabled or deleted (one
+    ``conversation.assigned`` event each, ``by`` null); returns how many."""
+    convs = session.scalars(select(Conversation).where(Conversation.assignee_id == user_id))
+    return sum(assign(session, conv, None) for conv in convs.all())
+
+
+def assignee_clause(value: str, me: str | None = None) -> ColumnElement[bool]:
+    """The filter ``assignee=<user id>|me|none``: an unknown or another workspace's id
+    matches nothing (the query is scoped to the workspace already)."""
+    value = value.strip()
+    if value == "none":
+        return Conversation.assignee_id.is_(None)
+    if value == "me":
+        if me is None:
+            raise InvalidInput(
+                "assignee=me means the signed-in console user; an API key names a user id",
+                field="assignee",
+            )
+        value = me
+    return Conversation.assignee_id == value
+
+
+def assignees(session: Session, workspace_id: str) -> list[ConsoleUser]:
+    """Whom this workspace's conversations can be given: its enabled admins and agents."""
+    return list(
+        session.scalars(
+            select(ConsoleUser)
+            .where(
+                ConsoleUser.workspace_id == workspace_id,
+                ConsoleUser.role.in_(("admin", "agent")),
+                ConsoleUser.disabled_at.is_(None),
+            )
+            .order_by(ConsoleUser.email)
+        )
+    )
+
+
 def listing(
     session: Session,
     workspace_id: str,
     *,
     status: str | None = None,
     address: str | None = None,
+    assignee: str | None = None,
+    me: str | None = None,
     reference_type: str | None = None,
     reference_id: str | None = None,
     updated_since: datetime | None = None,
@@ -93,6 +205,8 @@ def listing(
         q = q.join(SupportAddress, SupportAddress.id == Conversation.address_id).where(
             SupportAddress.address == address.lower()
         )
+    if assignee:
+        q = q.where(assignee_clause(assignee, me))
     if reference_type:
         q = q.where(Conversation.reference_type == reference_type)
     if reference_id:
@@ -168,7 +282,9 @@ def detail(session: Session, app: DeliveryContext, conv: Conversation) -> dict[s
     return {**public(session, conv), "messages": [message_view(session, app, r) for r in rows]}
 
 
-def update(session: Session, conv: Conversation, data: dict[str, Any]) -> None:
+def update(
+    session: Session, conv: Conversation, data: dict[str, Any], actor: Actor | None = None
+) -> None:
     if "status" in data:
         if data["status"] not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
@@ -184,6 +300,8 @@ def update(session: Session, conv: Conversation, data: dict[str, Any]) -> None:
         if data["team"]:
             tenancy.get_team(session, conv.workspace_id, data["team"])
         conv.team_id = data["team"]
+    if "assignee_id" in data:
+        assign(session, conv, data["assignee_id"], actor)
     conv.updated_at = utcnow()
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.core.addresses import parse_address
 from mailgate.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from mailgate.services import conversations
 from mailgate.store.models import (
     ConsoleSession,
     ConsoleUser,
@@ -167,6 +168,40 @@ def get_user(session: Session, workspace_id: str | None, user_id: str) -> Consol
     return user
 
 
+def user_by_email(session: Session, email: str) -> ConsoleUser:
+    address = normalise_email(email)
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.email == address))
+    if user is None:
+        raise NotFound(f"no user {address}", field="email")
+    return user
+
+
+def disable_user(
+    session: Session, workspace_id: str | None, user_id: str, *, by: str | None = None
+) -> ConsoleUser:
+    """Sign the user out everywhere and keep them out; their conversations become
+    unassigned. ``workspace_id`` scopes who may be disabled (None: an operator's reach);
+    ``by`` (the acting user) cannot disable themselves and so lock the door behind them."""
+    user = get_user(session, workspace_id, user_id)
+    if by is not None and by == user.id:
+        raise Conflict("you cannot disable your own account", field="id")
+    if user.disabled_at is None:
+        user.disabled_at = utcnow()
+    session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    conversations.release(session, user.id)
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, workspace_id: str | None, user_id: str) -> None:
+    """Remove the user; their sessions go with them and their conversations become
+    unassigned (the foreign key says SET NULL; done here first so the event is sent)."""
+    user = get_user(session, workspace_id, user_id)
+    conversations.release(session, user.id)
+    session.delete(user)
+    session.flush()
+
+
 def update_settings(
     session: Session, user_id: str, *, language: str | None, timezone: str | None
 ) -> None:
@@ -186,6 +221,7 @@ def public_user(user: ConsoleUser) -> dict[str, Any]:
         "language": user.language,
         "timezone": user.timezone,
         "created_at": user.created_at.isoformat(),
+        "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
     }
 
 

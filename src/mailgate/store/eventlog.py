@@ -6,7 +6,7 @@ between "it happened" and "the business app will be told".
 
 Vocabulary: ``message.sent``, ``message.deferred``, ``message.failed``,
 ``message.bounced``, ``message.complained``, ``message.received``,
-``conversation.created``, ``address.verified``, ``bounce.unmatched``,
+``conversation.created``, ``conversation.assigned``, ``address.verified``, ``bounce.unmatched``,
 ``complaint.unmatched``, ``correspondent.throttled``, ``domain.verified``,
 ``domain.degraded``.
 """
@@ -37,6 +37,8 @@ EVENT_TYPES = (
     "provider_event.unmatched",
     "message.received",
     "conversation.created",
+    # A conversation was given to a console user, or unassigned (docs/conversations.md).
+    "conversation.assigned",
     "address.verified",
     # Inbound we could not tie to our own mail, and the RFC 3834 breaker: kept, changing nothing.
     "bounce.unmatched",

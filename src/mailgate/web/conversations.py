@@ -28,19 +28,30 @@ POLL_VERSION = "X-Poll-Version"
 
 
 @router.get("/conversations")
-def inbox(p: PageDep, status: str = "", team: str = "", q: str = "") -> HTMLResponse:
+def inbox(
+    p: PageDep, status: str = "", team: str = "", assignee: str = "", q: str = ""
+) -> HTMLResponse:
+    """``assignee``: ``me``, ``none`` or a user id of the workspace (another's: nothing)."""
     with p.app.sessions() as session:
         if status and status not in svc.STATUSES:
             status = ""
         rows = console.search_conversations(
-            session, p.workspace(), status=status or None, team=team or None, query=q
+            session, p.workspace(), status=status or None, team=team or None,
+            assignee=assignee or None, me=p.user.user_id, query=q,
         )
         items = [svc.public(session, r) for r in rows]
         teams = [(t.id, t.name) for t in console.teams(session, p.workspace())]
-    version = _version(";".join(f"{c['id']}@{c['updated_at']}@{c['status']}" for c in items))
+        people = [(u.id, u.email) for u in svc.assignees(session, p.workspace())]
+    version = _version(
+        ";".join(
+            f"{c['id']}@{c['updated_at']}@{c['status']}@{(c['assignee'] or {}).get('id')}"
+            for c in items
+        )
+    )
     return p.render(
         "conversations.html", items=items, status=status, team=team, q=q, teams=teams,
-        statuses=svc.STATUSES, version=version, headers={POLL_VERSION: version},
+        assignee=assignee, people=people, statuses=svc.STATUSES, version=version,
+        headers={POLL_VERSION: version},
     )
 
 
@@ -53,6 +64,7 @@ def _thread(p: Page, conversation_id: str, images: str) -> dict[str, Any]:
     with p.app.sessions() as session:
         detail = svc.detail(session, p.app, svc.get(session, p.workspace(), conversation_id))
         teams = [(t.id, t.name) for t in console.teams(session, p.workspace())]
+        people = [(u.id, u.email) for u in svc.assignees(session, p.workspace())]
     for m in detail["messages"]:
         m["safe_html"], m["remote_images"] = (
             clean(m["html"], remote_images=images == m["id"]) if m.get("html") else ("", 0)
@@ -64,7 +76,9 @@ def _thread(p: Page, conversation_id: str, images: str) -> dict[str, Any]:
     version = _version(
         ";".join(f"{m['id']}@{m['status']}" for m in detail["messages"]) + images
     )
-    return {"conv": detail, "teams": teams, "images": images, "version": version}
+    return {
+        "conv": detail, "teams": teams, "people": people, "images": images, "version": version,
+    }
 
 
 @router.get("/conversations/{conversation_id}")
@@ -124,4 +138,26 @@ def assign(conversation_id: str, p: PageDep, form: FormDep) -> Response:
     with transaction(p.app.sessions) as session:
         conv = svc.get(session, p.workspace(), conversation_id)
         svc.update(session, conv, {"team": text(form, "team") or None})
+    return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/assignee")
+def set_assignee(conversation_id: str, p: PageDep, form: FormDep) -> Response:
+    """``assignee_id``: a user id, ``me`` (an agent's "assign to me"), or empty: nobody.
+    The service decides who may do what; its refusal is shown beside the field."""
+    wanted = text(form, "assignee_id")
+    actor = svc.Actor(p.user.user_id, p.user.role)
+    try:
+        with transaction(p.app.sessions) as session:
+            conv = svc.get(session, p.workspace(), conversation_id)
+            svc.assign(
+                session, conv, p.user.user_id if wanted == "me" else wanted or None, actor
+            )
+    except MailgateError as exc:
+        if exc.status == 404:
+            raise
+        context = _thread(p, conversation_id, "")
+        return p.render(
+            "conversation.html", exc.status, errors=errors_of(exc), values={}, **context
+        )
     return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
