@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -63,6 +64,7 @@ SUPPORT = "support@acme.example.com"
 BATCH = 100
 SESSIONS = 4
 OUT_SUBJECT = re.compile(rb"^Subject: (chaos-out-\d+-\d+)\r?$", re.M)
+OUT_ID = re.compile(rb"^X-Mailgate-Id: (msg_[0-9a-z]+)", re.M)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Cluster:
         self.log = log
         self.names = ["serve"] + [f"worker{i}" for i in range(workers)]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.killed: list[tuple[float, str]] = []  # (wall clock, name) of every SIGKILL
         self.http = env["MAILGATE_HTTP"]
         self.smtp_port = int(env["MAILGATE_SMTP"].rsplit(":", 1)[1])
 
@@ -103,6 +106,7 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]
+        self.killed.append((time.time(), name))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -268,6 +272,56 @@ def delivered(dump_dir: Path) -> Counter[str]:
     return copies
 
 
+def duplicate_causes(
+    dump_dir: Path, log_dir: Path, kills: list[tuple[float, str]]
+) -> dict[str, Any]:
+    """Why each extra copy was sent, from the sink's dump times, the SIGKILLs and the logs.
+
+    * ``killed_before_commit``: a kill came after the first copy reached the sink and
+      before the next one (the next one a lease later): the holder died between the
+      remote ``250`` and its commit. ``window_ms`` is how long before the kill the copy
+      arrived (the longest such gap bounds the 250-to-commit window that was hit).
+    * ``stale_takeover``: a worker logged that another took the lease over while it
+      was still delivering (the lease ran out on a live process).
+    * ``unexplained``: neither.
+    """
+    copies: dict[str, list[float]] = {}
+    for entry in os.scandir(dump_dir):
+        data = Path(entry.path).read_bytes()
+        match = OUT_ID.search(data)
+        if match:
+            copies.setdefault(match.group(1).decode(), []).append(entry.stat().st_mtime)
+    dup = {mid: sorted(ts) for mid, ts in copies.items() if len(ts) > 1}
+    stale: Counter[str] = Counter()
+    for logfile in log_dir.glob("*.log"):
+        with logfile.open("rb") as f:
+            for line in f:
+                if b"took it over" in line and b"msg_" in line:
+                    for mid in re.findall(rb"msg_[0-9a-z]+", line)[:1]:
+                        stale[mid.decode()] += 1
+    times = sorted(kills)
+    causes: Counter[str] = Counter()
+    windows: list[float] = []
+    for mid, ts in dup.items():
+        for first, second in itertools.pairwise(ts):
+            if stale[mid]:
+                causes["stale_takeover"] += 1
+                stale[mid] -= 1
+                continue
+            between = [k for k, _ in times if first - 0.01 <= k <= second]
+            if between:
+                causes["killed_before_commit"] += 1
+                windows.append(between[0] - first)
+            else:
+                causes["unexplained"] += 1
+    windows.sort()
+    return {
+        **causes,
+        "window_ms_median": round(1000 * windows[len(windows) // 2]) if windows else None,
+        "window_ms_max": round(1000 * windows[-1]) if windows else None,
+    }
+
+
 def store_counts(env: dict[str, str]) -> dict[str, Any]:
     from sqlalchemy import func, select
 
@@ -403,6 +457,7 @@ def run(store: str, args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(1)
         copies = delivered(sink.dump_dir)
+        causes = duplicate_causes(sink.dump_dir, tmp, cluster.killed)
     finally:
         stack.close()
         if not args.keep:
@@ -432,6 +487,7 @@ def run(store: str, args: argparse.Namespace) -> dict[str, Any]:
         "out_lost": len(lost_out),
         "out_duplicate_copies": sum(dupes.values()),
         "out_max_copies": max(copies.values(), default=0),
+        "out_duplicate_causes": causes,
         "in_acked": len(tally.in_acked),
         "in_tries_unanswered": len(tally.in_unanswered),
         "in_unanswered_but_stored": sum(1 for s in tally.in_unanswered if inbound[s]),

@@ -36,6 +36,9 @@ class Settings:
     #: PEM certificate and key: the listener offers STARTTLS when both are set.
     smtp_tls: tuple[Path, Path] | None = None
     smtp_lmtp: bool = False  # MAILGATE_SMTP_PROTOCOL=lmtp: behind an MTA that speaks LMTP
+    #: Listener processes ``serve`` runs on the one SMTP port, SO_REUSEPORT
+    #: (MAILGATE_LISTENER_PROCESSES; from_env's default: the CPUs this process may use).
+    listener_processes: int = 1
     blob_store: str = "database"  # "database" | "files": see docs/storage.md
     max_message_bytes: int = 25 * 1024 * 1024
     message_lifetime_seconds: int = 5 * 24 * 3600
@@ -49,6 +52,9 @@ class Settings:
     inbound_max_attempts: int = 5
     inbound_retry_seconds: float = 30.0
     worker_batch: int = 200
+    #: Messages a worker process may have between the start of their delivery and the
+    #: commit of their result (0: no bound): what one SIGKILL can send twice.
+    delivery_window: int = 32
     worker_concurrency: int = 16  # webhook deliveries in flight
     #: A receiving domain that throttles us is left alone this long, doubling per
     #: throttling reply up to the cap, and then gets at most ``throttle_concurrency``
@@ -157,6 +163,7 @@ class Settings:
             smtp=parse_listen(env.get("MAILGATE_SMTP", DEFAULT_SMTP), "MAILGATE_SMTP"),
             smtp_tls=(Path(cert), Path(key)) if cert and key else None,
             smtp_lmtp=protocol == "lmtp",
+            listener_processes=_listener_processes(env),
             blob_store=blob_store,
             max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
@@ -166,6 +173,7 @@ class Settings:
             inbound_max_attempts=_int(env, "MAILGATE_INBOUND_MAX_ATTEMPTS", 5),
             inbound_retry_seconds=float(_int(env, "MAILGATE_INBOUND_RETRY_BASE", 30)),
             worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
+            delivery_window=_int(env, "MAILGATE_DELIVERY_WINDOW", 32),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             throttle_base_seconds=float(_int(env, "MAILGATE_THROTTLE_BASE", 60)),
             throttle_max_seconds=float(_int(env, "MAILGATE_THROTTLE_MAX", 6 * 3600)),
@@ -235,6 +243,13 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: s
             name, f"expected one of {', '.join(a for a in allowed if a)}, got {raw!r}"
         )
     return value
+
+
+def _listener_processes(env: dict[str, str]) -> int:
+    n = _int(env, "MAILGATE_LISTENER_PROCESSES", len(os.sched_getaffinity(0)))
+    if not 1 <= n <= 64:
+        raise ConfigurationError("MAILGATE_LISTENER_PROCESSES", f"expected 1 to 64, got {n}")
+    return n
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

@@ -82,9 +82,12 @@ async def deliver(
     claimed: list[Claimed],
     *,
     done: Callable[[Outcome], None] | None = None,
+    window: asyncio.Semaphore | None = None,
 ) -> list[Outcome]:
     """Deliver claimed messages (raw bytes loaded) through their transports; ``done``
-    hears of each outcome as soon as it is known (``deliver_and_record``)."""
+    hears of each outcome as soon as it is known (``deliver_and_record``), and each
+    delivery first takes a place in ``window`` (:class:`Recorder`), which the
+    commit of its result gives back."""
     ids = {c.transport_id for c in claimed if c.transport_id}
     rows = await run_in(app.executors.outbox, _load_transports, app, ids)
     if spare := failover.fallback_ids(rows):
@@ -143,7 +146,14 @@ async def deliver(
         return Outcome(msg, result.recipients)
 
     async def tracked(msg: Claimed) -> Outcome:
-        outcome = await one(msg)
+        if window is not None:
+            await window.acquire()  # the recorder gives it back after the commit
+        try:
+            outcome = await one(msg)
+        except BaseException:
+            if window is not None:
+                window.release()
+            raise
         if done is not None:
             done(outcome)
         return outcome
@@ -151,38 +161,89 @@ async def deliver(
     return list(await asyncio.gather(*(tracked(m) for m in claimed)))
 
 
-async def deliver_and_record(app: DeliveryContext, claimed: list[Claimed]) -> None:
+class Recorder:
+    """Commits the delivery results of every outbound lane of a worker as they arrive.
+
+    One commit at a time: whatever results are waiting when the previous commit ends
+    go into the next (group commit without a timer), so a result waits at most for
+    the commit in progress and its own. ``window`` bounds how many messages a
+    process may have between the start of their delivery and the commit of their
+    result: a SIGKILL can only repeat deliveries in that window (docs/queue.md,
+    "Crashes"), and when the database is slow to commit, delivery slows down to
+    its pace instead of piling up results a crash would send again.
+    """
+
+    def __init__(self, app: Context, window: int | None = None) -> None:
+        self.app = app
+        self.size = window
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._window: asyncio.Semaphore | None = None
+        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def window(self) -> asyncio.Semaphore | None:
+        self._bind()
+        return self._window
+
+    def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # tests run one worker under several event loops
+            self._loop, self._pending, self._task = loop, [], None
+            self._window = asyncio.Semaphore(self.size) if self.size and self.size > 0 else None
+
+    def add(self, outcome: Outcome) -> asyncio.Future[None]:
+        """Queue ``outcome`` for the next commit; the future completes after it."""
+        self._bind()
+        assert self._loop is not None
+        future = self._loop.create_future()
+        self._pending.append((outcome, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return future
+
+    async def _run(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                await run_in(self.app.executors.outbox, record, self.app, [o for o, _ in group])
+            except Exception as e:  # the lane logs it; unrecorded results run out their lease
+                for _, future in group:
+                    future.set_exception(e)
+            else:
+                for _, future in group:
+                    future.set_result(None)
+            finally:
+                if self._window is not None:
+                    for _ in group:
+                        self._window.release()
+
+
+async def deliver_and_record(
+    app: DeliveryContext, claimed: list[Claimed], recorder: Recorder | None = None
+) -> None:
     """Deliver ``claimed`` and commit each result soon after it is known.
 
-    Results are recorded in small groups while the rest of the batch is still being
-    delivered (whatever finished during one commit goes into the next), not once for
-    the whole batch: a worker killed halfway then repeats only the deliveries that
-    were in flight or had just finished, not every delivery of its batch.
+    Results are committed by ``recorder`` (the worker's, shared by its lanes; else
+    one for this batch) while the rest of the batch is still being delivered, not
+    once for the whole batch: a worker killed halfway then repeats only the
+    deliveries in its window (:class:`Recorder`), not every delivery of its batch.
     """
-    pending: list[Outcome] = []
-    ready = asyncio.Event()
-    finished = False
-
-    def done(outcome: Outcome) -> None:
-        pending.append(outcome)
-        ready.set()
-
-    async def recorder() -> None:
-        while not (finished and not pending):
-            await ready.wait()
-            ready.clear()
-            if pending:
-                group = pending[:]
-                del pending[:]
-                await run_in(app.executors.outbox, record, app, group)
-
-    task = asyncio.create_task(recorder())
+    recorder = recorder or Recorder(app)
+    committed: list[asyncio.Future[None]] = []
     try:
-        await deliver(app, claimed, done=done)
+        await deliver(
+            app,
+            claimed,
+            done=lambda outcome: committed.append(recorder.add(outcome)),
+            window=recorder.window(),
+        )
     finally:
-        finished = True
-        ready.set()
-        await task
+        # Every result's commit is awaited (and its error retrieved) before the lease
+        # heartbeat of the batch stops; the first error is the lane's to log.
+        results = await asyncio.gather(*committed, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _auth_refused(results: list[RecipientResult]) -> bool:

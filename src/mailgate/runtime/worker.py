@@ -21,7 +21,13 @@ from mailgate.inbound import processor
 from mailgate.inbound.pollers import PollerSupervisor
 from mailgate.outbound.instances import TransportInstances
 from mailgate.queue import lease
-from mailgate.queue.delivery import claim_batch, deliver_and_record, heartbeat, worker_name
+from mailgate.queue.delivery import (
+    Recorder,
+    claim_batch,
+    deliver_and_record,
+    heartbeat,
+    worker_name,
+)
 from mailgate.queue.lanes import run_lane
 from mailgate.runtime import Mailgate
 from mailgate.services.providers import Refresher
@@ -39,6 +45,9 @@ class Worker:
         self.lanes = lanes
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
+        # One for all outbound lanes: their results share commits, and the window of
+        # uncommitted deliveries (what a SIGKILL repeats) is the process's.
+        self.recorder = Recorder(app, app.settings.delivery_window)
 
     def wake(self) -> None:
         self._wake.set()
@@ -86,7 +95,7 @@ class Worker:
         if not claimed:
             return 0
         async with heartbeat(self.app, claimed):
-            await deliver_and_record(self.app, claimed)
+            await deliver_and_record(self.app, claimed, self.recorder)
         return len(claimed)
 
     async def process_inbound(self) -> int:
