@@ -182,6 +182,33 @@ def test_mailgun_source_shows_its_push_url_never_its_key(
         assert "key-Signing-1234" not in c.get("/inbound").text
 
 
+def test_oauth_imap_source_goes_on_to_the_provider(
+    console_server: ConsoleServer, ws: dict, oauth_client: str
+) -> None:
+    """An IMAP source with auth xoauth2 needs no password: saved, then the browser goes
+    to the provider's sign-in with the login hint; its page then says *not connected*."""
+    with console_server.login(ADMIN) as c:
+        form = c.get("/inbound/sources/new", params={"kind": "imap"}).text
+        assert '<option value="generic"' in form and 'name="login_hint"' in form
+        went = c.post(
+            "/inbound/sources/new",
+            data={"csrf": csrf_of(form), "kind": "imap", "name": "gmail inbox",
+                  "config.host": "127.0.0.1", "config.port": str(free_port()),
+                  "config.security": "none", "config.username": "li.lei@forms-a.example.com",
+                  "config.auth": "xoauth2", "config.after": "flag", "config.folder": "INBOX",
+                  "oauth_provider": oauth_client, "login_hint": "li.lei@forms-a.example.com"},
+        )
+        assert went.status_code == 303, went.text
+        target = urlsplit(went.headers["location"])
+        assert target.path == "/authorize"
+        assert parse_qs(target.query)["login_hint"] == ["li.lei@forms-a.example.com"]
+        with console_server.app.sessions() as session:
+            row = next(r for r in source_service.list_(session, ws["a"])
+                       if r.name == "gmail inbox")
+        page = c.get(f"/inbound/sources/{row.id}").text
+        assert '<option value="xoauth2" selected>' in page and "not connected" in page
+
+
 def test_sources_of_another_workspace_answer_404_agents_403_and_csrf(
     console_server: ConsoleServer, ws: dict
 ) -> None:

@@ -16,17 +16,21 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from mailgate.core.oauth import MECHANISMS
 from mailgate.errors import InvalidInput, MailgateError
 from mailgate.services import console
-from mailgate.services import oauth as oauth_service
 from mailgate.services import sources as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
 from mailgate.web.base import AdminDep, FormDep, Page
-from mailgate.web.forms import checked, errors_of, text
+from mailgate.web.forms import checked, errors_of, optional, text
+from mailgate.web.oauth import sign_in_choices, sign_in_url
 from mailgate.web.schemaform import config_of, fields_of
 
 router = APIRouter()
+
+#: Source kinds that may sign in with an OAuth2 token (services/oauth.py ``_target``).
+OAUTH_KINDS = ("imap",)
 
 
 def _view(p: Page, row: Any) -> dict[str, Any]:
@@ -95,30 +99,47 @@ def _data(form: FormData, kind: str, operator: bool, creating: bool) -> dict[str
     return data
 
 
-def _shown(data: dict[str, Any], kind: str) -> dict[str, Any]:
+def _shown(form: FormData, data: dict[str, Any], kind: str) -> dict[str, Any]:
     """What a refused form shows again: what was typed, never a secret."""
     secret = svc.secret_fields(kind)
     config = {k: v for k, v in data["config"].items() if k not in secret}
-    return {**{k: v for k, v in data.items() if k != "config"}, **config}
-
-
-def _connection(p: Page, source_id: str) -> dict[str, Any] | None:
-    with p.app.sessions() as session:
-        for c in oauth_service.connections(session, p.workspace()):
-            if c.source_id == source_id:
-                return oauth_service.public_connection(c)
-    return None
+    return {
+        **{k: v for k, v in data.items() if k != "config"}, **config,
+        "oauth_provider": text(form, "oauth_provider"), "login_hint": text(form, "login_hint"),
+    }
 
 
 def _form(
     p: Page, code: int, kind: str, row: dict[str, Any] | None, values: dict[str, Any],
     errors: dict[str, str],
 ) -> HTMLResponse:
-    connection = _connection(p, row["id"]) if row else None
+    providers, connection = sign_in_choices(p, "source", row["id"] if row else None)
     return p.render(
         "source_form.html", code, row=row, kind=kind, kinds=sorted(svc.KINDS), values=values,
         errors=errors, fields=fields(kind, p.operator), connection=connection,
+        providers=providers, oauth_kind=kind in OAUTH_KINDS,
     )
+
+
+def _signed_in_next(p: Page, form: FormData, source_id: str) -> Response:
+    """After a save: on to the provider's sign-in when the source signs in with OAuth2
+    and a provider was chosen (web/oauth.py), else back to the source's page."""
+    provider = text(form, "oauth_provider")
+    done = RedirectResponse(f"/inbound/sources/{source_id}?saved=1", status_code=303)
+    if text(form, "config.auth") not in MECHANISMS or not provider:
+        return done
+    try:
+        url = sign_in_url(p, "source", source_id, provider, optional(form, "login_hint"))
+    except MailgateError as exc:
+        with p.app.sessions() as session:
+            row = _view(p, svc.get(session, p.workspace(), source_id))
+        field = "login_hint" if exc.field == "login_hint" else "oauth_provider"
+        values = {
+            **row, **row["config"], "oauth_provider": provider,
+            "login_hint": text(form, "login_hint"),
+        }
+        return _form(p, exc.status, row["kind"], row, values, {field: exc.message})
+    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/inbound/sources/new")
@@ -139,8 +160,8 @@ def create(p: AdminDep, form: FormDep) -> Response:
         _check_name(p, data["name"])
         row = svc.save(p.app, p.workspace(), data, operator=p.operator)
     except MailgateError as exc:
-        return _form(p, exc.status, kind, None, _shown(data, kind), errors_of(exc))
-    return RedirectResponse(f"/inbound/sources/{row.id}?saved=1", status_code=303)
+        return _form(p, exc.status, kind, None, _shown(form, data, kind), errors_of(exc))
+    return _signed_in_next(p, form, row.id)
 
 
 @router.get("/inbound/sources/{source_id}")
@@ -165,9 +186,9 @@ def update(source_id: str, p: AdminDep, form: FormDep) -> Response:
             raise
         with p.app.sessions() as session:
             current = _view(p, svc.get(session, p.workspace(), source_id))
-        return _form(p, exc.status, kind, current, _shown(data, kind), errors_of(exc))
+        return _form(p, exc.status, kind, current, _shown(form, data, kind), errors_of(exc))
     p.app.wake_workers()  # the poller supervisor restarts an edited source
-    return RedirectResponse(f"/inbound/sources/{source_id}?saved=1", status_code=303)
+    return _signed_in_next(p, form, source_id)
 
 
 @router.post("/inbound/sources/{source_id}/enabled")

@@ -52,6 +52,36 @@ def targets(p: Page) -> list[dict[str, Any]]:
     return [{**t, "providers": providers} for t in out]
 
 
+def sign_in_choices(
+    p: Page, kind: str, target_id: str | None
+) -> tuple[list[str], dict[str, Any] | None]:
+    """For a mail server's or source's form: the providers the workspace has OAuth
+    clients for, and the target's connection (None when not connected)."""
+    with p.app.sessions() as session:
+        providers = sorted({c.provider for c in svc.clients(session, p.workspace())})
+        connection = None
+        if target_id is not None:
+            for c in svc.connections(session, p.workspace()):
+                if (c.transport_id if kind == "transport" else c.source_id) == target_id:
+                    connection = svc.public_connection(c)
+    return providers, connection
+
+
+def sign_in_url(p: Page, kind: str, target_id: str, provider: str, hint: str | None) -> str:
+    """The provider's sign-in for a just-saved target, as ``POST /v1/oauth/{provider}/start``
+    with the login hint, bound to this console session like *Connect*."""
+    if hint is not None and len(hint) > LOGIN_HINT_MAX:
+        raise InvalidInput(
+            f"login_hint is {len(hint)} characters; at most {LOGIN_HINT_MAX}", field="login_hint"
+        )
+    with p.app.sessions() as session:
+        started = svc.start(
+            session, p.app, p.workspace(), provider, {kind: target_id, "login_hint": hint},
+            console_nonce=p.user.csrf_token, back="/oauth?connected=" + target_id,
+        )
+    return str(started["url"])
+
+
 def _page(p: Page, status: int = 200, **extra: Any) -> HTMLResponse:
     with p.app.sessions() as session:
         clients = [svc.public_client(c) for c in svc.clients(session, p.workspace())]
@@ -73,23 +103,13 @@ def connect(p: AdminDep, form: FormDep) -> Response:
     ``POST /v1/oauth/{provider}/start`` takes it."""
     kind = "source" if text(form, "kind") == "source" else "transport"
     target, provider = text(form, "id"), text(form, "provider")
-    hint = optional(form, "login_hint")
     try:
-        if hint is not None and len(hint) > LOGIN_HINT_MAX:
-            raise InvalidInput(
-                f"login_hint is {len(hint)} characters; at most {LOGIN_HINT_MAX}",
-                field="login_hint",
-            )
-        with p.app.sessions() as session:
-            started = svc.start(
-                session, p.app, p.workspace(), provider, {kind: target, "login_hint": hint},
-                console_nonce=p.user.csrf_token, back="/oauth?connected=" + target,
-            )
+        url = sign_in_url(p, kind, target, provider, optional(form, "login_hint"))
     except MailgateError as exc:
         if exc.status == 404 and exc.field in ("transport", "source"):
             raise
         return _page(p, exc.status, failed={"id": target, "message": exc.message})
-    return RedirectResponse(started["url"], status_code=303)
+    return RedirectResponse(url, status_code=303)
 
 
 @router.post("/oauth/connections/{connection_id}/delete")

@@ -19,12 +19,12 @@ from mailgate.core.oauth import MECHANISMS
 from mailgate.errors import MailgateError
 from mailgate.outbound import registry
 from mailgate.services import limits, roles
-from mailgate.services import oauth as oauth_service
 from mailgate.services import transports as svc
 from mailgate.store.db import transaction
 from mailgate.store.executors import run_in
 from mailgate.web.base import AdminDep, FormDep, Page
 from mailgate.web.forms import checked, errors_of, optional, text
+from mailgate.web.oauth import sign_in_choices, sign_in_url
 from mailgate.web.schemaform import (
     WARMUP_FIELDS,
     config_of,
@@ -90,18 +90,6 @@ def _data(
     return data
 
 
-def _oauth(p: Page, transport_id: str | None) -> tuple[list[str], dict[str, Any] | None]:
-    """The providers the workspace has OAuth clients for, and this server's connection."""
-    with p.app.sessions() as session:
-        providers = sorted({c.provider for c in oauth_service.clients(session, p.workspace())})
-        connection = None
-        if transport_id is not None:
-            for c in oauth_service.connections(session, p.workspace()):
-                if c.transport_id == transport_id:
-                    connection = oauth_service.public_connection(c)
-    return providers, connection
-
-
 def _typed(form: FormData, data: dict[str, Any]) -> dict[str, Any]:
     """A refused form's values shown again: what was typed, never a password."""
     secret = registry.secret_fields(data["kind"]) if data["kind"] in registry.TRANSPORTS else set()
@@ -117,7 +105,7 @@ def _form(
     p: Page, code: int, kind: str, row: Any, values: dict[str, Any], errors: Any
 ) -> HTMLResponse:
     kinds = [k for k in registry.TRANSPORTS if p.operator or k not in roles.OPERATOR_KINDS]
-    providers, connection = _oauth(p, row["id"] if row else None)
+    providers, connection = sign_in_choices(p, "transport", row["id"] if row else None)
     return p.render(
         "transport_form.html", code, row=row, values=values, errors=errors, kind=kind,
         kinds=kinds, fields=fields(kind, p.operator), providers=providers,
@@ -132,12 +120,7 @@ def _signed_in_next(p: Page, form: FormData, transport_id: str, done: str) -> Re
     if text(form, "auth") not in MECHANISMS or not provider:
         return RedirectResponse(done, status_code=303)
     try:
-        with p.app.sessions() as session:
-            started = oauth_service.start(
-                session, p.app, p.workspace(), provider,
-                {"transport": transport_id, "login_hint": optional(form, "login_hint")},
-                console_nonce=p.user.csrf_token, back="/oauth?connected=" + transport_id,
-            )
+        url = sign_in_url(p, "transport", transport_id, provider, optional(form, "login_hint"))
     except MailgateError as exc:
         # Saved, but the sign-in could not start (no client for that provider, …):
         # the edit page says why, beside the provider.
@@ -146,8 +129,9 @@ def _signed_in_next(p: Page, form: FormData, transport_id: str, done: str) -> Re
         values = {
             **_values(row), "oauth_provider": provider, "login_hint": text(form, "login_hint")
         }
-        return _form(p, exc.status, row["kind"], row, values, {"oauth_provider": exc.message})
-    return RedirectResponse(started["url"], status_code=303)
+        field = "login_hint" if exc.field == "login_hint" else "oauth_provider"
+        return _form(p, exc.status, row["kind"], row, values, {field: exc.message})
+    return RedirectResponse(url, status_code=303)
 
 
 def _values(row: dict[str, Any]) -> dict[str, Any]:
