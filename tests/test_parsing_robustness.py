@@ -257,3 +257,46 @@ def test_automatic_reply_subjects_in_more_languages(subject: str) -> None:
 def test_people_writing_about_auto_replies_stay_human(subject: str) -> None:
     raw = _mail(_to_us("Bob <bob@example.com>", subject), "Thanks, I will wait.\n")
     assert parse_message(raw).to_json()["kind"] == "normal"
+
+
+# --- 17: attributions of Horde, Lotus Notes, GroupWise and more languages -------------
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        f"Quoting Acme Support <{ADDR}>:",
+        f"Zitat von Acme Support <{ADDR}>:",
+        f"Citando a Acme Support <{ADDR}>:",
+        f"Acme Support <{ADDR}> wrote on 01/01/2024 10:00:00 AM:",
+        "Acme Support/Sales/Acme@Acme wrote on 01/01/2024 10:00:00 AM:",
+        f"Acme Support <{ADDR}> ezt írta (időpont: 2024. jan. 1., H, 10:00):",
+        f"2024/01/01 10:00、Acme Support <{ADDR}>のメール：",
+        f"Dana 1. sij 2024. u 10:00, Acme Support <{ADDR}> je napisao/la:",
+        f"ב-1 בינו׳ 2024, בשעה 10:00, Acme Support <{ADDR}> כתב/ה:",
+        f"در تاریخ دوشنبه ۱ ژانویه ۲۰۲۴، ۱۰:۰۰ Acme Support <{ADDR}> نوشت:",
+        f"пн, 1 січ. 2024 о 10:00 Acme Support <{ADDR}> пише:",
+        f"เมื่อ จ. 1 ม.ค. 2024 เวลา 10:00 Acme Support <{ADDR}> เขียนว่า:",
+        f"po 1. 1. 2024 o 10:00 Acme Support <{ADDR}> napísal(a):",
+        f">>> Acme Support <{ADDR}> 01/01/2024 10:00 >>>",
+    ],
+)
+@pytest.mark.parametrize("history", ["> old text\n> more\n", "old text\nmore\n"])
+def test_attributions_of_more_clients(attribution: str, history: str) -> None:
+    """Each opens the history, quoted with ">" or not."""
+    assert extract_reply(f"Fine by me.\n\n{attribution}\n\n{history}", None) == "Fine by me."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Quoting our policy, email billing@example.com for refunds:\nRefunds take 5 days.",
+        "Quoting the manual:\nPress the red button twice.",
+        "See below.\n>>> this is important >>>\nPress the red button twice.",
+    ],
+)
+def test_lines_shaped_almost_like_those_are_content(text: str) -> None:
+    """No address at the end, or no date in the arrows: the text below is the reply."""
+    assert extract_reply(text, None).endswith("Press the red button twice.") or (
+        extract_reply(text, None).endswith("Refunds take 5 days.")
+    )

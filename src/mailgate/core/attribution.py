@@ -33,6 +33,7 @@ __all__ = [
     "Attribution",
     "attribution_at",
     "is_forward_marker",
+    "is_groupwise_attribution",
     "is_separator",
     "may_end_attribution",
     "starts_header_block",
@@ -52,9 +53,12 @@ _VERBS = (
     "napisala", "pisze", "пишет", "написал", "написала", "написали", "написал(а)", "написав",
     "kirjoitti", "yazdı", "írta", "geschreven", "menulis", "έγραψε", "a scris", "kirjutas",
     "rašė", "rakstīja", "đã viết", "va escriure", "כתב", "كتب",
+    # Gendered forms written with a slash, and more languages.
+    "napisao/la", "napisal/a", "napisał/a", "napísal(a)", "napísala", "כתב/ה", "כתבה",
+    "пише", "написав(ла)", "نوشت", "เขียนว่า", "skrifaði",
 )  # fmt: skip
 # Chinese, Japanese and Korean verbs follow a name or date without a space.
-_VERBS_CJK = ("写道", "寫道", "のメッセージ", "書きました", "작성")
+_VERBS_CJK = ("写道", "寫道", "のメッセージ", "のメール", "書きました", "작성")
 _VERB_END = re.compile(
     r"(?:(?<![^\W\d_])(?:"
     + "|".join(re.escape(v) for v in sorted(_VERBS, key=len, reverse=True))
@@ -63,11 +67,22 @@ _VERB_END = re.compile(
     + r")\s*[:：]?$",
     re.I,
 )
-# Verbs followed by the author or date before the colon: "schrieb Acme <a>:".
+# Verbs followed by the author or date before the colon: "schrieb Acme <a>:", Lotus
+# Notes' "Acme <a> wrote on 01/01/2024 10:00:00 AM:", Gmail's Hungarian "ezt írta
+# (időpont: 2024. jan. 1., H, 10:00):".
 _VERB_TAIL = re.compile(
-    r"(?:\bschrieb|\bschreef|\bskrev|\bkirjoitti)\b(?:[^:：]|[:：](?=\d)){0,160}[:：]$",
+    r"(?:\bschrieb|\bschreef|\bskrev|\bkirjoitti|\bwrote on|\bírta)\b"
+    r"(?:[^:：]|[:：](?=\s?\d)){0,160}[:：]$",
     re.I,
 )
+# Verbs that open the line (Horde/IMP and its translations): "Quoting Acme <a@b>:".
+_LEAD_VERB = re.compile(
+    r"(?:Quoting|Zitat von|Citando(?: a)?|Citation de|Citation|Cytuję|Citerar|Citeren)\s"
+    r"[^:：]{1,200}\s?[:：]$",
+    re.I,
+)
+# GroupWise: ">>> Acme Support <a@b> 01/01/2024 10:00 >>>" (no verb, arrows both ends).
+_GROUPWISE = re.compile(r">>>\s[^>]{0,200}(?:<[^<>]{1,200}>[^>]{0,100})?>>>")
 # Verbless: an address (or "<a>") right before the colon.
 # Verbless: the last word before the colon is an address, bare or in "<>" / "()".
 _VERBLESS = re.compile(r"[(<]?[^\s<>()]{1,200}@[^\s<>():]{1,200}[)>]?[:：]$")
@@ -177,6 +192,7 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
         or _verbless(core if colon else core + ":", quoted)
         # Mutt: "* Name <a@b> [2024-03-04 10:00:00 +0000]:" over a quote.
         or (colon and quoted and "@" in core and _YEAR.search(core) and _TIME.search(core))
+        or (colon and "@" in core and _LEAD_VERB.match(core) and _ends_with_address(core))
     ):
         return None
     # "Acme Support wrote:" (Thunderbird without the date) over a quote is enough.
@@ -194,7 +210,28 @@ def _match(cand: str, first_len: int, quoted: bool, para_start: bool) -> int | N
 
 
 def _tail_verb(low: str) -> bool:
-    return "schrieb" in low or "schreef" in low or "skrev" in low or "kirjoitti" in low
+    return (
+        "schrieb" in low
+        or "schreef" in low
+        or "skrev" in low
+        or "kirjoitti" in low
+        or "wrote on" in low
+        or "írta" in low
+    )
+
+
+def _ends_with_address(core: str) -> bool:
+    """The last word before the colon is an address ("… <a@b>:", "… a@b :")."""
+    words = core[:-1].rstrip().rsplit(None, 1)
+    return bool(words) and _VERBLESS.match(words[-1] + ":") is not None
+
+
+def is_groupwise_attribution(line: str) -> bool:
+    """GroupWise's ">>> Name <a@b> 01/01/2024 10:00 >>>": it carries a date or time."""
+    s = line.strip()
+    if not (s.startswith(">>>") and s.endswith(">>>")) or len(s) > _MAX_LINE:
+        return False
+    return _GROUPWISE.fullmatch(s) is not None and bool(_TIME.search(s) or _NUMERIC_DATE.search(s))
 
 
 def _verbless(core: str, quoted: bool) -> bool:

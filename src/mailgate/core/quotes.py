@@ -34,6 +34,7 @@ import re
 from mailgate.core.attribution import (
     attribution_at,
     is_forward_marker,
+    is_groupwise_attribution,
     is_separator,
     starts_header_block,
 )
@@ -103,6 +104,8 @@ def extract_reply(text: str, html: str | None, subject: str | None = None) -> st
             i += 1
             continue
         if stripped.startswith(">"):
+            if is_groupwise_attribution(stripped) and not _quote_follows(norm, i + 1):
+                break  # GroupWise's attribution over unmarked history
             gap, i = True, i + 1
             continue
         if is_forward_marker(stripped) or (
