@@ -529,3 +529,14 @@ def test_sending_domain_warmup_plan(console_server: ConsoleServer, ws: dict) -> 
         assert hostile.status_code == 404
     with console_server.login(ADMIN) as c:
         assert c.post(f"{url}/limits", data={"warmup.start": "1"}).status_code == 403
+
+
+def test_the_new_forms_in_chinese(console_server: ConsoleServer, ws: dict) -> None:
+    """The forms speak zh-CN: the source form, the SMTP sign-in and warm-up fields."""
+    with console_server.login(ADMIN, "zh-CN") as zh:
+        source = zh.get("/inbound/sources/new", params={"kind": "imap"}).text
+        assert "添加收信来源" in source and "OAuth2 登录" in source
+        smtp = zh.get("/transports/new").text
+        for words in ("认证方式", "预热", "起始配额", "增长倍数", "目标配额", "最高退信率"):
+            assert words in smtp, words
+        assert "添加：mailgun" in zh.get("/inbound").text
