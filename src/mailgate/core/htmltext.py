@@ -3,23 +3,30 @@
 For HTML-only mail the pipeline still needs a ``text``: paragraphs become blank
 lines, ``<br>`` a line break, list items "- " or "1. ", links "text (url)",
 ``<blockquote>`` lines get "> " so quote stripping sees them as quoted. Script,
-style and head content is dropped; entities are decoded as ``html.unescape`` does.
+style and head content is dropped; entities are decoded as HTML5 says.
 
-Speed: ``html.parser`` handles every tag in Python, attributes included, and mail
-HTML is mostly tags that change nothing in the text (Outlook's ``<span style=…>``
-and ``<o:p>``). One regular expression finds the tags; only those the renderer
-acts on reach Python code, the rest are cut out of the text at C speed. The
-tokens follow ``html.parser``'s reading (tag and attribute syntax, comments,
-declarations, raw script/style content), so the text is the same.
+Speed: libxml2 (through lxml) tokenises and builds the tree in C, entities and
+comments included; hidden elements are cut out in C too. Python then walks the
+elements once: the text of elements that change nothing in the output (Outlook's
+``<span style=…>`` and ``<o:p>``) is only collected, and the commonest block
+tags just ask for a line break, inline. lxml is imported on first use, so
+``mailgate parse`` starts without it.
+
+Hostile HTML: no network, no DTD or entity declarations (libxml2's HTML parser
+reads neither), ``huge_tree`` so a long text node is not cut. Nesting deeper than
+libxml2's limit (2,048 elements) stops its parser, so such a document is rendered
+flat instead: block tags are line breaks, every word kept. NUL characters become
+U+FFFD (HTML5), as do lone surrogates (from undecodable bytes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Set
 from html import unescape
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lxml import etree as _etree_t
 
 _PARAGRAPH = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "ul", "ol", "dl", "blockquote"}
@@ -31,77 +38,53 @@ _LINE = frozenset(
         "tbody", "thead", "tfoot", "fieldset", "details", "summary", "title",
     }
 )  # fmt: skip
-_HIDDEN = frozenset({"script", "style", "head", "template", "noscript", "xml"})
+_HIDDEN = ("script", "style", "head", "template", "noscript", "xml")
+# Common tags that change nothing in the text (most of mail HTML's markup): removed,
+# their content kept, before Python sees the tree. Any other tag costs only time.
+_INERT = (
+    "span", "o:p", "b", "i", "u", "font", "strong", "em", "small", "big", "sup", "sub", "s",
+    "strike", "code", "tt", "label", "cite", "abbr", "nobr", "ins", "del", "mark", "q", "wbr",
+)  # fmt: skip
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 # Outlook writes this rule above a quoted reply in its own plain-text parts.
 _RULE = "_" * 32
-_ACTIVE = _PARAGRAPH | _LINE | _HIDDEN | {"body", "br", "li", "hr", "td", "th", "a", "img"}
-
-
-def _alternation(words: Set[str]) -> str:
-    """``words`` as a regular expression sharing prefixes, a longer word before its prefix."""
-    tree: dict[str, dict[str, Any]] = {}
-    for word in words:
-        node = tree
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        alts = [re.escape(c) + emit(node[c]) for c in sorted(node) if c]
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 and "" not in node else "(?:" + "|".join(alts) + ")"
-        return body + ("?" if "" in node else "")
-
-    return emit(tree)
-
-
-# Quotes delimit an attribute value only right after "=" (as in html.parser), so a
-# stray apostrophe in a tag cannot swallow the text after it.
-# Possessive quantifiers: no backtracking on a tag that never closes.
-_TAG_REST = r"""[^>=]*+(?:=\s*+(?:"[^"]*+"|'[^']*+')?+[^>=]*+)*+>"""
-_NAME_END = r"(?![^\t\n\r\f />\x00])"
-# Matched against the lower-cased document (same length, checked): no case-insensitive
-# matching, which is slow on an alternation. The markup html.parser recognises, in
-# its order of preference at a "<". Named groups: end/end2 (an end tag the renderer
-# acts on), start (such a start tag), raw (script or style: their content is not
-# markup, up to their end tag). Anything else matched is markup without effect.
-_TOKEN_SOURCE = rf"""
-    </\s*(?P<end>{_alternation(_ACTIVE)})(?![-.a-z0-9:_])\s*>
-    |</(?P<end2>{_alternation(_ACTIVE)}){_NAME_END}[^>]*>
-    |<(?P<raw>script|style){_NAME_END}{_TAG_REST}
-    |<(?P<start>{_alternation(_ACTIVE)}){_NAME_END}{_TAG_REST}
-    |<[a-z][^\t\n\r\f />\x00]*+{_TAG_REST}
-    |</[^>]*>
-    |<!--(?:[^-]++|-(?!-\s*>))*+--\s*>
-    |<!\[cdata\[.*?\]\]>
-    |<![^>]*>
-    |<\?[^>]*>
-"""
-_TOKEN = re.compile(_TOKEN_SOURCE, re.S | re.X)
-_TOKEN_ANY_CASE = re.compile(_TOKEN_SOURCE, re.S | re.X | re.I)  # when lower() changes lengths
-_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
-_BARE_SLASH = re.compile(r"=\s*[^\s'\">]*/>\Z")  # <a href=x/>: the slash is the value's
 # Tags whose only effect, opening or closing, is a line break (2: a blank line);
 # an opening <li> also writes its bullet.
 _END_BREAKS = {t: 2 for t in _PARAGRAPH - {"pre", "ul", "ol", "blockquote"}} | {t: 1 for t in _LINE}
 _START_BREAKS = {t: n for t, n in _END_BREAKS.items() if t != "li"}
-_RAW_END = {
-    "script": re.compile(r"</\s*script\s*>", re.I),
-    "style": re.compile(r"</\s*style\s*>", re.I),
-}
+# Tags handled by the renderer's methods (the rest of the active ones only break lines).
+_START_CALLS = frozenset(
+    {"br", "blockquote", "pre", "ul", "ol", "li", "hr", "td", "th", "a", "img"}
+)
+_END_CALLS = frozenset({"blockquote", "pre", "ul", "ol", "a"})
+_BLOCK_TAG = re.compile(
+    r"</?(?:"
+    + "|".join(sorted(_PARAGRAPH | _LINE | {"br", "hr", "li"}, key=len, reverse=True))
+    + r")(?![-.\w:])[^>]*>",
+    re.I,
+)
+_ANY_TAG = re.compile(r"<[!/?a-zA-Z][^>]*>")
+_RAW_START = re.compile(r"<(script|style)\b[^>]*>", re.I)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_parser: Any = None
 
 
-def _attributes(text: str) -> dict[str, str]:
-    """Attributes as html.parser gives them (names lower-case, values unescaped)."""
-    out: dict[str, str] = {}
-    for match in _ATTR.finditer(text):
-        value = match.group(2) or ""
-        if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) > 1:
-            value = value[1:-1]
-        out[match.group(1).lower()] = unescape(value) if "&" in value else value
-    return out
+def _html_parser() -> _etree_t.HTMLParser:
+    """One parser per process, made on first use (lxml costs ~40 ms to import)."""
+    global _parser
+    if _parser is None:
+        from lxml import etree
+
+        _parser = etree.HTMLParser(
+            remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+        )
+    return _parser
+
+
+def _blank(text: str) -> bool:
+    """Only the whitespace HTML collapses (not U+00A0, which ``str.isspace`` counts)."""
+    return not text.strip(" \t\n\r\f\v")
 
 
 class _Renderer:
@@ -110,7 +93,6 @@ class _Renderer:
         self._cur: list[str] = []
         self._cur_depth = 0
         self._want = 0  # 1: start a new line before more text, 2: leave a blank line
-        self._hidden = 0
         self._pre = 0
         self._depth = 0
         self._lists: list[list[int]] = []  # [is_ordered, counter]
@@ -136,21 +118,15 @@ class _Renderer:
         if not self._cur:
             self._cur_depth = self._depth
         self._cur.append(text)
-        for _href, words in self._links:
-            words.append(text)
+        if self._links:
+            for _href, words in self._links:
+                words.append(text)
 
     def _at_space(self) -> bool:
         return not self._cur or self._want > 0 or self._cur[-1][-1:] in (" ", "\n", "\t")
 
-    # -- parser callbacks ------------------------------------------------------
-    def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:
-        if tag in _HIDDEN:
-            self._hidden += 1
-            return
-        if tag == "body":
-            self._hidden = 0  # a missing </head> must not hide the body
-        if self._hidden:
-            return
+    # -- elements ------------------------------------------------------------
+    def start(self, tag: str, el: Any) -> None:
         if tag == "br":
             if self._want:
                 self._emit("")
@@ -158,12 +134,12 @@ class _Renderer:
         elif tag == "blockquote":
             self._break(2)
             self._depth += 1
-        elif tag in _PARAGRAPH:
+        elif tag == "pre":
             self._break(2)
-            if tag == "pre":
-                self._pre += 1
-            elif tag in ("ul", "ol"):
-                self._lists.append([tag == "ol", 0])
+            self._pre += 1
+        elif tag in ("ul", "ol"):
+            self._break(2)
+            self._lists.append([tag == "ol", 0])
         elif tag == "li":
             self._break(1)
             indent = "  " * max(len(self._lists) - 1, 0)
@@ -172,8 +148,6 @@ class _Renderer:
                 self._emit(f"{indent}{self._lists[-1][1]}. ")
             else:
                 self._emit(f"{indent}- ")
-        elif tag in _LINE:
-            self._break(1)
         elif tag == "hr":
             self._break(1)
             self._emit(_RULE)
@@ -182,35 +156,23 @@ class _Renderer:
             if not self._at_space():
                 self._emit(" ")
         elif tag == "a":
-            self._links.append((attrs.get("href") or "", []))
+            self._links.append((el.get("href") or "", []))
         elif tag == "img":
-            alt = (attrs.get("alt") or "").strip()
+            alt = (el.get("alt") or "").strip()
             if alt:
                 self._emit(alt)
 
-    def handle_startendtag(self, tag: str, attrs: dict[str, str]) -> None:
-        # <br/>, <hr/>, <img/> have no content; an empty <a/> or <p/> none either.
-        self.handle_starttag(tag, attrs)
-        if tag not in ("br", "hr", "img"):
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
-            self._hidden = max(self._hidden - 1, 0)
-            return
-        if self._hidden:
-            return
+    def end(self, tag: str) -> None:
         if tag == "blockquote":
             self._break(2)
             self._depth = max(self._depth - 1, 0)
-        elif tag in _PARAGRAPH:
+        elif tag == "pre":
             self._break(2)
-            if tag == "pre":
-                self._pre = max(self._pre - 1, 0)
-            elif tag in ("ul", "ol") and self._lists:
+            self._pre = max(self._pre - 1, 0)
+        elif tag in ("ul", "ol"):
+            self._break(2)
+            if self._lists:
                 self._lists.pop()
-        elif tag in _LINE:
-            self._break(1)
         elif tag == "a" and self._links:
             href, words = self._links.pop()
             self._end_link(href.strip(), "".join(words).strip())
@@ -222,92 +184,18 @@ class _Renderer:
         if shown.rstrip("/") != text.rstrip("/"):
             self._emit(f" ({href})")
 
-    def handle_data(self, data: str) -> None:
-        if self._hidden or not data:
-            return
+    def data(self, pieces: list[str]) -> None:
+        """The text between two active tags (inert elements' text already joined in)."""
+        data = pieces[0] if len(pieces) == 1 else "".join(pieces)
         if self._pre:
-            lines = data.split("\n")
-            for i, line in enumerate(lines):
+            for i, line in enumerate(data.split("\n")):
                 if i:
                     self._flush(force=True)
                 if line:
                     self._emit(line)
             return
-        text = _WHITESPACE.sub(" ", data)
-        if text.startswith(" ") and self._at_space():
-            text = text[1:]
-        if text:
-            self._emit(text)
-
-    def feed(self, html: str) -> None:
-        """Tokenise ``html`` and call the handlers for the tags that change the text."""
-        lower = html.lower()
-        same_case = len(lower) == len(html)
-        # Every token ends with ">": none starts after the last one.
-        last = html.rfind(">") + 1
-        tokens = (_TOKEN if same_case else _TOKEN_ANY_CASE).finditer(
-            lower if same_case else html, 0, last
-        )
-        pieces: list[str] = []  # text since the last active tag (cut around inert markup)
-        pos = 0
-        for match in tokens:
-            start = match.start()
-            if start < pos:
-                continue  # inside a script or style element
-            if start > pos:
-                pieces.append(html[pos:start])
-            pos = match.end()
-            name = match.lastgroup
-            if name is None:
-                continue  # a comment, a declaration or a tag with no effect on the text
-            if pieces:
-                if not self._hidden:
-                    self._data(pieces)
-                pieces = []
-            tag = match.group(name)
-            if not same_case:
-                tag = tag.lower()
-            brk = (_START_BREAKS if name == "start" else _END_BREAKS).get(tag)
-            if brk is not None and name != "raw" and not self._hidden:
-                # Block tags only ask for a line break, opening or closing, with or
-                # without "/>": the commonest tags, handled without the handlers.
-                if self._want < brk:
-                    self._want = brk
-            elif name == "start":
-                raw = html[start:pos]
-                attrs = _attributes(raw[len(tag) + 1 : -1]) if tag in ("a", "img") else {}
-                if raw.endswith("/>") and not _BARE_SLASH.search(raw):
-                    self.handle_startendtag(tag, attrs)
-                else:
-                    self.handle_starttag(tag, attrs)
-            elif name == "raw":
-                end = _RAW_END[tag].search(html, pos)
-                self.handle_starttag(tag, {})
-                pos = len(html) if end is None else end.end()
-                self.handle_endtag(tag)
-            else:
-                self.handle_endtag(tag)
-        if pos < len(html):
-            pieces.append(html[pos:])
-        if pieces and not self._hidden:
-            self._data(pieces)
-
-    def _data(self, pieces: list[str]) -> None:
-        """``handle_data`` for the text between two active tags, cut around inert ones."""
-        # html.parser decodes the entities of each run of text between two tags.
-        if len(pieces) == 1:
-            data = pieces[0]
-            if "&" in data:
-                data = unescape(data)
-        else:
-            data = "".join([unescape(p) if "&" in p else p for p in pieces])
-        if not data:
-            return
-        if self._pre:
-            self.handle_data(data)
-            return
-        # handle_data's common case, inline: this runs once per text run.
-        text = _WHITESPACE.sub(" ", data)
+        # The regular expression costs more than the two tests that usually skip it.
+        text = _WHITESPACE.sub(" ", data) if "  " in data or not data.isprintable() else data
         if text[0] == " ":
             cur = self._cur
             if not cur or self._want or cur[-1][-1:] in (" ", "\n", "\t"):
@@ -315,6 +203,48 @@ class _Renderer:
                 if not text:
                     return
         self._emit(text)
+
+    def walk(self, root: Any, iterwalk: Any) -> None:
+        """Every element's start and end, its text and tail, in document order."""
+        pieces: list[str] = []  # text since the last active tag
+        start_breaks, end_breaks = _START_BREAKS, _END_BREAKS
+        start_calls, end_calls = _START_CALLS, _END_CALLS
+        for event, el in iterwalk(root, events=("start", "end")):
+            tag = el.tag
+            if event == "start":
+                brk = start_breaks.get(tag)
+                if brk is not None:
+                    if pieces:
+                        self.data(pieces)
+                        pieces = []
+                    if self._want < brk:
+                        self._want = brk
+                elif tag in start_calls:
+                    if pieces:
+                        self.data(pieces)
+                        pieces = []
+                    self.start(tag, el)
+                text = el.text
+            else:
+                brk = end_breaks.get(tag)
+                if brk is not None:
+                    if pieces:
+                        self.data(pieces)
+                        pieces = []
+                    if self._want < brk:
+                        self._want = brk
+                elif tag in end_calls:
+                    if pieces:
+                        self.data(pieces)
+                        pieces = []
+                    self.end(tag)
+                text = el.tail
+            # Whitespace before a pending line break changes nothing (the commonest
+            # text in mail HTML: the newline after each block's end tag).
+            if text and (pieces or not self._want or self._pre or not _blank(text)):
+                pieces.append(text)
+        if pieces:
+            self.data(pieces)
 
     def render(self) -> str:
         self._flush()
@@ -337,8 +267,52 @@ class _Renderer:
 
 def html_to_text(html: str) -> str:
     """Readable plain text for an HTML document or fragment; never raises."""
+    try:
+        return _render(html)
+    except Exception:  # a surprise in libxml2 or lxml: the words, without layout
+        return _flat_text(html)
+
+
+def _render(html: str) -> str:
+    if "<" not in html and "&" not in html:
+        renderer = _Renderer()
+        if html.strip():
+            renderer.data([html])
+        return renderer.render()
+    from lxml import etree
+
+    if not html.isascii():
+        # libxml2 stops at a lone surrogate (an undecodable byte kept by the decoder).
+        html = _SURROGATE.sub("\ufffd", html)
+    cut = html.rfind(">") + 1
+    if "<" in html[cut:]:
+        # A tag still open at the end is text (as the old renderer and html.parser read
+        # it), not dropped as HTML5 says: "<p>see a<b" keeps its "a<b".
+        html = html[:cut] + html[cut:].replace("<", "&lt;")
+    parser = _html_parser()
+    root = etree.fromstring(html, parser)
+    if any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log):
+        return _flat_text(html)  # nesting too deep: libxml2 stopped reading
     renderer = _Renderer()
-    # The tokenizer is lenient, but keep what was rendered on a surprise.
-    with contextlib.suppress(Exception):
-        renderer.feed(html)
+    if root is not None:
+        etree.strip_elements(root, *_HIDDEN, with_tail=False)
+        etree.strip_tags(root, *_INERT)  # their text joins their neighbours', in C
+        renderer.walk(root, etree.iterwalk)
     return renderer.render()
+
+
+def _flat_text(html: str) -> str:
+    """The words of ``html`` with block tags as line breaks: for documents lxml cannot read."""
+    kept: list[str] = []
+    pos = 0
+    for match in _RAW_START.finditer(html):  # script and style content is not text
+        if match.start() < pos:
+            continue
+        kept.append(html[pos : match.start()])
+        end = html.lower().find(f"</{match.group(1).lower()}", match.end())
+        pos = len(html) if end < 0 else end
+    html = "".join(kept) + html[pos:]
+    html = _BLOCK_TAG.sub("\n", html)
+    html = _ANY_TAG.sub("", html)
+    lines = (_WHITESPACE.sub(" ", unescape(line)).strip() for line in html.split("\n"))
+    return "\n".join(line for line in lines if line)
