@@ -300,3 +300,44 @@ def test_lines_shaped_almost_like_those_are_content(text: str) -> None:
     assert extract_reply(text, None).endswith("Press the red button twice.") or (
         extract_reply(text, None).endswith("Refunds take 5 days.")
     )
+
+
+# --- 19: signature blocks without "-- " ------------------------------------------------
+
+_ASK = "Can you send me the updated quote by Friday?"
+
+
+@pytest.mark.parametrize(
+    ("signature", "kept"),
+    [
+        (
+            "Mit freundlichen Grüßen / Kind regards\nMax Mustermann\nVertrieb\nBeispiel GmbH\n"
+            "Tel. +49 30 1234567\n",
+            "Mit freundlichen Grüßen / Kind regards",
+        ),
+        (
+            "Kind regards,\n\nJohn Smith\nSenior Account Manager\nExample Corp\n123 Main Street\n"
+            "Suite 400\nSpringfield, IL 62701\nUSA\nPhone: +1 555 555 0100\n"
+            "Mobile: +1 555 555 0101\nwww.example.com\n",
+            "Kind regards,",
+        ),
+        (
+            "Regards,\nJohn Smith\nExample Corp\nTel: +1 555 0100\n\nCONFIDENTIALITY NOTICE: This"
+            " e-mail and any attachments are confidential and intended solely for the addressee.\n",
+            "Regards,",
+        ),
+    ],
+)
+def test_longer_signature_blocks(signature: str, kept: str) -> None:
+    """Two-language valedictions, eleven-line blocks, a disclaimer below the block."""
+    assert extract_reply(f"{_ASK}\n\n{signature}", None) == f"{_ASK}\n\n{kept}"
+
+
+def test_a_long_answer_after_a_thanks_is_not_a_signature() -> None:
+    """Nine lines after "Thanks," with only one contact-like line: content, kept."""
+    text = (
+        "Thanks,\nhere is what I found:\nthe printer stops at page 3\nthe tray is full\n"
+        "the cable is fine\nthe driver is new\nthe queue is empty\nthe light is red\n"
+        "support told me to call 555 0100 1234\nit still fails"
+    )
+    assert extract_reply(text, None) == text

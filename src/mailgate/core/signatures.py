@@ -10,11 +10,14 @@ Three shapes, tried in this order on the reply's lines:
    It must be the whole line, and near the end: among the last five non-blank
    lines, with at most three after it (a disclaimer, a link). A sentence that
    starts the same way ("Sent from my iPhone the photo was blurry") is content.
-3. A valediction ("Best regards,", "Mit freundlichen Grüßen", "此致", …) followed by
-   a block of two to eight short lines of which one is contact-like (a phone
-   number, URL, address, job title or company): the Outlook/Foxmail habit of a
-   signature without "-- ". The valediction stays, the block goes. A name alone
-   ("Thanks,\\nFrank") is kept: it may be all the reply there is.
+3. A valediction ("Best regards,", "Mit freundlichen Grüßen", "此致", also two at
+   once: "Mit freundlichen Grüßen / Kind regards") followed by a block of two to
+   twelve short lines of which one is contact-like (a phone number, URL, address,
+   job title or company; two when the block is longer than eight lines): the
+   Outlook/Foxmail habit of a signature without "-- ". A confidentiality notice
+   at the block's end may be one long line. The valediction stays (both lines of
+   "此致 / 敬礼"), the block goes. A name alone ("Thanks,\\nFrank") is kept: it
+   may be all the reply there is.
 """
 
 from __future__ import annotations
@@ -161,19 +164,41 @@ def _cut_footer(lines: list[str], end: int) -> int:
     return end
 
 
+# A confidentiality footer below a signature block may be one long line.
+_DISCLAIMER_RE = re.compile(
+    r"confidential|privileged|intended (?:solely |only )?for|disclaimer|vertraulich"
+    r"|confidentiel|confidencial|riservat|保密|机密|免责|機密",
+    re.I,
+)
+
+
+def _is_valediction(line: str) -> bool:
+    """ "Best regards,", also two languages at once: "Mit freundlichen Grüßen / Kind regards"."""
+    if len(line) > 80:
+        return False
+    if len(line) <= 40 and _VALEDICTION_RE.match(line):
+        return True
+    parts = re.split(r"\s[/|]\s", line)
+    return len(parts) > 1 and all(_VALEDICTION_RE.match(p.strip()) for p in parts)
+
+
 def _cut_after_valediction(lines: list[str], end: int) -> int:
-    candidates = _nonblank_from_end(lines, end, 10)
+    candidates = _nonblank_from_end(lines, end, 14)
     for rank in range(len(candidates) - 1, 1, -1):  # earliest first, 2+ lines after it
         i = candidates[rank]
         line = lines[i].strip()
-        if len(line) > 40 or not _VALEDICTION_RE.match(line):
+        if not _is_valediction(line):
             continue
         block = [lines[j].strip() for j in candidates[:rank]]
-        if len(block) > 8 or any(len(b) > 80 or b.endswith(("?", "？")) for b in block):
+        if len(block) > 12 or any(
+            (len(b) > 80 and not _DISCLAIMER_RE.search(b)) or b.endswith(("?", "？")) for b in block
+        ):
             continue
-        if any(_CONTACT_RE.search(b) for b in block):
+        contacts = sum(1 for b in block if _CONTACT_RE.search(b))
+        # A long block (an address, several numbers) needs more than one contact line.
+        if contacts >= (2 if len(block) > 8 else 1):
             # A valediction on two lines ("此致" / "敬礼", "Thanks and" …) stays whole.
-            while rank > 1 and _VALEDICTION_RE.match(lines[candidates[rank - 1]].strip()):
+            while rank > 1 and _is_valediction(lines[candidates[rank - 1]].strip()):
                 rank -= 1
             return candidates[rank] + 1
     return end
