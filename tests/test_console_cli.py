@@ -79,3 +79,38 @@ def test_user_create_refusals(
     )
     assert result.exit_code == code, result.output
     assert says in result.output and "Traceback" not in result.output
+
+
+def test_user_disable_unassigns_their_conversations(mailgate: CliRunner) -> None:
+    """``mailgate user disable``: the user can no longer sign in and what they had is
+    unassigned; an unknown address is refused naming ``email``."""
+    from mailgate.errors import Unauthorized
+    from mailgate.services import conversations, tenancy
+    from mailgate.store.db import transaction
+    from tests.test_conversation_assignees import assignee_of, conversation
+
+    made = mailgate.invoke(
+        cli,
+        ["user", "create", "--email", "leaving@example.com", "-w", "default", "--role", "agent",
+         "--password-stdin"],
+        input="leaving passphrase\n",
+    )
+    assert made.exit_code == 0, made.output
+    app = build(Settings.from_env(create=False))
+    try:
+        with transaction(app.sessions) as session:
+            ws = tenancy.workspace_by_name(session, "default").id
+            agent = users.user_by_email(session, "leaving@example.com").id
+        conv = conversation(app, ws, "left behind")
+        with transaction(app.sessions) as session:
+            row = conversations.get(session, ws, conv)
+            conversations.assign(session, row, agent, conversations.Actor(agent, "agent"))
+        done = mailgate.invoke(cli, ["user", "disable", "--email", "Leaving@Example.com"])
+        assert done.exit_code == 0 and "leaving@example.com" in done.output, done.output
+        assert assignee_of(app, conv) is None
+        with app.sessions() as session, pytest.raises(Unauthorized):
+            users.authenticate(session, "leaving@example.com", "leaving passphrase", None)
+        unknown = mailgate.invoke(cli, ["user", "disable", "--email", "nobody@example.com"])
+        assert unknown.exit_code == 1 and "(email)" in unknown.output
+    finally:
+        app.dispose()
