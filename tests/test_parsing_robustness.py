@@ -341,3 +341,35 @@ def test_a_long_answer_after_a_thanks_is_not_a_signature() -> None:
         "support told me to call 555 0100 1234\nit still fails"
     )
     assert extract_reply(text, None) == text
+
+
+def _html_only(html: str, subject: str = "Re: Order 123") -> bytes:
+    head = f"From: John <john@example.com>\r\nTo: {ADDR}\r\nSubject: {subject}\r\n"
+    mime = "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+    return f"{head}{mime}\r\n{html}\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # Proton Mail: its footer's link is rendered after the words.
+        '<div>Ok, thanks.</div><div class="protonmail_signature_block"><div>Sent with <a href='
+        '"https://proton.me/">Proton Mail</a> secure email.</div></div><br><div class="protonm'
+        'ail_quote">On Monday, January 1st, 2024 at 10:00 AM, Acme Support &lt;support@help.ex'
+        'ample.com&gt; wrote:<br><blockquote class="protonmail_quote" type="cite">old</blockquo'
+        "te></div>",
+        # QQ Mail: an 18-dash rule over the signature, then its "原始邮件" block.
+        '<div>Ok, thanks.</div><div><br></div><div><div style="color:#909090">-----------------'
+        '-</div><div>张三</div><div>示例科技有限公司</div></div><div>&nbsp;</div><div style="fo'
+        'nt-size: 12px;">------------------&nbsp;原始邮件&nbsp;------------------</div><div><b>'
+        "发件人:</b> Acme Support &lt;support@help.example.com&gt;;</div><div><b>发送时间:</b> 20"
+        "24年1月1日(星期一) 上午10:00</div><div><b>收件人:</b> 张三</div><div><b>主题:</b> 订单</d"
+        "iv><div>旧</div>",
+        # Zimbra: an <hr id="zwchr"> over a bold From/To/Sent/Subject block.
+        '<div>Ok, thanks.</div><hr id="zwchr"><div><b>From: </b>"Acme Support" &lt;support@hel'
+        'p.example.com&gt;<br><b>To: </b>"John" &lt;john@example.com&gt;<br><b>Sent: </b>Monda'
+        "y, January 1, 2024 10:00:00 AM<br><b>Subject: </b>x<br></div><div>old</div>",
+    ],
+)
+def test_html_only_replies_of_more_clients(html: str) -> None:
+    assert parse_message(_html_only(html)).to_json()["reply_text"] == "Ok, thanks."

@@ -3,11 +3,13 @@
 Three shapes, tried in this order on the reply's lines:
 
 1. RFC 3676 §4.3's "-- " line starts the signature wherever it is (the first
-   one); "--" (clients that trim trailing blanks) only in the last ten lines.
+   one); "--" (clients that trim trailing blanks) and QQ Mail's rule of 18
+   dashes only in the last ten lines.
 2. The fixed footer a mobile or app client appends ("Sent from my iPhone",
    "Envoyé de mon iPhone", "Von meinem Mobilgerät gesendet", "Gesendet von Outlook
    für Android", "從我的 iPhone 傳送", "发自我的iPhone", "Sent with Airmail", …).
-   It must be the whole line, and near the end: among the last five non-blank
+   It must be the whole line (a link HTML-to-text wrote after a word, "Proton Mail
+   (https://proton.me/)", does not count), and near the end: among the last five non-blank
    lines, with at most three after it (a disclaimer, a link). A sentence that
    starts the same way ("Sent from my iPhone the photo was blurry") is content.
 3. A valediction ("Best regards,", "Mit freundlichen Grüßen", "此致", also two at
@@ -127,10 +129,15 @@ def strip_signature(lines: list[str]) -> list[str]:
             return lines[:end]
 
 
+# "--" alone (a client trimmed the space), and QQ Mail's rule of 18 dashes over its
+# signature (its HTML signature block, rendered as text).
+_TRAILING_RULES = frozenset({"--", "-" * 18})
+
+
 def _cut_trailing_dashes(lines: list[str], end: int) -> int:
-    """ "--" alone (a client trimmed the space) starts a signature in the last ten lines."""
+    """A signature rule without the space starts a signature in the last ten lines."""
     for i in range(max(0, end - 10), end):
-        if lines[i].strip() == "--":
+        if lines[i].strip() in _TRAILING_RULES:
             return _trim(lines, i)
     return end
 
@@ -159,9 +166,13 @@ def _cut_footer(lines: list[str], end: int) -> int:
         line = lines[i].strip()
         if len(line) > 120 or not _may_be_footer(line):
             continue
-        if _FOOTER_RE.match(line):
+        if _FOOTER_RE.match(line) or _FOOTER_RE.match(_LINK_RE.sub("", line)):
             return _trim(lines, i)
     return end
+
+
+# A link as HTML-to-text writes it after its text ("Proton Mail (https://proton.me/)").
+_LINK_RE = re.compile(r"\s?[(<]https?://[^()<>\s]{1,200}[)>]")
 
 
 # A confidentiality footer below a signature block may be one long line.
