@@ -28,7 +28,6 @@ the history in (Gmail's ``gmail_quote``, Outlook's ``divRplyFwdMsg``, Apple's
 
 from __future__ import annotations
 
-import html as htmllib
 import re
 
 from mailgate.core.attribution import (
@@ -38,20 +37,25 @@ from mailgate.core.attribution import (
     is_separator,
     starts_header_block,
 )
+from mailgate.core.htmltext import html_to_text
 from mailgate.core.signatures import strip_signature
 
 __all__ = ["extract_reply", "is_forward_subject"]
 
-_HTML_MARKERS = (
-    r'<div[^>]*class="?[^">]*gmail_quote',
-    r'<[^>]*id="?divRplyFwdMsg',
-    r'<[^>]*id="?OLK_SRC_BODY_SECTION',
-    r'<[^>]*id="?appendonsend',
-    r'<[^>]*id="?mail-editor-reference-message-container',
-    r'<div[^>]*class="?[^">]*(?:moz-cite-prefix|yahoo_quoted)',
-    r"<blockquote",
-    r"-{6,}(?:&nbsp;|\s)*(?:原始邮件|Original)",
+# Where clients start the quoted history in their HTML: a class on a <div>, an id on
+# any tag, a <blockquote>, a dashed "Original" rule. Found by their words first and
+# the tag around a word checked with string operations, so hostile markup (thousands
+# of tags that never close) costs linear time, not a regular expression's backtracking.
+_MARKER_WORDS = re.compile(
+    r"gmail_quote|moz-cite-prefix|yahoo_quoted|divRplyFwdMsg|OLK_SRC_BODY_SECTION"
+    r"|appendonsend|mail-editor-reference-message-container|<blockquote"
+    r"|(?<!-)-{6,}+(?:&nbsp;|\s)*+(?:原始邮件|Original)",
+    re.I,
 )
+_CLASS_MARKERS = {"gmail_quote": "gmail_quote", "moz-cite-prefix": "moz", "yahoo_quoted": "moz"}
+_DIV_OPEN = re.compile(r"<div", re.I)
+_TAG_WINDOW = 2000  # how far back a marker's tag may start
+_MAX_MISSES = 100
 _FORWARD_HTML = re.compile(
     r"Forwarded message|Begin forwarded message|Weitergeleitete Nachricht|Message transféré"
     r"|Mensaje reenviado|Messaggio inoltrato|转发邮件|轉寄郵件",
@@ -153,17 +157,44 @@ def _quote_follows(lines: list[str], j: int) -> bool:
 
 
 def _cut_html(html: str) -> str:
-    starts = [m.start() for rx in _HTML_MARKERS if (m := re.search(rx, html, re.I))]
+    starts: dict[str, int] = {}  # each marker's first place
+    misses = 0
+    for match in _MARKER_WORDS.finditer(html):
+        word = match.group(0).lower()
+        kind = _CLASS_MARKERS.get(word, word if word[0] != "-" else "-")
+        if kind not in starts:
+            start = _marker_start(html, match.start(), word)
+            if start is not None:
+                starts[kind] = start
+            elif (misses := misses + 1) > _MAX_MISSES:
+                break  # the words, but not in tags: text written to slow us down
     # Gmail wraps a forward in the same markup as a quote: a forward is kept.
-    starts = [s for s in starts if not _FORWARD_HTML.search(html, s, s + 600)]
-    return html[: min(starts)] if starts else html
+    found = [s for s in starts.values() if not _FORWARD_HTML.search(html, s, s + 600)]
+    return html[: min(found)] if found else html
+
+
+def _marker_start(html: str, at: int, word: str) -> int | None:
+    """Where the marker ``word`` found at ``at`` starts, or None if it is no marker there."""
+    if word[0] in "<-":
+        return at
+    low = max(0, at - _TAG_WINDOW)
+    low = max(low, html.rfind(">", low, at) + 1)  # the tag holding the word starts after this
+    if word in _CLASS_MARKERS:  # <div ... class="... gmail_quote
+        div = _DIV_OPEN.search(html, low, at)
+        if div is None:
+            return None
+        tag = html[div.start() : at].lower()
+        cut = tag.rfind("class=")
+        if cut < 0:
+            return None
+        return div.start() if '"' not in tag[cut + 6 :].removeprefix('"') else None
+    # <... id="divRplyFwdMsg
+    if not html[max(0, at - 4) : at].lower().endswith(("id=", 'id="')):
+        return None
+    tag_start = html.find("<", low, at)
+    return tag_start if tag_start >= 0 else None
 
 
 def _html_to_text(html: str) -> str:
-    """Crude tag stripping: enough for a fallback when the parser gave no text."""
-    html = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", "", html)
-    html = re.sub(r"(?i)<br\s*/?>", "\n", html)
-    html = re.sub(r"(?i)</(p|div|tr|li|h\d|blockquote)\s*>", "\n", html)
-    html = re.sub(r"<[^>]+>", "", html)
-    text = htmllib.unescape(html).replace("\u00a0", " ")
-    return re.sub(r"\n{3,}", "\n\n", text)
+    """The HTML's text as the parser renders it (linear on hostile markup)."""
+    return html_to_text(html)
