@@ -37,6 +37,7 @@ import smtplib
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +45,7 @@ from typing import Any, Protocol
 import pytest
 
 from tests.servers.console import PASSWORD
-from tests.servers.serve import Serve, finish, start_serve
+from tests.servers.serve import Serve, start_serve
 from tests.servers.smtpsink import SMTP_SINK, SmtpSink, _start_sink, stop_process_group
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -236,24 +237,13 @@ def _wait_text(walk: Walk, path: str, needle: str) -> None:
     assert needle in walk.page.content()
 
 
-def _workspaces(served: Served, name: str, other: str) -> None:
-    """What the operator does in a terminal: two workspaces with their receiving domain,
-    A's admin and B's agent (A's agent is invited in the console). Two at a time: each
-    ``mailgate`` is an interpreter that takes seconds to start on a busy machine."""
-    finish(
-        [
-            served.serve.start_cli("workspace", "create", ws, "--domain", f"{ws}.example.com")
-            for ws in (name, other)
-        ]
-    )
-    finish(
-        [
-            served.serve.start_cli(
-                "user", "create", "--email", f"{role}@{ws}.example.com", "--workspace", ws,
-                "--role", role, "--password-stdin", stdin=PASSWORD + "\n",
-            )
-            for ws, role in ((name, "admin"), (other, "agent"))
-        ]
+def _operator(served: Served, workspace: str, role: str) -> None:
+    """What the operator does in a terminal: a workspace with its receiving domain and its
+    first user (A's agent is invited in the console by A's admin)."""
+    served.serve.cli("workspace", "create", workspace, "--domain", f"{workspace}.example.com")
+    served.serve.cli(
+        "user", "create", "--email", f"{role}@{workspace}.example.com", "--workspace", workspace,
+        "--role", role, "--password-stdin", stdin=PASSWORD + "\n",
     )  # fmt: skip
 
 
@@ -402,8 +392,20 @@ def _new_mail_and_hostile_html(served: Served, walk: Walk, name: str, support: s
 
 def _walk(served: Served, browser: Any, shots: Path, lang: str, tag: str) -> None:
     name, other = f"acme-{tag}", f"beta-{tag}"
+    with ThreadPoolExecutor(2) as terminals:  # each `mailgate` takes seconds to start
+        first = terminals.submit(_operator, served, name, "admin")
+        later = terminals.submit(_operator, served, other, "agent")  # while A walks
+        first.result()
+        conv_id, urls = _walk_a(served, browser, shots, lang, name)
+        later.result()
+    _walk_b(served, browser, shots, lang, other, conv_id, urls)
+
+
+def _walk_a(
+    served: Served, browser: Any, shots: Path, lang: str, name: str
+) -> tuple[str, list[str]]:
+    """Workspace A: the admin's part, then the agent's; A's conversation and its URLs."""
     support = f"support@{name}.example.com"
-    _workspaces(served, name, other)
     admin = Walk(served, browser, lang, shots)
     try:
         _admin_walk(served, admin, name, support)
@@ -424,7 +426,14 @@ def _walk(served: Served, browser: Any, shots: Path, lang: str, tag: str) -> Non
         assert agent.context.request.get(f"{served.url}/conversations/{conv_id}").ok
     finally:
         agent.close()
+    return conv_id, urls
 
+
+def _walk_b(
+    served: Served, browser: Any, shots: Path, lang: str, other: str, conv_id: str,
+    urls: list[str],
+) -> None:
+    """Workspace B's agent: every URL of A's conversation answers 404."""
     stranger = Walk(served, browser, lang, shots)
     try:
         stranger.login(f"agent@{other}.example.com")

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,40 +43,9 @@ class Serve:
         """Run ``mailgate ARGS`` against this installation; its stdout, or raise with stderr."""
         return _run([str(MAILGATE), *args], self.env, stdin)
 
-    def start_cli(self, *args: str, stdin: str | None = None) -> Command:
-        """Start ``mailgate ARGS`` without waiting (several at once on a loaded machine)."""
-        proc = subprocess.Popen(
-            [str(MAILGATE), *args],
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        return Command(proc, stdin or "")
-
     @property
     def stderr(self) -> str:
         return (self.directory / "serve.stderr").read_text("utf-8", "replace")
-
-
-@dataclass
-class Command:
-    """A ``mailgate`` command started by :meth:`Serve.start_cli`, and its input."""
-
-    proc: subprocess.Popen[str]
-    stdin: str
-
-
-def finish(commands: Sequence[Command]) -> list[str]:
-    """Wait for commands started with :meth:`Serve.start_cli`; their stdouts, or raise."""
-    outs = []
-    for command in commands:
-        out, err = command.proc.communicate(command.stdin, timeout=120)
-        if command.proc.returncode != 0:
-            raise AssertionError(f"{command.proc.args} exited {command.proc.returncode}: {err}")
-        outs.append(out)
-    return outs
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: str | None) -> str:
