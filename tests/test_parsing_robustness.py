@@ -373,3 +373,48 @@ def _html_only(html: str, subject: str = "Re: Order 123") -> bytes:
 )
 def test_html_only_replies_of_more_clients(html: str) -> None:
     assert parse_message(_html_only(html)).to_json()["reply_text"] == "Ok, thanks."
+
+
+# --- 7/8: Exchange NDRs in Outlook's other languages; statuses printed further down ----
+
+_NDR_TAIL = (
+    "\n\n{address}\nRemote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("subject", "intro"),
+    [
+        ("Non recapitabile: Il tuo ticket", "Recapito non riuscito per i destinatari o i gruppi"),
+        ("Onbestelbaar: Uw ticket", "Bezorging is mislukt voor deze ontvangers of groepen"),
+        ("Недоставленное: запрос", "Не удалось выполнить доставку следующим получателям"),
+        ("Niedostarczalne: Zgłoszenie", "Dostarczenie do tych adresatów nie powiodło się"),
+        ("Kan inte levereras: Ärende", "Leveransen misslyckades till följande mottagare"),
+        ("Nedoručitelné: Tiket", "Doručení následujícím příjemcům se nezdařilo"),
+    ],
+)
+def test_exchange_ndr_in_more_languages(subject: str, intro: str) -> None:
+    body = f"{intro}:\n\nalice@example.net\n" + _NDR_TAIL.format(address="alice@example.net")
+    out = parse_message(_mail(_to_us("postmaster@example.net", subject), body)).to_json()
+    assert out["kind"] == "bounce"
+    assert [(r["address"], r["status"]) for r in out["bounce"]["recipients"]] == [
+        ("alice@example.net", "5.1.1")
+    ]
+
+
+def test_each_recipient_gets_the_status_printed_below_the_list() -> None:
+    """Exchange lists the recipients, then each one's code under "Diagnostic information"."""
+    body = (
+        "Delivery has failed to these recipients or groups:\n\nalice@example.net\n"
+        "The e-mail address you entered couldn't be found.\n\nbob@example.net\n"
+        "The recipient's mailbox is full.\n\nDiagnostic information for administrators:\n\n"
+        "alice@example.net\n#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##\n\n"
+        "bob@example.net\n#554 5.2.2 mailbox full ##\n"
+    )
+    raw = _mail(_to_us("Microsoft Outlook <postmaster@example.net>", "Undeliverable: x"), body)
+    recipients = parse_message(raw).to_json()["bounce"]["recipients"]
+    assert [(r["address"], r["status"]) for r in recipients] == [
+        ("alice@example.net", "5.1.1"),
+        ("bob@example.net", "5.2.2"),
+    ]
+    assert "5.2.2" in recipients[1]["diagnostic"]

@@ -127,7 +127,37 @@ def bounces(start: int) -> list[Case]:
             " carol@customer.example instead.",
         },
     )
-    return [domino, yahoo, human]
+    n += 1
+    copy = original(n, "giulia@cliente.example")[0].decode().replace("\r\n", "\n")
+    subject = "Non recapitabile: Your ticket #1042"
+    italian = (
+        "exchange-it-two-recipients",
+        message(
+            _bounce_top(n, "Microsoft Outlook <postmaster@cliente.example>", subject),
+            _text(
+                "Recapito non riuscito per i destinatari o i gruppi seguenti:\n\n"
+                "giulia@cliente.example\nImpossibile trovare l'indirizzo di posta elettronica"
+                " immesso.\n\nmarco@cliente.example\nLa cassetta postale del destinatario è"
+                " piena.\n\nInformazioni di diagnostica per gli amministratori:\n\n"
+                "Server di generazione: EX02.cliente.example\n\ngiulia@cliente.example\n"
+                "Remote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'\n\n"
+                "marco@cliente.example\nRemote Server returned '554 5.2.2 mailbox full'\n\n"
+                "Intestazioni messaggio originale:\n\n" + copy
+            ),
+        ),
+        {
+            "description": "Exchange NDR in Italian, two recipients, each one's code printed"
+            " under the diagnostic information further down",
+            "kind": "bounce",
+            "subject": subject,
+            "from": [{"name": "Microsoft Outlook", "address": "postmaster@cliente.example"}],
+            "bounce_recipients": [
+                {"address": "giulia@cliente.example", "action": "failed", "status": "5.1.1"},
+                {"address": "marco@cliente.example", "action": "failed", "status": "5.2.2"},
+            ],
+        },
+    )
+    return [domino, yahoo, human, italian]
 
 
 # --- replies and automatic mail (400 block) ------------------------------------------
