@@ -275,9 +275,14 @@ def test_api_assignee_field_filter_and_tenancy(server: Server) -> None:
     conv = conversation(app, desk.ws, "API assign")
     spare = conversation(app, desk.ws, "left alone")
     with server.client() as c, server.client(other_key) as other:
+        # The event type is one a subscription may name (disabled: nothing is sent out).
         hook = c.post(
             "/v1/webhooks",
-            json={"url": "https://hooks.example.com/x", "events": ["conversation.assigned"]},
+            json={
+                "url": "https://hooks.example.com/x",
+                "events": ["conversation.assigned"],
+                "enabled": False,
+            },
         )
         assert hook.status_code == 201, hook.text
         r = c.patch(f"/v1/conversations/{conv}", json={"assignee_id": desk.agent})
