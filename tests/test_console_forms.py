@@ -14,7 +14,8 @@ from __future__ import annotations
 import html
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +51,23 @@ def ws(console_server: ConsoleServer) -> dict[str, str]:
     return {"a": a, "b": b, "key": key}
 
 
+Signed = Callable[[str], AbstractContextManager[httpx.Client]]
+
+
+@pytest.fixture(scope="module")
+def signed(console_server: ConsoleServer, ws: dict[str, str]) -> Iterator[Signed]:
+    """One signed-in client per user for the module: sign-ins (argon2) are the slow part."""
+    clients: dict[str, httpx.Client] = {}
+    with ExitStack() as stack:
+
+        def client(email: str) -> AbstractContextManager[httpx.Client]:
+            if email not in clients:
+                clients[email] = stack.enter_context(console_server.login(email))
+            return nullcontext(clients[email])
+
+        yield client
+
+
 def field_error(page: str, name: str) -> str:
     """The message shown beside field ``name`` (web templates: ``data-field``)."""
     found = re.search(rf'<p class="field-error" data-field="{re.escape(name)}">([^<]*)</p>', page)
@@ -75,12 +93,14 @@ def _stored_secrets(console_server: ConsoleServer, source_id: str) -> dict[str, 
 # --- inbound sources ---------------------------------------------------------------------------
 
 
-def test_imap_source_create_edit_disable_delete(console_server: ConsoleServer, ws: dict) -> None:
+def test_imap_source_create_edit_disable_delete(
+    console_server: ConsoleServer, ws: dict, signed: Signed
+) -> None:
     """Add an IMAP source from its schema-drawn form, edit it with the password left
     empty (the stored one stays), disable it, delete it. The password never appears."""
     password = "imap-Secret-4711"
     port = str(free_port())
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         form = c.get("/inbound/sources/new", params={"kind": "imap"}).text
         for name in ("host", "port", "username", "folder", "after", "auth"):
             assert f'name="config.{name}"' in form, name
@@ -127,7 +147,7 @@ def test_imap_source_create_edit_disable_delete(console_server: ConsoleServer, w
 
 
 def test_source_refusals_are_the_apis_words_beside_the_field(
-    console_server: ConsoleServer, ws: dict
+    console_server: ConsoleServer, ws: dict, signed: Signed
 ) -> None:
     """A port out of range gets, beside *port*, exactly what ``POST /v1/sources`` answers;
     a POP3 source without a password is refused beside *password*; the typed password
@@ -138,7 +158,7 @@ def test_source_refusals_are_the_apis_words_beside_the_field(
         console_server, ws["key"], "POST", "/v1/sources",
         {"name": "bad", "kind": "imap", "config": config},
     )
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         token = csrf_of(c.get("/inbound").text)
         bad = c.post(
             "/inbound/sources/new",
@@ -161,10 +181,10 @@ def test_source_refusals_are_the_apis_words_beside_the_field(
 
 
 def test_mailgun_source_shows_its_push_url_never_its_key(
-    console_server: ConsoleServer, ws: dict
+    console_server: ConsoleServer, ws: dict, signed: Signed
 ) -> None:
     """A push source: its signing key is write-only, its URL is ready to paste."""
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         form = c.get("/inbound/sources/new", params={"kind": "mailgun"}).text
         assert 'type="password" name="config.signing_key"' in form
         made = c.post(
@@ -183,11 +203,11 @@ def test_mailgun_source_shows_its_push_url_never_its_key(
 
 
 def test_oauth_imap_source_goes_on_to_the_provider(
-    console_server: ConsoleServer, ws: dict, oauth_client: str
+    console_server: ConsoleServer, ws: dict, signed: Signed, oauth_client: str
 ) -> None:
     """An IMAP source with auth xoauth2 needs no password: saved, then the browser goes
     to the provider's sign-in with the login hint; its page then says *not connected*."""
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         form = c.get("/inbound/sources/new", params={"kind": "imap"}).text
         assert '<option value="generic"' in form and 'name="login_hint"' in form
         went = c.post(
@@ -210,7 +230,7 @@ def test_oauth_imap_source_goes_on_to_the_provider(
 
 
 def test_sources_of_another_workspace_answer_404_agents_403_and_csrf(
-    console_server: ConsoleServer, ws: dict
+    console_server: ConsoleServer, ws: dict, signed: Signed
 ) -> None:
     with transaction(console_server.app.sessions) as session:
         row = source_service.create(
@@ -219,7 +239,7 @@ def test_sources_of_another_workspace_answer_404_agents_403_and_csrf(
              "config": {"signing_key": "k-a-only"}},
         )
         source_id = row.id
-    with console_server.login(OTHER) as b:
+    with signed(OTHER) as b:
         token = csrf_of(b.get("/inbound").text)
         assert b.get(f"/inbound/sources/{source_id}").status_code == 404
         for suffix, data in (("", {"name": "stolen"}), ("/enabled", {"enabled": "on"}),
@@ -227,10 +247,10 @@ def test_sources_of_another_workspace_answer_404_agents_403_and_csrf(
             answer = b.post(f"/inbound/sources/{source_id}{suffix}", data={"csrf": token, **data})
             assert answer.status_code == 404, suffix
         assert "a-only" not in b.get("/inbound").text
-    with console_server.login(AGENT) as agent:
+    with signed(AGENT) as agent:
         assert agent.get("/inbound/sources/new").status_code == 403
         assert agent.get(f"/inbound/sources/{source_id}").status_code == 403
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         forged = c.post(f"/inbound/sources/{source_id}/delete", data={})
         assert forged.status_code == 403
         made = c.post("/inbound/sources/new", data={"kind": "mailgun", "name": "no-csrf",
@@ -283,12 +303,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_webhook_edit_rotate_test_and_delivery_log(
-    console_server: ConsoleServer, ws: dict, receiver: Receiver
+    console_server: ConsoleServer, ws: dict, signed: Signed, receiver: Receiver
 ) -> None:
     """Edit URL, events and enabled (refusals beside the field, as PATCH answers them);
     a new secret is shown once; *Send a test* reaches the endpoint and the log shows
     its status, HTTP code and time; B gets 404 on every route; agents 403; CSRF 403."""
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         token = csrf_of(c.get("/webhooks").text)
         made = c.post("/webhooks", data={"csrf": token, "url": "http://127.0.0.1:9/old",
                                          "events": "*"})
@@ -337,16 +357,16 @@ def test_webhook_edit_rotate_test_and_delivery_log(
         disabled = c.post(url, data={"csrf": token, "url": receiver.url, "events": "*"})
         assert disabled.status_code == 303
         assert "disabled" in c.get("/webhooks").text
-    with console_server.login(OTHER) as b:
+    with signed(OTHER) as b:
         token_b = csrf_of(b.get("/webhooks").text)
         assert b.get(url).status_code == 404
         for suffix in ("", "/rotate", "/test", "/delete"):
             answer = b.post(f"{url}{suffix}", data={"csrf": token_b, "url": "http://127.0.0.1:9/x",
                                                     "events": "*"})
             assert answer.status_code == 404, suffix
-    with console_server.login(AGENT) as agent:
+    with signed(AGENT) as agent:
         assert agent.get(url).status_code == 403
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         forged = c.post(url, data={"url": "http://127.0.0.1:9/forged", "events": "*"})
         assert forged.status_code == 403
         assert "forged" not in c.get(url).text
@@ -377,11 +397,11 @@ def smtp_form(token: str, **extra: str) -> dict[str, str]:
 
 
 def test_smtp_xoauth2_goes_on_to_the_provider_with_the_login_hint(
-    console_server: ConsoleServer, ws: dict, oauth_client: str
+    console_server: ConsoleServer, ws: dict, signed: Signed, oauth_client: str
 ) -> None:
     """auth = xoauth2 with a provider chosen: saved, then the browser goes to the
     provider's sign-in with the login hint; the edit page says *not connected*."""
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         form = c.get("/transports/new").text
         assert 'name="auth"' in form and 'value="xoauth2"' in form
         assert '<option value="generic"' in form
@@ -422,7 +442,7 @@ def test_smtp_xoauth2_goes_on_to_the_provider_with_the_login_hint(
 
 
 def test_oauth_connect_passes_the_login_hint(
-    console_server: ConsoleServer, ws: dict, oauth_client: str
+    console_server: ConsoleServer, ws: dict, signed: Signed, oauth_client: str
 ) -> None:
     """*Connect* on /oauth sends the login hint (prefilled with the account) as the API's
     ``login_hint``; one longer than the API allows is refused, nothing started."""
@@ -433,7 +453,7 @@ def test_oauth_connect_passes_the_login_hint(
              "config": {"host": "127.0.0.1", "port": 2525, "username": "ops@forms-a.example.com",
                         "auth": "oauthbearer"}},
         )
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         page = c.get("/oauth").text
         assert 'name="login_hint" value="ops@forms-a.example.com"' in page
         token = csrf_of(page)
@@ -449,14 +469,16 @@ def test_oauth_connect_passes_the_login_hint(
         assert too_long.status_code == 422 and "login_hint" in too_long.text
 
 
-def test_transport_warmup_plan(console_server: ConsoleServer, ws: dict) -> None:
+def test_transport_warmup_plan(
+    console_server: ConsoleServer, ws: dict, signed: Signed
+) -> None:
     """A warm-up plan set, shown back, refused beside its field (the API's words), removed."""
     expected = api_error(
         console_server, ws["key"], "POST", "/v1/transports",
         {"name": "w", "kind": "smtp", "config": {"host": "127.0.0.1"},
          "warmup": {"start": 500, "target": 100}},
     )
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         token = csrf_of(c.get("/transports/new").text)
         bad = c.post("/transports/new", data=smtp_form(
             token, name="warm", **{"warmup.start": "500", "warmup.target": "100"}))
@@ -485,15 +507,17 @@ def test_transport_warmup_plan(console_server: ConsoleServer, ws: dict) -> None:
         assert removed.status_code == 303
         with console_server.app.sessions() as session:
             assert transport_service.get_own(session, ws["a"], row.id).warmup is None
-    with console_server.login(OTHER) as b:
+    with signed(OTHER) as b:
         hostile = b.post(f"/transports/{row.id}", data=smtp_form(
             csrf_of(b.get("/transports").text), **{"warmup.start": "1", "warmup.target": "2"}))
         assert hostile.status_code == 404
-    with console_server.login(AGENT) as agent:
+    with signed(AGENT) as agent:
         assert agent.get(f"/transports/{row.id}").status_code == 403
 
 
-def test_sending_domain_warmup_plan(console_server: ConsoleServer, ws: dict) -> None:
+def test_sending_domain_warmup_plan(
+    console_server: ConsoleServer, ws: dict, signed: Signed
+) -> None:
     """The domain's limits form carries the warm-up plan; the refusal names its field."""
     now = utcnow()
     with transaction(console_server.app.sessions) as session:
@@ -505,7 +529,7 @@ def test_sending_domain_warmup_plan(console_server: ConsoleServer, ws: dict) -> 
         session.add(domain)
         domain_id = domain.id
     url = f"/domains/{domain_id}"
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         token = csrf_of(c.get(url).text)
         bad = c.post(f"{url}/limits", data={"csrf": token, "warmup.start": "200",
                                             "warmup.target": "1000",
@@ -523,20 +547,23 @@ def test_sending_domain_warmup_plan(console_server: ConsoleServer, ws: dict) -> 
         stored = session.get(SendingDomain, domain_id)
         assert stored is not None and stored.warmup is not None
         assert (stored.warmup["start"], stored.daily_quota) == (200, 5000)
-    with console_server.login(OTHER) as b:
+    with signed(OTHER) as b:
         hostile = b.post(f"{url}/limits", data={"csrf": csrf_of(b.get("/domains").text),
                                                 "warmup.start": "1", "warmup.target": "1"})
         assert hostile.status_code == 404
-    with console_server.login(ADMIN) as c:
+    with signed(ADMIN) as c:
         assert c.post(f"{url}/limits", data={"warmup.start": "1"}).status_code == 403
 
 
-def test_the_new_forms_in_chinese(console_server: ConsoleServer, ws: dict) -> None:
+def test_the_new_forms_in_chinese(
+    console_server: ConsoleServer, ws: dict, signed: Signed
+) -> None:
     """The forms speak zh-CN: the source form, the SMTP sign-in and warm-up fields."""
-    with console_server.login(ADMIN, "zh-CN") as zh:
-        source = zh.get("/inbound/sources/new", params={"kind": "imap"}).text
+    zh = {"Accept-Language": "zh-CN"}
+    with signed(ADMIN) as c:
+        source = c.get("/inbound/sources/new", params={"kind": "imap"}, headers=zh).text
         assert "添加收信来源" in source and "OAuth2 登录" in source
-        smtp = zh.get("/transports/new").text
+        smtp = c.get("/transports/new", headers=zh).text
         for words in ("认证方式", "预热", "起始配额", "增长倍数", "目标配额", "最高退信率"):
             assert words in smtp, words
-        assert "添加：mailgun" in zh.get("/inbound").text
+        assert "添加：mailgun" in c.get("/inbound", headers=zh).text
