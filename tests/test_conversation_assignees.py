@@ -317,4 +317,17 @@ def test_api_assignee_field_filter_and_tenancy(server: Server) -> None:
         c.patch(f"/v1/conversations/{conv}", json={"assignee_id": desk.agent2})
         c.patch(f"/v1/conversations/{conv}", json={"status": "pending"})
         assert c.get(f"/v1/conversations/{conv}").json()["assignee"]["id"] == desk.agent2
+        # Started by the business app with its assignee; a foreign one refused before any mail.
+        capture = {"name": "cap", "kind": "capture", "default": True, "mode": "queued",
+                   "sender": "help@acme.example.com"}
+        assert c.post("/v1/transports", json=capture).status_code == 201
+        started = {"to": ["kunde@customer.example.org"], "subject": "Ticket 7", "text": "Hallo"}
+        before = len(c.get("/v1/conversations").json()["items"])
+        refused = c.post("/v1/conversations", json={**started, "assignee_id": desk.stranger})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "assignee_id"
+        assert len(c.get("/v1/conversations").json()["items"]) == before
+        made = c.post("/v1/conversations", json={**started, "assignee_id": desk.agent})
+        assert made.status_code == 201, made.text
+        assert made.json()["assignee"] == {"id": desk.agent, "email": "wang@acme.example.com"}
     assert len(assigned_events(app, conv)) == 3
+    assert assigned_events(app, made.json()["id"])[0]["by"] is None

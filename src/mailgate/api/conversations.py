@@ -41,6 +41,8 @@ class ConversationIn(ReplyIn):
     address: str | None = None
     team: str | None = None
     reference: Reference | None = None
+    #: A console user (admin or agent) of this workspace to work it from the start.
+    assignee_id: str | None = None
 
 
 class ConversationPatch(Strict):

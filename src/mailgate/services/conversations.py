@@ -370,6 +370,8 @@ async def start(
             {"conversation": conv.id, "subject": conv.subject, "reference": ref or None},
             conversation_id=conv.id,
         )
+        if body.get("assignee_id") is not None:
+            assign(session, conv, body["assignee_id"])
         conv_id = conv.id
     answer = await reply(
         app, workspace, conv_id, {**body, "subject": body.get("subject") or ""}, first=True
