@@ -46,6 +46,7 @@ _INERT = (
     "strike", "code", "tt", "label", "cite", "abbr", "nobr", "ins", "del", "mark", "q", "wbr",
 )  # fmt: skip
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+_SPACES = (" ", "\n", "\t")
 # Outlook writes this rule above a quoted reply in its own plain-text parts.
 _RULE = "_" * 32
 # Tags whose only effect, opening or closing, is a line break (2: a blank line);
@@ -184,9 +185,8 @@ class _Renderer:
         if shown.rstrip("/") != text.rstrip("/"):
             self._emit(f" ({href})")
 
-    def data(self, pieces: list[str]) -> None:
+    def data(self, data: str) -> None:
         """The text between two active tags (inert elements' text already joined in)."""
-        data = pieces[0] if len(pieces) == 1 else "".join(pieces)
         if self._pre:
             for i, line in enumerate(data.split("\n")):
                 if i:
@@ -198,53 +198,71 @@ class _Renderer:
         text = _WHITESPACE.sub(" ", data) if "  " in data or not data.isprintable() else data
         if text[0] == " ":
             cur = self._cur
-            if not cur or self._want or cur[-1][-1:] in (" ", "\n", "\t"):
+            if not cur or self._want or cur[-1][-1:] in _SPACES:
                 text = text[1:]
                 if not text:
                     return
         self._emit(text)
 
     def walk(self, root: Any, iterwalk: Any) -> None:
-        """Every element's start and end, its text and tail, in document order."""
+        """Every element's start and end, its text and tail, in document order.
+
+        The commonest case is inline here (``data`` and ``_emit`` without a pre or an
+        open link): method calls cost as much as the work on a short text run.
+        """
         pieces: list[str] = []  # text since the last active tag
         start_breaks, end_breaks = _START_BREAKS, _END_BREAKS
         start_calls, end_calls = _START_CALLS, _END_CALLS
+        whitespace = _WHITESPACE.sub
+        lines = self.lines
         for event, el in iterwalk(root, events=("start", "end")):
             tag = el.tag
             if event == "start":
                 brk = start_breaks.get(tag)
-                if brk is not None:
-                    if pieces:
-                        self.data(pieces)
-                        pieces = []
-                    if self._want < brk:
-                        self._want = brk
-                elif tag in start_calls:
-                    if pieces:
-                        self.data(pieces)
-                        pieces = []
-                    self.start(tag, el)
-                text = el.text
+                call = brk is None and tag in start_calls
             else:
                 brk = end_breaks.get(tag)
-                if brk is not None:
-                    if pieces:
-                        self.data(pieces)
-                        pieces = []
-                    if self._want < brk:
-                        self._want = brk
-                elif tag in end_calls:
-                    if pieces:
-                        self.data(pieces)
-                        pieces = []
+                call = brk is None and tag in end_calls
+            if pieces and (brk is not None or call):
+                data = pieces[0] if len(pieces) == 1 else "".join(pieces)
+                pieces = []
+                if self._pre or self._links:
+                    self.data(data)
+                else:
+                    # The regular expression costs more than the two tests that skip it.
+                    if "  " in data or not data.isprintable():
+                        data = whitespace(" ", data)
+                    cur = self._cur
+                    if data[0] == " " and (not cur or self._want or cur[-1][-1:] in _SPACES):
+                        data = data[1:]
+                    if data:
+                        if self._want:
+                            if cur:
+                                line = "".join(cur).rstrip()
+                                if line:
+                                    lines.append((self._cur_depth, line))
+                            if self._want == 2 and lines and lines[-1][1]:
+                                lines.append((min(self._depth, lines[-1][0]), ""))
+                            self._want = 0
+                            self._cur = cur = []
+                        if not cur:
+                            self._cur_depth = self._depth
+                        cur.append(data)
+            if brk is not None:
+                if self._want < brk:
+                    self._want = brk
+            elif call:
+                if event == "start":
+                    self.start(tag, el)
+                else:
                     self.end(tag)
-                text = el.tail
+            text = el.text if event == "start" else el.tail
             # Whitespace before a pending line break changes nothing (the commonest
             # text in mail HTML: the newline after each block's end tag).
             if text and (pieces or not self._want or self._pre or not _blank(text)):
                 pieces.append(text)
         if pieces:
-            self.data(pieces)
+            self.data("".join(pieces))
 
     def render(self) -> str:
         self._flush()
@@ -277,7 +295,7 @@ def _render(html: str) -> str:
     if "<" not in html and "&" not in html:
         renderer = _Renderer()
         if html.strip():
-            renderer.data([html])
+            renderer.data(html)
         return renderer.render()
     from lxml import etree
 
