@@ -418,3 +418,26 @@ def test_each_recipient_gets_the_status_printed_below_the_list() -> None:
         ("bob@example.net", "5.2.2"),
     ]
     assert "5.2.2" in recipients[1]["diagnostic"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        (
+            "回复: 自动回复: 您的工单",
+            "好的，我等你回来。\n\n------------------ 原始邮件 ------------------\n"
+            '发件人: "张三"<z@qq.example>;\n发送时间: 2024年1月1日\n主题: 自动回复: 您的工单\n\n'
+            "这是来自QQ邮箱的假期自动回复邮件。\n",
+        ),
+        ("您的工单", "好的。\n\n> 这是来自QQ邮箱的假期自动回复邮件。\n"),
+    ],
+)
+def test_a_person_quoting_a_qq_auto_reply_stays_human(subject: str, body: str) -> None:
+    """QQ's fixed auto-reply sentence counts only in the sender's own, unquoted text."""
+    raw = _mail(_to_us("Bob <bob@qq.example>", subject), body)
+    assert parse_message(raw).to_json()["kind"] == "normal"
+
+
+def test_the_qq_sentence_in_the_senders_own_text_is_an_auto_reply() -> None:
+    raw = _mail(_to_us("Bob <bob@qq.example>", "您的工单"), "这是来自QQ邮箱的假期自动回复邮件。\n")
+    assert parse_message(raw).to_json()["kind"] == "auto_reply"

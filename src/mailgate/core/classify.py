@@ -250,7 +250,22 @@ def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
     # "Re: Out of Office …" is a person answering an auto-reply, not one.
     if not _HUMAN_PREFIX_RE.match(subject) and _SUBJECT_ANYWHERE_RE.search(subject):
         return True
-    return bool(_VENDOR_BODY_RE.search(text[:2000]))
+    # A person answering such a reply quotes its sentence: only the sender's own
+    # text counts, and a reply ("回复:", "Re:") never does.
+    if _HUMAN_PREFIX_RE.match(subject):
+        return False
+    return bool(_VENDOR_BODY_RE.search(_own_text(text[:2000])))
+
+
+# Where quoted history starts in a body: a ">" line, QQ/Outlook separators, a copied From.
+_HISTORY_RE = re.compile(
+    r"^\s*(?:>|-{2,}.{0,20}(?:原始邮件|Original)|(?:From|发件人|寄件者)\s*[:：])", re.I | re.M
+)
+
+
+def _own_text(text: str) -> str:
+    found = _HISTORY_RE.search(text)
+    return text[: found.start()] if found else text
 
 
 # --- loops -----------------------------------------------------------------
