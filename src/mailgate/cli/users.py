@@ -81,7 +81,7 @@ def list_(
 
     mg = open_app()
     try:
-        table = Table("id", "email", "role", "workspace", "language", "time zone")
+        table = Table("id", "email", "role", "workspace", "language", "time zone", "disabled")
         with mg.sessions() as session:
             ws = tenancy.workspace_by_name(session, workspace_name) if workspace_name else None
             ws_id = ws.id if ws else None
@@ -94,6 +94,7 @@ def list_(
                     names.get(u.workspace_id or "", ""),
                     u.language or "",
                     u.timezone or "",
+                    u.disabled_at.strftime("%Y-%m-%d %H:%M") if u.disabled_at else "",
                 )
         console.print(table)
     finally:
