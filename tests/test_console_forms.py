@@ -513,6 +513,16 @@ def test_transport_warmup_plan(
         assert hostile.status_code == 404
     with signed(AGENT) as agent:
         assert agent.get(f"/transports/{row.id}").status_code == 403
+        agent_token = csrf_of(agent.get("/conversations").text)
+        refused = agent.post("/transports/new", data=smtp_form(agent_token))
+        assert refused.status_code == 403
+    with signed(ADMIN) as c:
+        forged = c.post(f"/transports/{row.id}", data=smtp_form(
+            "", name="forged", **{"warmup.start": "1", "warmup.target": "2"}))
+        assert forged.status_code == 403
+    with console_server.app.sessions() as session:
+        kept = transport_service.get_own(session, ws["a"], row.id)
+        assert (kept.name, kept.warmup) == ("warm", None)
 
 
 def test_sending_domain_warmup_plan(
