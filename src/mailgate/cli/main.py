@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from mailgate.cli import backup as backup_cli
+from mailgate.cli import listen as listen_cli
 from mailgate.cli.campaigns import app as campaigns_cli
 from mailgate.cli.common import (
     clean_errors,
@@ -44,6 +45,7 @@ app.command("backup")(backup_cli.backup)  # cli/backup.py
 app.add_typer(user_cli, name="user")  # console users (cli/users.py)
 app.add_typer(campaigns_cli, name="campaign")  # bulk campaigns (cli/campaigns.py)
 app.add_typer(teams_cli, name="team")  # teams (cli/teams.py)
+app.command("listen")(listen_cli.listen)  # the listener alone (cli/listen.py)
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 
@@ -119,24 +121,23 @@ def serve(
     async def main() -> None:
         stop = asyncio.Event()
         listener = None
+        listeners = None  # more listener processes on the port (runtime/listeners.py)
         if smtp:
-            from mailgate.inbound.smtp import server_tls_context, start_listener
+            from mailgate.runtime.listeners import ListenerProcesses, open_listener
 
             listener_starting(api)  # /readyz answers 503 until it is up
-
-            tls = server_tls_context(*mg.settings.smtp_tls) if mg.settings.smtp_tls else None
-            smtp_host, smtp_port = mg.settings.smtp
-            try:
-                listener = await start_listener(
-                    mg, smtp_host, smtp_port, lmtp=mg.settings.smtp_lmtp, tls=tls
-                )
-            except OSError as e:
-                raise ConfigurationError(
-                    "MAILGATE_SMTP", f"cannot listen on {smtp_host}:{smtp_port}: {e.strerror}"
-                ) from None
+            more = mg.settings.listener_processes - 1  # MAILGATE_LISTENER_PROCESSES
+            listener = await open_listener(mg, reuse_port=more > 0)
+            if more:
+                listeners = ListenerProcesses(more, listener.host, listener.port)
+                listeners.start()
+                supervisor = asyncio.create_task(listeners.supervise())
             listener_started(api)
             protocol = "LMTP" if mg.settings.smtp_lmtp else "SMTP"
-            console.print(f"{protocol} on [bold]{listener.host}:{listener.port}[/bold]")
+            console.print(
+                f"{protocol} on [bold]{listener.host}:{listener.port}[/bold] "
+                f"({mg.settings.listener_processes} processes)"
+            )
         tasks = [asyncio.create_task(server.serve(sockets=[http_socket]))]
         if workers:
             tasks.append(asyncio.create_task(Worker(mg).run(stop)))
@@ -149,6 +150,9 @@ def serve(
         await tasks[0]  # uvicorn handles SIGINT/SIGTERM and returns
         if listener is not None:
             await listener.stop()
+        if listeners is not None:
+            supervisor.cancel()
+            await asyncio.to_thread(listeners.stop)
         stop.set()
         await asyncio.gather(*tasks[1:])
         await mg.aclose()

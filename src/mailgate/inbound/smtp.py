@@ -215,11 +215,16 @@ class _Protocol:
         if arg:
             await smtp.push("501 5.5.4 Syntax: DATA")
             return
-        await smtp.push("354 End data with <CR><LF>.<CR><LF>")
+        # The group commit waits for messages being read, not for a fixed pause.
+        committer: GroupCommitter = smtp.event_handler.committer
+        committer.expect()
         try:
+            await smtp.push("354 End data with <CR><LF>.<CR><LF>")
             body = await read_data(smtp._reader, smtp.data_size_limit)
         except asyncio.IncompleteReadError:
             return  # the client went away in the middle: nothing to answer
+        finally:
+            committer.expected_done()  # just before the hook submits (no await between)
         if body is None:
             smtp._set_post_data_state()
             await smtp.push(TOO_BIG)
@@ -429,12 +434,15 @@ async def start_listener(
     tls: ssl.SSLContext | None = None,
     committer: GroupCommitter | None = None,
     idle_timeout: float = 300,
+    reuse_port: bool = False,
 ) -> Listener:
     """Listen for SMTP (or LMTP) on ``host:port`` in the running event loop.
 
     ``port=0`` picks a free port (see ``Listener.port``). ``tls`` enables STARTTLS.
     A session that sends nothing for ``idle_timeout`` seconds is closed (RFC 5321
-    §4.5.3.2.7 asks for at least five minutes).
+    §4.5.3.2.7 asks for at least five minutes). ``reuse_port``: bind with
+    ``SO_REUSEPORT``, so that several listener processes share one port and the
+    kernel spreads connections among them (:mod:`mailgate.inbound.processes`).
     """
     loop = asyncio.get_running_loop()
     committer = committer or GroupCommitter(app)
@@ -470,6 +478,6 @@ async def start_listener(
             template = templates[limit] = _Template(configured(), loop)
         return template.make()
 
-    server = await loop.create_server(factory, host, port)
+    server = await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
     bound = server.sockets[0].getsockname()[1]
     return Listener(host, int(bound), lmtp, committer, server)
