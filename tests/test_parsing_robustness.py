@@ -441,3 +441,43 @@ def test_a_person_quoting_a_qq_auto_reply_stays_human(subject: str, body: str) -
 def test_the_qq_sentence_in_the_senders_own_text_is_an_auto_reply() -> None:
     raw = _mail(_to_us("Bob <bob@qq.example>", "您的工单"), "这是来自QQ邮箱的假期自动回复邮件。\n")
     assert parse_message(raw).to_json()["kind"] == "auto_reply"
+
+
+# --- 1/4: ISO-2022-JP with Windows' extensions ------------------------------------------
+
+
+def _sjis_to_jis(pair: bytes) -> bytes:
+    """The JIS X 0208 row/cell of a Shift_JIS pair (the inverse of what Windows does)."""
+    s1, s2 = pair
+    s1 -= 0x40 if s1 >= 0xE0 else 0
+    j1 = (s1 - 0x81) * 2 + 0x21
+    if s2 >= 0x9F:
+        return bytes((j1 + 1, s2 - 0x7E))
+    return bytes((j1, s2 - 0x1F if s2 < 0x7F else s2 - 0x20))
+
+
+def test_iso_2022_jp_with_nec_characters_is_read() -> None:
+    """Outlook writes "①" (NEC row 13) in ISO-2022-JP mail: no escape bytes left in text."""
+    jis_text = b"\x1b$B%F%9%H" + _sjis_to_jis("①".encode("cp932")) + b"\x1b(B"
+    raw = (
+        b"From: a@example.jp\r\nSubject: =?ISO-2022-JP?B?GyRCJUYlOSVILSEbKEI=?=\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\n"
+        + jis_text
+        + b"\r\n"
+    )
+    out = parse_message(raw).to_json()
+    assert out["subject"] == "テスト①"
+    assert out["text"].strip() == "テスト①"
+
+
+def test_the_windows_codec_reads_every_cp932_double_byte_character() -> None:
+    from mailgate.core import jis
+
+    for text in ("①㈱Ⅳ", "髙﨑", "日本語のテキスト", "－￠"):
+        data = b"\x1b$B" + b"".join(_sjis_to_jis(c.encode("cp932")) for c in text) + b"\x1b(B"
+        assert jis.decode(data)[0] == text
+    assert jis.decode(b"ok \x1b(I6\x1b(B")[0] == "ok ｶ"  # JIS X 0201 katakana
+    with pytest.raises(UnicodeDecodeError):
+        jis.decode(b"\x1b$B\x21")  # half a pair
+    with pytest.raises(UnicodeDecodeError):
+        jis.decode(b"caf\xe9")  # 8-bit is no ISO-2022-JP

@@ -23,6 +23,10 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from mailgate.core import jis
+
+jis.register()  # ISO-2022-JP with Windows' extensions (core/jis.py)
+
 # Labels that name a subset of a codec mail software really uses. Each maps to
 # codecs tried strictly in order before the generic fallbacks.
 _SUPERSETS: dict[str, tuple[str, ...]] = {
@@ -45,7 +49,7 @@ _SUPERSETS: dict[str, tuple[str, ...]] = {
     "x_sjis": ("cp932", "shift_jis_2004"),
     "windows_31j": ("cp932",),
     "euc_jp": ("euc_jp", "euc_jis_2004"),
-    "iso_2022_jp": ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_ext"),
+    "iso_2022_jp": ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_ext", jis.NAME),
     "euc_kr": ("cp949",),
     "ks_c_5601_1987": ("cp949",),
     "ks_c_5601": ("cp949",),
@@ -178,9 +182,10 @@ def decode_bytes(
         tried = codecs_for(label)
         # 7-bit codecs (ISO-2022-*, UTF-7, HZ) and UTF-16/32 give other text for ASCII bytes.
         if tried and _NOT_ASCII_COMPATIBLE.search(tried[0]):
-            text = _try(data, tried[0])
-            if text is not None:
-                return text.removeprefix("\ufeff"), ""
+            for codec in tried:  # e.g. ISO-2022-JP's supersets, in order
+                text = _try(data, codec)
+                if text is not None:
+                    return text.removeprefix("\ufeff"), ""
         return data.decode("ascii"), ""
     codec_list = codecs_for(label)
     if codec_list:
