@@ -243,7 +243,10 @@ def main() -> None:
 def measure(source: str, messages: list[bytes], seconds: float, *, profile: bool) -> None:
     """Print mailgate's and the stdlib's rate over ``messages`` and their ratio."""
     size = sum(map(len, messages)) / len(messages)
-    print(f"{len(messages)} messages from {source}, {size / 1024:.1f} KiB on average")
+    print(
+        f"{len(messages)} messages from {source}, {size / 1024:.1f} KiB on average, "
+        f"largest {max(map(len, messages)) / 1024:.0f} KiB"
+    )
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
