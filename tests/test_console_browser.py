@@ -346,6 +346,7 @@ def _agent_walk(served: Served, walk: Walk, name: str, support: str) -> tuple[st
     walk.page.click("form[action$='/reply'] button[type=submit]")
     walk.page.wait_for_selector("article.mail.out")
     walk.shot("conversation")
+    _next_mail(served, walk, name, support)  # shown by the page's polling, awaited later
     reply = _sink_message(served.sink, lambda m: m["In-Reply-To"] == customer_id)
     assert customer_id in reply["References"]
     files = [(p.get_filename(), p.get_payload(decode=True)) for p in reply.iter_attachments()]
@@ -360,9 +361,8 @@ def _agent_walk(served: Served, walk: Walk, name: str, support: str) -> tuple[st
     return conv_id, sorted({*links, *(f"/messages/{m}/raw" for m in messages)})
 
 
-def _new_mail_and_hostile_html(served: Served, walk: Walk, name: str, support: str) -> None:
-    """The next customer mail appears in the open page without a reload; the first
-    mail's script never ran; its remote image loads only when asked."""
+def _next_mail(served: Served, walk: Walk, name: str, support: str) -> None:
+    """The customer answers while the agent's page is open."""
     walk.page.evaluate("window.__same_document = true")  # gone if the page reloads
     _deliver(
         served,
@@ -376,6 +376,11 @@ def _new_mail_and_hostile_html(served: Served, walk: Walk, name: str, support: s
         ),
         support,
     )
+
+
+def _new_mail_and_hostile_html(walk: Walk) -> None:
+    """The next customer mail appears in the open page without a reload; the first
+    mail's script never ran; its remote image loads only when asked."""
     walk.page.wait_for_selector("text=收到了，谢谢！", timeout=30000)
     assert walk.page.evaluate("window.__same_document") is True
     assert walk.dialogs == []
@@ -417,7 +422,7 @@ def _walk_a(
     try:
         conv_id, urls = _agent_walk(served, agent, name, support)
         assert ("回复" if lang == "zh_CN" else "Send the reply") in agent.page.content()
-        _new_mail_and_hostile_html(served, agent, name, support)
+        _new_mail_and_hostile_html(agent)
         # A POST without the CSRF token is refused, with the session cookie present.
         forged = agent.context.request.post(
             f"{served.url}/conversations/{conv_id}/status", form={"status": "closed"}
