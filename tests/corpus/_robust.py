@@ -9,10 +9,17 @@ the message is.
 from __future__ import annotations
 
 import _bounces_world
+import _headers_world
 import _replies_world
 from _bounces import SENDER, original
 from _mime import message, text_part
 from _replies_world import APPLE, GMAIL, OUTLOOK, OWA, Case, _reply
+
+
+def header_block() -> list[Case]:
+    """The 200 block: the first session's header cases, then these (numbers continue)."""
+    base = _headers_world.cases()
+    return base + headers(200 + len(base))
 
 
 def bounce_block() -> list[Case]:
@@ -25,6 +32,62 @@ def reply_block() -> list[Case]:
     """The 400 block: the first session's replies, then these (numbers continue)."""
     base = _replies_world.cases()
     return base + replies(400 + len(base))
+
+
+# --- headers and charsets (200 block) --------------------------------------------------
+
+
+def _jis(text: str) -> bytes:
+    """``text`` in ISO-2022-JP as Windows writes it: cp932 pairs turned into JIS rows."""
+    out, two_byte = b"", False
+    for ch in text:
+        if ch.isascii():
+            out += (b"\x1b(B" if two_byte else b"") + ch.encode()
+            two_byte = False
+            continue
+        s1, s2 = ch.encode("cp932")
+        s1 -= 0x40 if s1 >= 0xE0 else 0
+        j1 = (s1 - 0x81) * 2 + 0x21
+        pair = (j1 + 1, s2 - 0x7E) if s2 >= 0x9F else (j1, s2 - 0x1F if s2 < 0x7F else s2 - 0x20)
+        out += (b"" if two_byte else b"\x1b$B") + bytes(pair)
+        two_byte = True
+    return out + (b"\x1b(B" if two_byte else b"")
+
+
+def headers(start: int) -> list[Case]:
+    import base64
+
+    n = start
+    subject = "Re: 見積書①の件（㈱サンプル）"
+    word = base64.b64encode(_jis(subject)).decode()
+    body = "お世話になっております。\r\n見積書①を確認しました。\r\n\r\n㈱サンプル 髙橋\r\n"
+    name = base64.b64encode(_jis("髙橋 一郎")).decode()
+    head = [
+        "Received: from mail.sample.example (mail.sample.example [198.51.100.9])",
+        f"\tby mx.help.example.com (Postfix) with ESMTPS id 4Xr{n:04d};",
+        "\tTue, 05 Mar 2024 09:00:00 +0000",
+        "Date: Tue, 05 Mar 2024 18:00:00 +0900",
+        f"From: =?ISO-2022-JP?B?{name}?= <takahashi@sample.example>",
+        "To: Support <support@help.example.com>",
+        f"Subject: =?ISO-2022-JP?B?{word}?=",
+        f"Message-ID: <robust-{n:04d}@sample.example>",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="iso-2022-jp"',
+        "Content-Transfer-Encoding: 7bit",
+        "X-Mailer: Microsoft Outlook 16.0",
+    ]
+    text = b"\r\n".join(_jis(line) for line in body.split("\r\n"))
+    raw = "\r\n".join(head).encode() + b"\r\n\r\n" + text
+    expect = {
+        "description": "Japanese Outlook: ISO-2022-JP carrying cp932's NEC/IBM characters"
+        " (①, ㈱, 髙) in the subject, the display name and the text",
+        "kind": "normal",
+        "subject": subject,
+        "from": [{"name": "髙橋 一郎", "address": "takahashi@sample.example"}],
+        "message_id": f"robust-{n:04d}@sample.example",
+        "text_contains": ["見積書①を確認しました。", "㈱サンプル 髙橋"],
+    }
+    return [("outlook-ja-iso-2022-jp-nec-characters", raw, expect)]
 
 
 # --- bounces (300 block) --------------------------------------------------------------
@@ -340,5 +403,51 @@ def replies(start: int) -> list[Case]:
         "Geen probleem, ik wacht tot je terug bent.\n\n> Ik ben afwezig tot 11 maart.\n",
         "Geen probleem, ik wacht tot je terug bent.",
         agent=APPLE,
+    )
+    add(
+        "reply-horde-quoting",
+        "Horde/IMP: 'Quoting Name <address>:' over a '>' quote",
+        ("Klaus Becker", "k.becker@uni.example.de"),
+        "Re: Your ticket #1042",
+        "Danke, das Passwort funktioniert wieder.\n\nZitat von Acme Support"
+        " <support@help.example.com>:\n\n> Wir haben Ihr Passwort zurückgesetzt.\n",
+        "Danke, das Passwort funktioniert wieder.",
+        agent=("User-Agent", "Horde Application Framework 5"),
+    )
+    add(
+        "reply-groupwise-arrows",
+        "GroupWise: '>>> Name <address> date >>>' over unmarked history",
+        ("Ruth Adams", "radams@county.example.gov"),
+        "Re: Your ticket #1042",
+        "We received the replacement part. Thank you.\n\n>>> Acme Support"
+        " <support@help.example.com> 3/4/2024 10:05 AM >>>\nThe part ships today.\n",
+        "We received the replacement part. Thank you.",
+        agent=("X-Mailer", "Novell GroupWise Internet Agent 18.4.1"),
+    )
+    add(
+        "reply-lotus-notes-wrote-on",
+        "Lotus Notes: 'Name <address> wrote on <date>:' over unmarked history",
+        ("Greg Olsen", "golsen@mfg.example"),
+        "Re: Your ticket #1042",
+        "The serial number is 55-1042-A.\n\nAcme Support <support@help.example.com> wrote on"
+        " 03/04/2024 10:05:33 AM:\n\nPlease send us the serial number.\n",
+        "The serial number is 55-1042-A.",
+        agent=("X-Mailer", "IBM Notes Release 9.0.1FP10"),
+    )
+    add(
+        "reply-qq-html-signature-rule",
+        "QQ Mail HTML-only reply: an 18-dash rule over the signature, then 原始邮件",
+        ("张三", "zhangsan@qq.example"),
+        "回复: 您的工单 #1042",
+        "",
+        "好的，谢谢。",
+        agent=("X-QQ-mid", "xmsmtpt1709540000t3abc"),
+        html='<div>好的，谢谢。</div><div><br></div><div><div style="color:#909090;font-size:12px">'
+        "------------------</div><div>张三</div><div>示例科技有限公司</div></div><div>&nbsp;"
+        '</div><div><div style="font-size: 12px;font-family: Arial Narrow;">------------------'
+        '&nbsp;原始邮件&nbsp;------------------</div><div><b>发件人:</b> "Acme Support"'
+        " &lt;support@help.example.com&gt;;</div><div><b>发送时间:</b> 2024年3月4日(星期一)"
+        ' 上午10:00</div><div><b>收件人:</b> "张三"&lt;zhangsan@qq.example&gt;;</div><div>'
+        "<b>主题:</b> 您的工单 #1042</div></div><div>&nbsp;</div><div>请提供订单号。</div>",
     )
     return out

@@ -34,7 +34,6 @@ sys.path.insert(0, str(HERE))
 
 import _auto  # noqa: E402 -- sibling modules, found through the path set above
 import _bounces  # noqa: E402
-import _headers_world  # noqa: E402
 import _misc  # noqa: E402
 import _replies  # noqa: E402
 import _robust  # noqa: E402
@@ -43,7 +42,7 @@ Case = tuple[str, bytes, dict[str, object]]
 # Blocks numbered from a fixed start (one line each), so that work done in
 # parallel never renumbers another block's files: (first number, cases).
 BLOCKS: list[tuple[int, Callable[[], list[Case]]]] = [
-    (200, _headers_world.cases),
+    (200, _robust.header_block),  # _headers_world's cases, then _robust's
     (300, _robust.bounce_block),  # _bounces_world's cases, then _robust's
     (400, _robust.reply_block),  # _replies_world's cases, then _robust's
 ]
