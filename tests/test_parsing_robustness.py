@@ -481,3 +481,59 @@ def test_the_windows_codec_reads_every_cp932_double_byte_character() -> None:
         jis.decode(b"\x1b$B\x21")  # half a pair
     with pytest.raises(UnicodeDecodeError):
         jis.decode(b"caf\xe9")  # 8-bit is no ISO-2022-JP
+
+
+# --- 8: a prose bounce that names nobody: the returned original's one recipient --------
+
+_RETURNED = (
+    "From: Acme Support <support@help.example.com>\nTo: alice@example.net\n"
+    "Subject: Your ticket\nMessage-ID: <t1@help.example.com>\n\nHello\n"
+)
+
+
+def _with_part(subject: str, human: str, ctype: str, part: str) -> bytes:
+    head = f"From: MAILER-DAEMON@mx.example.net\r\nTo: {ADDR}\r\nSubject: {subject}\r\n"
+    body = (
+        f"--B\r\nContent-Type: text/plain\r\n\r\n{human}\r\n--B\r\nContent-Type: {ctype}\r\n\r\n"
+        f"{part}\r\n--B--\r\n"
+    ).replace("\r\n", "\n")
+    mime = 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
+    return (head + mime + body.replace("\n", "\r\n")).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _with_part(
+            "Undeliverable mail",
+            "Your message could not be delivered.\n550 5.1.1 mailbox unavailable",
+            "message/rfc822",
+            _RETURNED,
+        ),
+        _with_part(
+            "Returned mail",
+            "The message could not be delivered.",
+            "text/rfc822-headers",
+            _RETURNED.split("\n\n")[0],
+        ),
+        _mail(
+            _to_us("MAILER-DAEMON@mx.example.net", "Undeliverable mail"),
+            "Your message could not be delivered.\n\n------ Original message follows ------\n"
+            + _RETURNED,
+        ),
+    ],
+)
+def test_a_bounce_naming_nobody_fails_the_originals_one_recipient(raw: bytes) -> None:
+    out = parse_message(raw).to_json()
+    assert out["kind"] == "bounce"
+    assert [r["address"] for r in out["bounce"]["recipients"]] == ["alice@example.net"]
+    assert out["bounce"]["recipients"][0]["action"] == "failed"
+
+
+def test_an_original_with_several_recipients_names_nobody() -> None:
+    """Which of two recipients failed is unknown: no guess, an error says so."""
+    returned = _RETURNED.replace("To: alice@example.net", "To: alice@example.net, bob@example.net")
+    raw = _with_part("Undeliverable mail", "Delivery failed.", "message/rfc822", returned)
+    out = parse_message(raw).to_json()
+    assert out["kind"] == "bounce" and out["bounce"]["recipients"] == []
+    assert any("no recipient" in e for e in out["errors"])

@@ -28,6 +28,8 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from email.message import Message
+from email.parser import HeaderParser
+from email.utils import getaddresses
 
 from mailgate.core.dsn import (
     _ADDR_RE,
@@ -35,6 +37,7 @@ from mailgate.core.dsn import (
     _SMTP_CODE_RE,
     _STATUS_RE,
     Recipient,
+    attached_original,
     clean_address,
     failed_recipients_field,
     find_status,
@@ -340,6 +343,14 @@ def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
     else:
         for i, address in _candidates(lines, folded, own):
             result.recipients.append(_recipient(lines, i, address, own, action))
+    if not result.recipients:
+        # The text names nobody ("Your message could not be delivered."): a returned
+        # original sent to one address says whom it failed for.
+        only = _sole_original_recipient(msg, quoted, own)
+        if only is not None:
+            result.recipients.append(
+                {"address": only, "action": action, "status": "", "diagnostic": ""}
+            )
     # Exchange prints the status far below the address ("Diagnostic information
     # for administrators"): the address again, its code on the next lines.
     if len(result.recipients) > 1:
@@ -357,6 +368,20 @@ def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
     if quoted:
         result.original_message_id = headers_message_id(quoted)
     return result
+
+
+def _sole_original_recipient(msg: Message, quoted: str, own: set[str]) -> str | None:
+    """The one To/Cc address of the returned original (attached or quoted), else None."""
+    _, original = attached_original(msg)
+    if original is None and quoted:
+        start = quoted.find("\n") + 1  # the copy marker's own line
+        original = HeaderParser().parsestr(quoted[start:].lstrip("\n")[:20000])
+    if original is None:
+        return None
+    fields = [str(v) for name in ("To", "Cc") for v in original.get_all(name, [])]
+    found = {clean_address(a).lower(): clean_address(a) for _, a in getaddresses(fields)}
+    found = {k: v for k, v in found.items() if "@" in k and k not in own}
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _copy_start(folded: str) -> int:
