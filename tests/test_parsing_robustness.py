@@ -537,3 +537,33 @@ def test_an_original_with_several_recipients_names_nobody() -> None:
     out = parse_message(raw).to_json()
     assert out["kind"] == "bounce" and out["bounce"]["recipients"] == []
     assert any("no recipient" in e for e in out["errors"])
+
+
+# --- 15/22: an auto-reply with a null Return-Path (RFC 3834 §3.3) is no bounce ---------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I am out of the office and cannot be reached until Monday.",
+        "I'm away. Your message was not delivered to my phone; I will read it when back.",
+        "This mailbox is no longer monitored: your message was not delivered to a person.",
+    ],
+)
+@pytest.mark.parametrize("subject", ["Automatic reply: Your ticket", "Out of Office", "Re: x"])
+def test_an_auto_reply_with_a_null_return_path_is_no_bounce(body: str, subject: str) -> None:
+    headers = [("Return-Path", "<>"), *_to_us("Bob <bob@example.com>", subject)]
+    raw = _mail([*headers, ("Auto-Submitted", "auto-replied")], body + "\n")
+    out = parse_message(raw).to_json()
+    assert out["kind"] == "auto_reply" and out["bounce"] is None
+
+
+def test_a_null_return_path_bounce_from_a_plain_address_still_counts() -> None:
+    """A bounce subject or a status code backs the weak hint: a relay's bounce is read."""
+    headers = [("Return-Path", "<>"), *_to_us("Mail Relay <relay@gw.example>", "Delivery Failure")]
+    body = "Delivery to the following recipient failed:\n\nalice@example.net\n550 5.1.1 unknown\n"
+    out = parse_message(_mail(headers, body)).to_json()
+    assert out["kind"] == "bounce"
+    assert [(r["address"], r["status"]) for r in out["bounce"]["recipients"]] == [
+        ("alice@example.net", "5.1.1")
+    ]

@@ -34,6 +34,7 @@ from email.utils import getaddresses
 from mailgate.core.dsn import (
     _ADDR_RE,
     _DAEMON_ADDR_RE,
+    _DAEMON_NAME_RE,
     _SMTP_CODE_RE,
     _STATUS_RE,
     Recipient,
@@ -296,7 +297,10 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
     # Exim (and Gmail) write X-Failed-Recipients on bounces only.
     known = known or bool(failed_recipients_field(msg))
     if not known:
-        if _FORWARD_RE.match(subject) and not hint:
+        # RFC 3834 §3.3 asks auto-responders for a null Return-Path too: from a
+        # person's address, that hint alone is weak ("I cannot be reached until …").
+        weak = hint and not _daemon_sender(msg)
+        if _FORWARD_RE.match(subject) and (weak or not hint):
             # A person forwarding a bounce to us ("FW: Undeliverable: …"), or
             # answering one with it quoted ("RE: failure notice"), is not one.
             return None
@@ -308,15 +312,40 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
             # ordinary mail about a bounce; only a daemon or null sender confirms it.
             return None
         if vendor is None:
-            if not hint:
+            if not hint or _AUTO_SUBJECT_RE.match(subject):
+                return None  # an out-of-office reply is no bounce, whatever it says
+            cut = _copy_start(folded)
+            if weak and not (_SUBJECT_HINT_RE.search(subject) or _STATUS_RE.search(text, 0, cut)):
                 return None
             if not (
-                _LOWER[_WORDING_RE].search(folded, 0, _copy_start(folded))
+                _LOWER[_WORDING_RE].search(folded, 0, cut)
                 or _SUBJECT_HINT_RE.search(subject)
                 or _WORDING_RE.search(subject)
             ):
                 return None
     return _read(msg, text, folded, vendor or "prose")
+
+
+# Subjects of automatic replies (the prefixes classify's auto-reply test knows best).
+_AUTO_SUBJECT_RE = re.compile(
+    r"^\W*(?:automatic reply|auto(?:matic)?[ -]?(?:reply|response)|autoreply|out of (?:the )?office"
+    r"|automatische antwort|abwesenheitsnotiz|réponse automatique|respuesta automática"
+    r"|risposta automatica|resposta automática|automatisch antwoord|自动回复|自動回覆|自動応答)",
+    re.I,
+)
+
+
+def _daemon_sender(msg: Message) -> bool:
+    """From or Sender is a mail daemon (address or, with no address, name): a strong hint."""
+    for value in msg.get_all("From", []) + msg.get_all("Sender", []):
+        field = str(value)
+        if "@" not in field or not _ADDR_RE.search(field):
+            if _DAEMON_NAME_RE.search(field):
+                return True
+            continue
+        if any(_DAEMON_ADDR_RE.match(m.group(0)) for m in _ADDR_RE.finditer(field)):
+            return True
+    return False
 
 
 def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
