@@ -567,3 +567,33 @@ def test_a_null_return_path_bounce_from_a_plain_address_still_counts() -> None:
     assert [(r["address"], r["status"]) for r in out["bounce"]["recipients"]] == [
         ("alice@example.net", "5.1.1")
     ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        (
+            "Read: Your ticket #1042",
+            "Your message\n\n  To: Bob\n  Subject: Your ticket #1042\n  Sent: Monday, March 4,"
+            " 2024 10:00 AM\n\nwas read on Monday, March 4, 2024 10:05 AM.\n",
+        ),
+        (
+            "Not read: Your ticket #1042",
+            "Your message\n\n  To: Bob\n  Subject: Your ticket #1042\n\nwas deleted without"
+            " being read on Monday, March 4, 2024 10:05 AM.\n",
+        ),
+        (
+            "Gelesen: Ihr Ticket",
+            "Ihre Nachricht\n\n  An: Bob\n  Betreff: Ihr Ticket\n\nwurde am Montag, 4. März 2024"
+            " 10:05 gelesen.\n",
+        ),
+    ],
+)
+def test_outlooks_plain_read_receipts_are_automatic(subject: str, body: str) -> None:
+    raw = _mail(_to_us("Bob <bob@example.com>", subject), body)
+    assert parse_message(raw).to_json()["kind"] == "auto_reply"
+
+
+def test_a_subject_starting_with_read_is_not_a_receipt_on_its_own() -> None:
+    raw = _mail(_to_us("Bob <bob@example.com>", "Read: chapter 3 notes"), "Here are my notes.\n")
+    assert parse_message(raw).to_json()["kind"] == "normal"

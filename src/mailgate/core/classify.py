@@ -254,7 +254,25 @@ def is_auto_reply(msg: Message, text: str, subject: str) -> bool:
     # text counts, and a reply ("回复:", "Re:") never does.
     if _HUMAN_PREFIX_RE.match(subject):
         return False
-    return bool(_VENDOR_BODY_RE.search(_own_text(text[:2000])))
+    own = _own_text(text[:2000])
+    # Outlook's read receipt as plain text (no RFC 8098 report): "Read: …" over
+    # "Your message … was read on …".
+    if _RECEIPT_SUBJECT_RE.match(subject) and _RECEIPT_BODY_RE.search(own):
+        return True
+    return bool(_VENDOR_BODY_RE.search(own))
+
+
+_RECEIPT_SUBJECT_RE = re.compile(
+    r"^\s*(?:read|not read|gelesen|ungelesen|lu|non lu|leído|no leído|letto|non letto|gelezen"
+    r"|lida|läst|прочитано|已读|已讀|未读|開封済み)\s*[:：]",
+    re.I,
+)
+_RECEIPT_BODY_RE = re.compile(
+    r"was read on|was deleted without being read|wurde am .{0,80}gelesen|a été lu"
+    r"|fue leído|è stato letto|werd gelezen|foi lida|прочитано|已于.{0,60}(?:读取|阅读)"
+    r"|開封されました",
+    re.I,
+)
 
 
 # Where quoted history starts in a body: a ">" line, QQ/Outlook separators, a copied From.
