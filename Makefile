@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint venv system-packages clean
+.PHONY: run test chaos lint venv system-packages clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ TEST_WORKERS ?= 2
 
 test: venv system-packages lint
 	$(BIN)/pytest -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+
+# Minutes of SIGKILLs on SQLite and PostgreSQL (tests/test_chaos.py); not part of `make test`.
+chaos: venv system-packages
+	$(BIN)/pytest -p no:cacheprovider -m chaos tests/test_chaos.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -273,7 +273,7 @@ def delivered(dump_dir: Path) -> Counter[str]:
 
 
 def duplicate_causes(
-    dump_dir: Path, log_dir: Path, kills: list[tuple[float, str]]
+    dump_dir: Path, log_dir: Path, kills: list[tuple[float, str]], retried: set[str]
 ) -> dict[str, Any]:
     """Why each extra copy was sent, from the sink's dump times, the SIGKILLs and the logs.
 
@@ -283,6 +283,8 @@ def duplicate_causes(
       arrived (the longest such gap bounds the 250-to-commit window that was hit).
     * ``stale_takeover``: a worker logged that another took the lease over while it
       was still delivering (the lease ran out on a live process).
+    * ``retried_after_error``: the message has a failed (transient) attempt recorded,
+      such as a final reply that timed out after the sink had the whole text.
     * ``unexplained``: neither.
     """
     copies: dict[str, list[float]] = {}
@@ -308,6 +310,9 @@ def duplicate_causes(
                 causes["stale_takeover"] += 1
                 stale[mid] -= 1
                 continue
+            if mid in retried:
+                causes["retried_after_error"] += 1
+                continue
             between = [k for k, _ in times if first - 0.01 <= k <= second]
             if between:
                 causes["killed_before_commit"] += 1
@@ -327,7 +332,7 @@ def store_counts(env: dict[str, str]) -> dict[str, Any]:
 
     from mailgate.config import Settings
     from mailgate.runtime import build
-    from mailgate.store.models import Conversation, MessageRow
+    from mailgate.store.models import Attempt, Conversation, MessageRow, Recipient
 
     app = build(Settings.from_env(env, create=False), run_migrations=False)
     try:
@@ -344,6 +349,13 @@ def store_counts(env: dict[str, str]) -> dict[str, Any]:
                 s.scalars(select(MessageRow.subject).where(MessageRow.direction == "in"))
             )
             conversations = Counter(s.scalars(select(Conversation.subject)))
+            retried = set(
+                s.scalars(
+                    select(Recipient.message_pk)
+                    .join(Attempt, Attempt.recipient_id == Recipient.id)
+                    .where(Attempt.transient.is_(True))
+                )
+            )
             threaded = dict(
                 s.execute(
                     select(MessageRow.subject, MessageRow.conversation_id).where(
@@ -356,6 +368,7 @@ def store_counts(env: dict[str, str]) -> dict[str, Any]:
             "inbound": inbound,
             "conversations": conversations,
             "threaded": threaded,
+            "retried": retried,
         }
     finally:
         app.dispose()
@@ -457,7 +470,7 @@ def run(store: str, args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(1)
         copies = delivered(sink.dump_dir)
-        causes = duplicate_causes(sink.dump_dir, tmp, cluster.killed)
+        causes = duplicate_causes(sink.dump_dir, tmp, cluster.killed, counts["retried"])
     finally:
         stack.close()
         if not args.keep:
