@@ -429,6 +429,12 @@ def _walk_a(
         )
         assert forged.status == 403
         assert agent.context.request.get(f"{served.url}/conversations/{conv_id}").ok
+        phone = agent.context.new_page()  # the inbox on a 360 px screen
+        phone.set_viewport_size({"width": 360, "height": 740})
+        phone.goto(served.url + "/conversations")
+        assert phone.locator("text=订单 1001 的发票问题").count() >= 1
+        agent.shot("mobile-conversations", phone)
+        phone.close()
     finally:
         agent.close()
     return conv_id, urls
@@ -449,11 +455,6 @@ def _walk_b(
         for url in [f"/conversations/{conv_id}/thread", *urls]:
             got = stranger.context.request.get(served.url + url, max_redirects=0)
             assert got.status == 404, (url, got.status)
-        mobile = stranger.context.new_page()
-        mobile.set_viewport_size({"width": 360, "height": 740})
-        mobile.goto(served.url + "/conversations")
-        stranger.shot("mobile-conversations", mobile)
-        mobile.close()
     finally:
         stranger.close()
 
