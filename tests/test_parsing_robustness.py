@@ -597,3 +597,23 @@ def test_outlooks_plain_read_receipts_are_automatic(subject: str, body: str) -> 
 def test_a_subject_starting_with_read_is_not_a_receipt_on_its_own() -> None:
     raw = _mail(_to_us("Bob <bob@example.com>", "Read: chapter 3 notes"), "Here are my notes.\n")
     assert parse_message(raw).to_json()["kind"] == "normal"
+
+
+# --- header fields: dates as scripts and webmail write them -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2024-03-04T10:00:00Z", "2024-03-04T10:00:00+00:00"),
+        ("2024-03-04 10:00:00 +0800", "2024-03-04T10:00:00+08:00"),
+        ("Mon, 4 Mar 2024 10:00:00 GMT+0800", "2024-03-04T10:00:00+08:00"),
+        ("Mon, 4 Mar 2024 10:00:00 GMT+8", "2024-03-04T10:00:00+08:00"),
+        ("Mon, 4 Mar 2024 10:00:00 UTC-5", "2024-03-04T10:00:00-05:00"),
+        ("Mon, 4 Mar 2024 10:00:00 +0100 (GMT+1)", "2024-03-04T10:00:00+01:00"),
+        ("Mon, 4 Mar 2024 10:00:00 GMT", "2024-03-04T10:00:00+00:00"),
+    ],
+)
+def test_dates_with_an_offset_after_gmt_or_in_iso_form(value: str, iso: str) -> None:
+    out = parse_message(f"From: a@example.com\r\nDate: {value}\r\n\r\nx".encode()).to_json()
+    assert out["date"] == iso and not out["errors"]

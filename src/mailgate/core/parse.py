@@ -402,15 +402,27 @@ def _mailboxes(text: str) -> list[tuple[str, str]]:
     return found
 
 
+# "GMT+0800", "UTC-5": an offset written after the zone name (some webmail, Chinese
+# clients); the stdlib reads the name alone and loses the offset.
+_GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s?([+-])(\d{1,2}):?(\d\d)?(?=\s|\(|$)")
+
+
 def _date(p: ParsedMessage) -> datetime | None:
     value = p.header("Date")
     if not value:
         return None
+    if "GMT" in value or "UTC" in value:
+        value = _GMT_OFFSET.sub(
+            lambda m: f"{m.group(1)}{int(m.group(2)):02d}{m.group(3) or '00'}", value
+        )
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        p.errors.append(f"unparseable Date header {value[:60]!r}")
-        return None
+        try:  # ISO 8601 ("2024-03-04T10:00:00Z"), written by some scripts and gateways
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            p.errors.append(f"unparseable Date header {value[:60]!r}")
+            return None
     # RFC 5322 §3.3: "-0000" means UTC with the sender's local offset unknown.
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
