@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,17 +157,25 @@ class GroupCommitter:
                 self._formed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._formed.wait(), self.max_delay)
-            group = self._take()
-            if not group:
-                continue
-            items = [it for unit in group for it in unit.items]
+            if self._lock_fd is not None:
+                # The group forms once this process may write: what arrives while another
+                # listener process commits joins it, instead of waiting a commit more.
+                await loop.run_in_executor(self._executor, self._lock, fcntl.LOCK_EX)
             try:
-                answers = await loop.run_in_executor(self._executor, self._commit, items)
-            except Exception as exc:  # every waiter of the group hears of it (→ 451)
-                for unit in group:
-                    if not unit.future.done():
-                        unit.future.set_exception(exc)
-                continue
+                group = self._take()
+                if not group:
+                    continue
+                items = [it for unit in group for it in unit.items]
+                try:
+                    answers = await loop.run_in_executor(self._executor, self._commit, items)
+                except Exception as exc:  # every waiter of the group hears of it (→ 451)
+                    for unit in group:
+                        if not unit.future.done():
+                            unit.future.set_exception(exc)
+                    continue
+            finally:
+                if self._lock_fd is not None:
+                    self._lock(fcntl.LOCK_UN)
             self.groups += 1
             self.stored += len(items)
             start = 0
@@ -179,19 +187,12 @@ class GroupCommitter:
             self.app.wake_workers()
 
     def _commit(self, items: list[Incoming]) -> list[Received]:
-        with self._writer(), transaction(self.app.sessions) as session:
+        with transaction(self.app.sessions) as session:
             return store_many(session, self.app, items)
 
-    @contextlib.contextmanager
-    def _writer(self) -> Iterator[None]:
-        if self._lock_fd is None:
-            yield
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # in the lane's thread: the loop runs on
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+    def _lock(self, operation: int) -> None:
+        assert self._lock_fd is not None
+        fcntl.flock(self._lock_fd, operation)
 
 
 def _lock_path(database_url: str) -> Path | None:
