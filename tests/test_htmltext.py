@@ -35,6 +35,13 @@ def test_conventions_of_the_old_renderer_are_kept() -> None:
     )
 
 
+def test_documents_joined_in_one_text_are_all_read() -> None:
+    """libxml2 2.14 stops at </html>; Apple Mail's several HTML parts are joined documents."""
+    one = "<html><head><title>A</title></head><body><p>first part</p></body></html>"
+    two = "<html><head><style>p {}</style></head><body bgcolor=white><p>second</p></body></html>"
+    assert html_to_text(f"{one}\n{two}\nafter the end") == "first part\n\nsecond\n\nafter the end"
+
+
 def test_nesting_deeper_than_libxml2_reads_keeps_every_word() -> None:
     """libxml2 stops at 2,048 levels; the text is then rendered flat, not lost."""
     html = "<div>" * 5000 + "deep <b>bold</b> &amp; more<p>next<script>hidden()</script>"

@@ -38,7 +38,10 @@ _LINE = frozenset(
         "tbody", "thead", "tfoot", "fieldset", "details", "summary", "title",
     }
 )  # fmt: skip
-_HIDDEN = ("script", "style", "head", "template", "noscript", "xml")
+_HIDDEN = ("script", "style", "head", "title", "template", "noscript", "xml")
+# libxml2 2.14 stops reading at </html>: mail joins documents (Apple Mail's several
+# HTML parts) and puts text after it, so the document's end tags are taken out.
+_DOCUMENT_END = re.compile(r"</(?:html|body)\s*>", re.I)
 # Common tags that change nothing in the text (most of mail HTML's markup): removed,
 # their content kept, before Python sees the tree. Any other tag costs only time.
 _INERT = (
@@ -308,7 +311,7 @@ def _render(html: str) -> str:
         # it), not dropped as HTML5 says: "<p>see a<b" keeps its "a<b".
         html = html[:cut] + html[cut:].replace("<", "&lt;")
     parser = _html_parser()
-    root = etree.fromstring(html, parser)
+    root = etree.fromstring(_DOCUMENT_END.sub("", html), parser)
     if any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log):
         return _flat_text(html)  # nesting too deep: libxml2 stopped reading
     renderer = _Renderer()
