@@ -617,3 +617,23 @@ def test_a_subject_starting_with_read_is_not_a_receipt_on_its_own() -> None:
 def test_dates_with_an_offset_after_gmt_or_in_iso_form(value: str, iso: str) -> None:
     out = parse_message(f"From: a@example.com\r\nDate: {value}\r\n\r\nx".encode()).to_json()
     assert out["date"] == iso and not out["errors"]
+
+
+@pytest.mark.parametrize(
+    ("value", "mailboxes"),
+    [
+        ("a@example.com <a@example.com>", [("a@example.com", "a@example.com")]),
+        (
+            "a@example.com <a@example.com>, b@example.com",
+            [("a@example.com", "a@example.com"), ("", "b@example.com")],
+        ),
+        ("John Doe <mailto:j@example.com>", [("John Doe", "j@example.com")]),
+        ("John Doe <<j@example.com>>", [("John Doe", "j@example.com")]),
+        ('"Doe, a@b.example" <j@example.com>', [("Doe, a@b.example", "j@example.com")]),
+        ("a@example.com, b@example.com", [("", "a@example.com"), ("", "b@example.com")]),
+    ],
+)
+def test_sloppy_mailboxes_give_one_entry_each(value: str, mailboxes: list[tuple[str, str]]) -> None:
+    """An address written as the display name, "<mailto:…>", "<<…>>": one mailbox, not two."""
+    out = parse_message(f"From: {value}\r\nTo: {value}\r\n\r\nx".encode()).to_json()
+    assert [(m["name"], m["address"]) for m in out["to"]] == mailboxes

@@ -383,6 +383,17 @@ def _drop_phrase_comments(text: str) -> str:
     return "".join(out)
 
 
+# Mailboxes senders write against RFC 5322: an address as the display name
+# ("a@b.example <a@b.example>", PHP mailers), "<mailto:a@b>" and "<<a@b>>".
+_ADDRESS_AS_NAME = re.compile(r'(^|,)(\s*)([^\s,<>"()]+@[^\s,<>"()]+)(\s+<[^<>]+>)')
+_ANGLE_JUNK = re.compile(r"<\s*(?:<|mailto:)([^<>]+)>?>", re.I)
+
+
+def _sloppy_mailboxes(text: str) -> str:
+    text = _ANGLE_JUNK.sub(r"<\1>", text)
+    return _ADDRESS_AS_NAME.sub(r'\1\2"\3"\4', text)
+
+
 def _mailboxes(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     pos, end = 0, len(text.rstrip())
@@ -436,6 +447,8 @@ def _addresses(p: ParsedMessage, name: str) -> list[Address]:
         # Split first, decode encoded words after: a decoded name may hold a comma.
         # The split runs on the raw value, so 8-bit bytes inside an encoded word
         # are still the word's own bytes when it is decoded.
+        if "<" in text and ("<<" in text or "ailto:" in text or text.count("@") > text.count("<")):
+            text = _sloppy_mailboxes(text)
         pairs = [
             (charsets.decode_words(display, problems, hint=hints).strip(), address)
             for display, address in _mailboxes(text)
