@@ -12,7 +12,7 @@ import _bounces_world
 import _headers_world
 import _replies_world
 from _bounces import SENDER, original
-from _mime import message, text_part
+from _mime import message, multipart, raw_part, text_part
 from _replies_world import APPLE, GMAIL, OUTLOOK, OWA, Case, _reply
 
 
@@ -87,7 +87,37 @@ def headers(start: int) -> list[Case]:
         "message_id": f"robust-{n:04d}@sample.example",
         "text_contains": ["見積書①を確認しました。", "㈱サンプル 髙橋"],
     }
-    return [("outlook-ja-iso-2022-jp-nec-characters", raw, expect)]
+    n += 1
+    php = "\r\n".join(
+        [
+            "Received: from web.shop.example (web.shop.example [198.51.100.77])",
+            f"\tby mx.help.example.com (Postfix) with ESMTP id 4Xr{n:04d};",
+            "\tTue, 05 Mar 2024 02:00:00 +0000",
+            "Date: Tue, 05 Mar 2024 10:00:00 GMT+0800",
+            "From: orders@shop.example <orders@shop.example>",
+            "To: <mailto:support@help.example.com>",
+            "Subject: Order 88213 placed",
+            f"Message-ID: <robust-{n:04d}@shop.example>",
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
+            "",
+            "Order 88213 was placed by a customer.",
+            "",
+        ]
+    ).encode()
+    php_expect = {
+        "description": "A PHP shop script: the address as its own display name, '<mailto:…>'"
+        " in To, and the offset written after GMT in Date",
+        "kind": "normal",
+        "subject": "Order 88213 placed",
+        "from": [{"name": "orders@shop.example", "address": "orders@shop.example"}],
+        "message_id": f"robust-{n:04d}@shop.example",
+        "date": "2024-03-05T10:00:00+08:00",
+    }
+    return [
+        ("outlook-ja-iso-2022-jp-nec-characters", raw, expect),
+        ("php-address-as-name-gmt-offset", php, php_expect),
+    ]
 
 
 # --- bounces (300 block) --------------------------------------------------------------
@@ -220,7 +250,33 @@ def bounces(start: int) -> list[Case]:
             ],
         },
     )
-    return [domino, yahoo, human, italian]
+    n += 1
+    copy = original(n, "olivia@store.example")[0].decode()
+    nobody = (
+        "relay-names-nobody-original-attached",
+        message(
+            _bounce_top(n, "MAILER-DAEMON@relay.store.example", "Undeliverable mail"),
+            multipart(
+                "mixed",
+                f"----=_rb_{n:04d}",
+                [
+                    _text("Your message could not be delivered.\n550 5.1.1 mailbox unavailable\n"),
+                    raw_part("message/rfc822", copy.encode()),
+                ],
+            ),
+        ),
+        {
+            "description": "A relay's bounce whose text names nobody: the attached original"
+            " was sent to one address, which is the failed recipient",
+            "kind": "bounce",
+            "subject": "Undeliverable mail",
+            "from": [{"name": "", "address": "MAILER-DAEMON@relay.store.example"}],
+            "bounce_recipients": [
+                {"address": "olivia@store.example", "action": "failed", "status": "5.1.1"}
+            ],
+        },
+    )
+    return [domino, yahoo, human, italian, nobody]
 
 
 # --- replies and automatic mail (400 block) ------------------------------------------
@@ -449,5 +505,28 @@ def replies(start: int) -> list[Case]:
         " &lt;support@help.example.com&gt;;</div><div><b>发送时间:</b> 2024年3月4日(星期一)"
         ' 上午10:00</div><div><b>收件人:</b> "张三"&lt;zhangsan@qq.example&gt;;</div><div>'
         "<b>主题:</b> 您的工单 #1042</div></div><div>&nbsp;</div><div>请提供订单号。</div>",
+    )
+    add(
+        "auto-null-return-path-cannot-be-reached",
+        "An out-of-office with a null Return-Path (RFC 3834) and 'cannot be reached':"
+        " an auto-reply, not a bounce",
+        ("Hannah Kim", "hannah.kim@partner.example"),
+        "Out of Office",
+        "I am out of the office and cannot be reached until March 11.\n",
+        None,
+        kind="auto_reply",
+        agent=OUTLOOK,
+        headers=[("Return-Path", "<>"), ("Auto-Submitted", "auto-replied")],
+    )
+    add(
+        "auto-outlook-plain-read-receipt",
+        "Outlook's read receipt as plain text (no RFC 8098 report): 'Read:' over 'was read on'",
+        ("Tom Hale", "tom@customer.example"),
+        "Read: Your ticket #1042",
+        "Your message\n\n  To: Tom Hale\n  Subject: Your ticket #1042\n  Sent: Monday, March 4,"
+        " 2024 10:00 AM\n\nwas read on Monday, March 4, 2024 10:05 AM.\n",
+        None,
+        kind="auto_reply",
+        agent=OUTLOOK,
     )
     return out
