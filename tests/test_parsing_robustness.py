@@ -10,6 +10,8 @@ project's test mail.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailgate.core.parse import parse_message
 from mailgate.core.quotes import extract_reply, is_forward_subject
@@ -637,3 +639,50 @@ def test_sloppy_mailboxes_give_one_entry_each(value: str, mailboxes: list[tuple[
     """An address written as the display name, "<mailto:…>", "<<…>>": one mailbox, not two."""
     out = parse_message(f"From: {value}\r\nTo: {value}\r\n\r\nx".encode()).to_json()
     assert [(m["name"], m["address"]) for m in out["to"]] == mailboxes
+
+
+# --- properties with the new shapes and a forward's subject -----------------------------
+
+_NEW_LINES = st.sampled_from(
+    [
+        "Thanks!",
+        "",
+        "> quoted",
+        "-----Original Message-----",
+        "________________________________",
+        "From: Acme <a@b.example>",
+        "Sent: Monday",
+        "To: x",
+        "Subject: y",
+        "Quoting Acme <a@b.example>:",
+        ">>> Acme <a@b.example> 3/4/2024 10:05 AM >>>",
+        "Acme <a@b.example> wrote on 03/04/2024 10:05:33 AM:",
+        "Mit freundlichen Grüßen / Kind regards",
+        "此致",
+        "敬礼",
+        "------------------",
+        "张三",
+        "Tel: +1 555 0100",
+        "Sent from my BlackBerry® wireless device",
+        "CONFIDENTIALITY NOTICE: this e-mail is confidential and intended solely for you.",
+        "The answer is 42.",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_NEW_LINES | st.text(max_size=40), max_size=30),
+    st.sampled_from(["FW: x", "RE: x", None]),
+)
+def test_output_lines_come_from_the_input_on_new_shapes(lines: list[str], subject: str) -> None:
+    text = "\n".join(lines)
+    for line in extract_reply(text, None, subject).split("\n"):
+        assert line.strip() in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NEW_LINES, max_size=30), st.sampled_from(["FW: x", "RE: x", None]))
+def test_idempotent_on_new_shapes(lines: list[str], subject: str) -> None:
+    once = extract_reply("\n".join(lines), None, subject)
+    assert extract_reply(once, None, subject) == once

@@ -115,8 +115,12 @@ def extract_reply(text: str, html: str | None, subject: str | None = None) -> st
         if is_forward_marker(stripped) or (
             forward and (is_separator(stripped) or starts_header_block(norm, i))
         ):
-            # A bare rule (Outlook's underscores, an HTML <hr>) is decoration: not kept.
-            forwarded = lines[i + 1 :] if not stripped.strip("_") else lines[i:]
+            forwarded = lines[i:]
+            # A bare rule (Outlook's underscores, an HTML <hr>) over the forwarded
+            # header block is decoration: not kept (the block still opens the forward).
+            nxt = next((j for j in range(i + 1, len(norm)) if norm[j].strip()), None)
+            if not stripped.strip("_") and nxt is not None and starts_header_block(norm, nxt):
+                forwarded = lines[nxt:]
             break
         if is_separator(stripped) or starts_header_block(norm, i):
             break
