@@ -42,6 +42,11 @@ def test_documents_joined_in_one_text_are_all_read() -> None:
     assert html_to_text(f"{one}\n{two}\nafter the end") == "first part\n\nsecond\n\nafter the end"
 
 
+def test_an_unclosed_title_does_not_hide_the_document() -> None:
+    """libxml2 reads everything after an unclosed <title> as its text; it is a block here."""
+    assert html_to_text("<p>Hi</p><TITLE>Order <b>42</b><p>shipped") == "Hi\n\nOrder 42\n\nshipped"
+
+
 def test_nesting_deeper_than_libxml2_reads_keeps_every_word() -> None:
     """libxml2 stops at 2,048 levels; the text is then rendered flat, not lost."""
     html = "<div>" * 5000 + "deep <b>bold</b> &amp; more<p>next<script>hidden()</script>"
