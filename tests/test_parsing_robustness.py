@@ -686,3 +686,15 @@ def test_output_lines_come_from_the_input_on_new_shapes(lines: list[str], subjec
 def test_idempotent_on_new_shapes(lines: list[str], subject: str) -> None:
     once = extract_reply("\n".join(lines), None, subject)
     assert extract_reply(once, None, subject) == once
+
+
+@pytest.mark.parametrize(
+    ("value", "message_id"),
+    [("<>", None), ("<a1@b.example", "a1@b.example"), ("a1@b.example>", "a1@b.example")],
+)
+def test_message_ids_with_a_bracket_missing_or_nothing_inside(
+    value: str, message_id: str | None
+) -> None:
+    """The contract's ids carry no angle brackets: "<>" is none, a lone bracket is dropped."""
+    out = parse_message(f"From: a@example.com\r\nMessage-ID: {value}\r\n\r\nx".encode()).to_json()
+    assert out["message_id"] == message_id

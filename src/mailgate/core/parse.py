@@ -318,8 +318,9 @@ def _all_ids(value: str | None) -> list[str]:
     if not value:
         return []
     found = [i.strip() for i in _MSG_ID.findall(value) if i.strip()]
-    # Some mailers drop the angle brackets (RFC 5322 §3.6.4 requires them).
-    return found or [t for t in re.split(r"[\s,]+", value) if t]
+    # Some mailers drop the angle brackets (RFC 5322 §3.6.4 requires them), or one
+    # of them ("<a@b"); "<>" names nothing.
+    return found or [t for t in (t.strip("<>") for t in re.split(r"[\s,]+", value)) if t]
 
 
 def _codecs(have: tuple[str, ...], labels: set[str] | list[str]) -> tuple[str, ...]:
