@@ -7,6 +7,9 @@ from pathlib import Path
 # processes started with this environment compute nothing unless a test asks for it
 # (tests/test_inbound_auth.py points MAILGATE_DNS_RESOLVER at its own server).
 os.environ.setdefault("MAILGATE_INBOUND_AUTH", "off")
+# Every `serve` a test starts would start a `mailgate listen` per extra CPU; one process
+# each keeps the suite's load down (tests/test_inbound_processes.py asks for two).
+os.environ.setdefault("MAILGATE_LISTENER_PROCESSES", "1")
 
 pytest_plugins = sorted(
     f"tests.servers.{p.stem}"
