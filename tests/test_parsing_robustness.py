@@ -698,3 +698,14 @@ def test_message_ids_with_a_bracket_missing_or_nothing_inside(
     """The contract's ids carry no angle brackets: "<>" is none, a lone bracket is dropped."""
     out = parse_message(f"From: a@example.com\r\nMessage-ID: {value}\r\n\r\nx".encode()).to_json()
     assert out["message_id"] == message_id
+
+
+@pytest.mark.parametrize(
+    "valediction",
+    ["Thanks in advance,", "All the best,", "Vielen Dank", "Herzliche Grüße", "Merci beaucoup !",
+     "Gracias,", "Obrigado,", "Dziękuję,", "Tack!", "S pozdravem", "感谢！", "謝謝"],
+)  # fmt: skip
+def test_more_valedictions_over_a_contact_block(valediction: str) -> None:
+    block = "John Smith\nSales Manager\nTel: +1 555 0100\n"
+    text = f"Can you check the order?\n\n{valediction}\n{block}"
+    assert extract_reply(text, None) == f"Can you check the order?\n\n{valediction}"
