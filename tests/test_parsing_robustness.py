@@ -96,6 +96,8 @@ def test_forward_keeps_idempotence() -> None:
         "Sent from my BlackBerry 10 smartphone on the Verizon Wireless 4G LTE network.",
         "Sent from my Verizon Wireless BlackBerry",
         "Sent from the all new AOL app for iOS",
+        "Sent via the Samsung Galaxy S23, an AT&T 5G smartphone",
+        "Sent from my Sprint Samsung Galaxy S® 5",
         "Sent from AOL Mobile Mail",
         "Sent from my Huawei phone",
         "Sent from my Samsung Galaxy smartphone.",
@@ -111,8 +113,15 @@ def test_mobile_footers_of_more_clients(footer: str) -> None:
     assert extract_reply(f"Ok, see you then.\n\n{footer}\n", None) == "Ok, see you then."
 
 
-def test_a_sentence_about_sending_from_somewhere_is_kept() -> None:
-    text = "Here it is.\n\nSent from my desk, which is much easier than my mobile phone.\n"
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Sent from my desk, which is much easier than my mobile phone.",
+        "Sent from my Samsung, but the screen is broken so please call me back tomorrow.",
+    ],
+)
+def test_a_sentence_about_sending_from_somewhere_is_kept(sentence: str) -> None:
+    text = f"Here it is.\n\n{sentence}\n"
     assert extract_reply(text, None) == text.strip()
 
 

@@ -38,6 +38,9 @@ _FOOTERS = (
     # BlackBerry and AOL write longer lines: "Sent from my BlackBerry® wireless device",
     # "… smartphone on the Verizon Wireless 4G LTE network", "the all new AOL app for iOS".
     r"Sent from my (?:Verizon(?: Wireless)? )?BlackBerry\b[^\n]{0,100}",
+    # US carriers' Samsung footers: "Sent via the Samsung Galaxy S23, an AT&T 5G smartphone".
+    r"Sent (?:from|via) (?:my |the )?(?:(?:Sprint|Verizon|T-Mobile|AT&T),? )?Samsung(?: Galaxy)?"
+    r"(?: [^\s,]{1,12}){0,3}(?:, an? [\w&\- ]{1,40}smartphone)?",
     rf"Sent from the all new AOL app for {_W}|Sent from AOL Mobile Mail",
     rf"Get Outlook (?:for|on) {_W}(?:\s{_W})?",
     r"Sent from Mail\s?<[^<>]{0,200}>\s?for Windows(?: 1[01])?",  # the link is mid-line
