@@ -97,6 +97,8 @@ def test_forward_keeps_idempotence() -> None:
         "Sent from my Verizon Wireless BlackBerry",
         "Sent from the all new AOL app for iOS",
         "Sent via the Samsung Galaxy S23, an AT&T 5G smartphone",
+        "Sent from my iPhone, please excuse any typos.",
+        "Sent from my mobile device, please excuse typos and brevity",
         "Sent from my Sprint Samsung Galaxy S® 5",
         "Sent from AOL Mobile Mail",
         "Sent from my Huawei phone",
@@ -118,6 +120,8 @@ def test_mobile_footers_of_more_clients(footer: str) -> None:
     [
         "Sent from my desk, which is much easier than my mobile phone.",
         "Sent from my Samsung, but the screen is broken so please call me back tomorrow.",
+        "Sent from my BlackBerry, so please call me tomorrow about the invoice.",
+        "Sent from my iPhone, please call me tomorrow.",
     ],
 )
 def test_a_sentence_about_sending_from_somewhere_is_kept(sentence: str) -> None:

@@ -34,10 +34,14 @@ _WORDS = rf"{_W}(?:\s{_W}){{0,4}}"  # a device or app name of up to five words
 # One alternative per language or client; each must be the whole line.
 _FOOTERS = (
     rf"Sent from my {_W}(?:\s{_W}){{0,3}}",
+    # "…, please excuse any typos" / "Please excuse brevity" after the device.
+    rf"Sent from my {_W}(?:\s{_W}){{0,2}}[,.;]?\s(?:please\s)?(?:excuse|forgive|pardon)\s"
+    r"(?:any\s|the\s|my\s)?(?:typos|brevity|spelling|errors|mistakes|autocorrect)"
+    r"(?:\s(?:and|&)\s(?:typos|brevity|spelling|errors|mistakes))?",
     rf"Sent (?:from|with|using|via) (?:the )?{_WORDS}",
     # BlackBerry and AOL write longer lines: "Sent from my BlackBerry® wireless device",
     # "… smartphone on the Verizon Wireless 4G LTE network", "the all new AOL app for iOS".
-    r"Sent from my (?:Verizon(?: Wireless)? )?BlackBerry\b[^\n]{0,100}",
+    r"Sent from my (?:Verizon(?: Wireless)? )?BlackBerry(?:®|\s\d+)?(?: [^\s,.]{1,15}){0,10}",
     # US carriers' Samsung footers: "Sent via the Samsung Galaxy S23, an AT&T 5G smartphone".
     r"Sent (?:from|via) (?:my |the )?(?:(?:Sprint|Verizon|T-Mobile|AT&T),? )?Samsung(?: Galaxy)?"
     r"(?: [^\s,]{1,12}){0,3}(?:, an? [\w&\- ]{1,40}smartphone)?",
