@@ -313,10 +313,11 @@ def duplicate_causes(
             if mid in retried:
                 causes["retried_after_error"] += 1
                 continue
-            between = [k for k, _ in times if first - 0.01 <= k <= second]
+            # The sink may finish its dump file only once the killed connection drops.
+            between = [k for k, _ in times if first - 0.25 <= k <= second]
             if between:
                 causes["killed_before_commit"] += 1
-                windows.append(between[0] - first)
+                windows.append(max(0.0, between[0] - first))
             else:
                 causes["unexplained"] += 1
     windows.sort()

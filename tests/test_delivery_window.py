@@ -144,3 +144,41 @@ async def _fail_once(app: Mailgate, port: int) -> None:
         assert window is not None and window._value == 3
     finally:
         await app.aclose()
+
+
+def test_a_worker_whose_lease_may_have_run_out_does_not_send(tmp_path: Path) -> None:
+    """The second copy that needs no crash: a live worker whose renewals stalled past
+    its lease while another claimed the message. It must not start that delivery."""
+    app = build(make_settings(tmp_path, f"sqlite:///{tmp_path}/m.db", lease_seconds=30))
+    try:
+        with ScriptedSMTPServer() as server:
+            asyncio.run(_stalled(app, server))
+    finally:
+        app.dispose()
+
+
+async def _stalled(app: Mailgate, server: ScriptedSMTPServer) -> None:
+    from mailgate.queue import lease
+    from mailgate.store.models import MessageRow
+
+    try:
+        with transaction(app.sessions) as session:
+            ws = tenancy.create_workspace(session, "acme")
+            tsvc.create(session, app.secrets, ws.id, smtp_transport(server.port))
+        requests = [msvc.SendRequest(to=[f"u{i}@example.net"], text="x") for i in range(2)]
+        kept, lost = await msvc.accept(app, ws, requests)
+        claimed = delivery.claim_batch(app, lease.new_owner("out"), 10)
+        # Claimed a whole lease ago, never renewed since: it may be someone else's now.
+        stale = delivery.heartbeat(app, claimed, claimed_at=lease.Fence.clock() - 30)
+        assert not stale.holds(kept.id)
+        await asyncio.to_thread(stale.renew_now)  # a renewal goes through: ours again
+        assert stale.holds(kept.id)
+        stale.ids.discard(lost.id)  # the renewal found another owner on this one
+
+        await delivery.deliver_and_record(app, claimed, holds=stale.holds)
+        assert [m.rcpt_tos for m in server.messages] == [["u0@example.net"]]
+        with app.sessions() as session:
+            assert session.get_one(MessageRow, kept.id).status == "sent"
+            assert session.get_one(MessageRow, lost.id).status == "sending"  # untouched
+    finally:
+        await app.aclose()

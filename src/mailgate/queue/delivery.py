@@ -48,8 +48,14 @@ def worker_name() -> str:
 IMMEDIATE_OWNER = lease.new_owner("immediate")
 
 
-def heartbeat(app: Context, claimed: list[Claimed]) -> lease.Heartbeat:
-    """Keep the lease on ``claimed`` while they are delivered (a slow server or tarpit)."""
+def heartbeat(
+    app: Context, claimed: list[Claimed], *, claimed_at: float | None = None
+) -> lease.Heartbeat:
+    """Keep the lease on ``claimed`` while they are delivered (a slow server or tarpit).
+
+    ``claimed_at``: :meth:`lease.Fence.clock` read before the claim, so that
+    :meth:`lease.Heartbeat.holds` knows when the lease might have run out.
+    """
     owner = claimed[0].owner if claimed else ""
     return lease.Heartbeat(
         app.sessions,
@@ -57,6 +63,7 @@ def heartbeat(app: Context, claimed: list[Claimed]) -> lease.Heartbeat:
         owner,
         [c.id for c in claimed if c.owner == owner],
         lease_seconds=app.settings.lease_seconds,
+        claimed_at=claimed_at,
     )
 
 
@@ -83,11 +90,14 @@ async def deliver(
     *,
     done: Callable[[Outcome], None] | None = None,
     window: asyncio.Semaphore | None = None,
+    holds: Callable[[str], bool] | None = None,
 ) -> list[Outcome]:
     """Deliver claimed messages (raw bytes loaded) through their transports; ``done``
     hears of each outcome as soon as it is known (``deliver_and_record``), and each
     delivery first takes a place in ``window`` (:class:`Recorder`), which the
-    commit of its result gives back."""
+    commit of its result gives back. A message ``holds`` no longer vouches for (its
+    lease may have run out: :meth:`lease.Heartbeat.holds`) is not sent: whoever
+    claims it next does, and no outcome is returned for it."""
     ids = {c.transport_id for c in claimed if c.transport_id}
     rows = await run_in(app.executors.outbox, _load_transports, app, ids)
     if spare := failover.fallback_ids(rows):
@@ -145,10 +155,16 @@ async def deliver(
             return Outcome(msg, kept)
         return Outcome(msg, result.recipients)
 
-    async def tracked(msg: Claimed) -> Outcome:
+    async def tracked(msg: Claimed) -> Outcome | None:
         if window is not None:
             await window.acquire()  # the recorder gives it back after the commit
         try:
+            if holds is not None and not holds(msg.id):
+                # Sending now could be the second copy of a worker that took it over.
+                log.warning("message %s: lease not renewed in time; left to the next claim", msg.id)
+                if window is not None:
+                    window.release()
+                return None
             outcome = await one(msg)
         except BaseException:
             if window is not None:
@@ -158,7 +174,8 @@ async def deliver(
             done(outcome)
         return outcome
 
-    return list(await asyncio.gather(*(tracked(m) for m in claimed)))
+    outcomes = await asyncio.gather(*(tracked(m) for m in claimed))
+    return [o for o in outcomes if o is not None]
 
 
 class Recorder:
@@ -219,7 +236,11 @@ class Recorder:
 
 
 async def deliver_and_record(
-    app: DeliveryContext, claimed: list[Claimed], recorder: Recorder | None = None
+    app: DeliveryContext,
+    claimed: list[Claimed],
+    recorder: Recorder | None = None,
+    *,
+    holds: Callable[[str], bool] | None = None,
 ) -> None:
     """Deliver ``claimed`` and commit each result soon after it is known.
 
@@ -236,6 +257,7 @@ async def deliver_and_record(
             claimed,
             done=lambda outcome: committed.append(recorder.add(outcome)),
             window=recorder.window(),
+            holds=holds,
         )
     finally:
         # Every result's commit is awaited (and its error retrieved) before the lease

@@ -220,6 +220,7 @@ class Heartbeat:
         *,
         lease_seconds: float,
         on_renew: Callable[[set[str]], None] | None = None,
+        claimed_at: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.model = model
@@ -227,6 +228,10 @@ class Heartbeat:
         self.ids = set(ids)
         self.lease_seconds = lease_seconds
         self.on_renew = on_renew
+        #: Ends two thirds of a lease after the claim (``claimed_at``: :meth:`Fence.clock`
+        #: read before it) or the last renewal that went through: see :meth:`holds`.
+        self.fence = Fence(lease_seconds)
+        self.fence.renewed(Fence.clock() if claimed_at is None else claimed_at)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -254,10 +259,22 @@ class Heartbeat:
             except Exception:
                 log.warning("renewing the lease of %s failed; retrying", self.owner, exc_info=True)
 
+    def holds(self, row_id: str) -> bool:
+        """Whether ``row_id`` is surely still leased to this owner: the last renewal kept
+        it, and the lease it gave has a third left at least.
+
+        A worker whose renewals stall (the database's write lock busy for longer than
+        a lease, a frozen process) must not start work on a row another worker may
+        already have claimed: for a message that would be a second copy.
+        """
+        return row_id in self.ids and self.fence.valid()
+
     def renew_now(self) -> set[str]:
         """One renewal, from any thread; returns the ids still held."""
+        started = Fence.clock()
         with transaction(self.sessions) as session:
             ids = renew(session, self.model, self.owner, self.ids, lease_seconds=self.lease_seconds)
+        self.fence.renewed(started)
         if self.on_renew is not None:
             self.on_renew(ids)
         return ids

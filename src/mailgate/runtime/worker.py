@@ -91,11 +91,12 @@ class Worker:
         batch = self.app.settings.worker_batch
         # An owner per batch: a lane never completes what a sibling lane holds.
         owner = lease.new_owner("out")
+        started = lease.Fence.clock()  # the lease runs from before the claim at the latest
         claimed = await run_in(self.app.executors.outbox, claim_batch, self.app, owner, batch)
         if not claimed:
             return 0
-        async with heartbeat(self.app, claimed):
-            await deliver_and_record(self.app, claimed, self.recorder)
+        async with heartbeat(self.app, claimed, claimed_at=started) as beat:
+            await deliver_and_record(self.app, claimed, self.recorder, holds=beat.holds)
         return len(claimed)
 
     async def process_inbound(self) -> int:
