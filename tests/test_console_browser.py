@@ -404,6 +404,7 @@ def _walk(served: Served, browser: Any, shots: Path, lang: str, tag: str) -> Non
         conv_id, urls = _walk_a(served, browser, shots, lang, name)
         later.result()
     _walk_b(served, browser, shots, lang, other, conv_id, urls)
+    assert "Traceback" not in served.serve.stderr, served.serve.stderr  # nothing crashed
 
 
 def _walk_a(

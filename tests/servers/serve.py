@@ -59,7 +59,7 @@ def _run(argv: list[str], env: dict[str, str], stdin: str | None) -> str:
 
 def serve_env(data_dir: Path, http_port: int, smtp_port: int, **extra: str) -> dict[str, str]:
     """The environment of a user's installation in ``data_dir`` (docs/configuration.md)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    env = dict(os.environ)  # with the suite's defaults (tests/conftest.py)
     env.update(
         MAILGATE_DATA_DIR=str(data_dir),
         MAILGATE_DATABASE_URL=f"sqlite:///{data_dir / 'mailgate.db'}",
