@@ -133,5 +133,11 @@ def _stop(serve: Serve) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise AssertionError(f"serve ignored SIGTERM for 20 s: {serve.stderr}") from None
+    try:  # serve's own children (listener processes) must be gone with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError("mailgate serve exited and left processes of its group running")
     if proc.returncode != 0 or "Traceback" in serve.stderr:
         raise AssertionError(f"mailgate serve exited {proc.returncode}: {serve.stderr}")
