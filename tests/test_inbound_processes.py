@@ -162,12 +162,14 @@ def test_two_listener_processes_share_the_port_and_lose_nothing(tmp_path: Path) 
 
 
 def test_listener_processes_setting(tmp_path: Path) -> None:
-    """MAILGATE_LISTENER_PROCESSES: 1 to 64; the default is the CPUs this process may use."""
+    """MAILGATE_LISTENER_PROCESSES: 1 to 64; default 1 on SQLite, else the usable CPUs."""
     base = {
         "MAILGATE_DATA_DIR": str(tmp_path),
         "MAILGATE_SECRET_KEY": "processes-test-key-Zx3Cv5Bn7Mm9Lk1Jh2Gf4",
     }
-    assert Settings.from_env(base).listener_processes == len(os.sched_getaffinity(0))
+    assert Settings.from_env(base).listener_processes == 1
+    pg = {**base, "MAILGATE_DATABASE_URL": "postgresql://mailgate@127.0.0.1/mailgate"}
+    assert Settings.from_env(pg).listener_processes == len(os.sched_getaffinity(0))
     assert Settings.from_env({**base, "MAILGATE_LISTENER_PROCESSES": "3"}).listener_processes == 3
     for bad in ("0", "-1", "65", "two"):
         with pytest.raises(ConfigurationError, match="MAILGATE_LISTENER_PROCESSES"):

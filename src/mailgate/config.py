@@ -37,7 +37,7 @@ class Settings:
     smtp_tls: tuple[Path, Path] | None = None
     smtp_lmtp: bool = False  # MAILGATE_SMTP_PROTOCOL=lmtp: behind an MTA that speaks LMTP
     #: Listener processes ``serve`` runs on the one SMTP port, SO_REUSEPORT
-    #: (MAILGATE_LISTENER_PROCESSES; from_env's default: the CPUs this process may use).
+    #: (MAILGATE_LISTENER_PROCESSES; from_env's default: 1 on SQLite, else the CPUs).
     listener_processes: int = 1
     blob_store: str = "database"  # "database" | "files": see docs/storage.md
     max_message_bytes: int = 25 * 1024 * 1024
@@ -163,7 +163,7 @@ class Settings:
             smtp=parse_listen(env.get("MAILGATE_SMTP", DEFAULT_SMTP), "MAILGATE_SMTP"),
             smtp_tls=(Path(cert), Path(key)) if cert and key else None,
             smtp_lmtp=protocol == "lmtp",
-            listener_processes=_listener_processes(env),
+            listener_processes=_listener_processes(env, database_url),
             blob_store=blob_store,
             max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
@@ -245,8 +245,12 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: s
     return value
 
 
-def _listener_processes(env: dict[str, str]) -> int:
-    n = _int(env, "MAILGATE_LISTENER_PROCESSES", len(os.sched_getaffinity(0)))
+def _listener_processes(env: dict[str, str], database_url: str) -> int:
+    # On SQLite the processes' commits take turns on one file: two processes halve each
+    # group and double the fsyncs per message, which is what limits the listener there
+    # (docs/performance.md, "Inbound"); on PostgreSQL each commits on its own.
+    cpus = 1 if database_url.startswith("sqlite") else len(os.sched_getaffinity(0))
+    n = _int(env, "MAILGATE_LISTENER_PROCESSES", cpus)
     if not 1 <= n <= 64:
         raise ConfigurationError("MAILGATE_LISTENER_PROCESSES", f"expected 1 to 64, got {n}")
     return n
