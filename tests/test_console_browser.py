@@ -156,6 +156,7 @@ class Walk:
         page = page or self.page
         page.screenshot(path=str(self.shots / f"{self.lang}-{name}.png"), full_page=True)
         if update_docs() and f"{self.lang}-{name}" in DOC_SHOTS:
+            page.evaluate("window.scrollTo(0, 0)")  # the page's first screen, top bar included
             page.screenshot(path=str(DOCS_IMG / f"console-{self.lang}-{name}.png"))
 
     def login(self, email_: str) -> None:
