@@ -75,6 +75,7 @@ class Tally:
     out_accepted: set[str] = field(default_factory=set)  # subjects answered 2xx
     out_unanswered: set[str] = field(default_factory=set)  # POSTs that died with their process
     in_acked: set[str] = field(default_factory=set)  # subjects answered 250
+    in_replies: dict[str, str] = field(default_factory=dict)  # subject → the 250's text
     in_unanswered: set[str] = field(default_factory=set)  # no 250 (its process died)
     out_done: int = 0
     in_done: int = 0
@@ -217,7 +218,18 @@ def send_in(port: int, indexes: list[int], tally: Tally, stop: threading.Event) 
                 client = smtplib.SMTP(
                     "127.0.0.1", port, local_hostname="client.example.org", timeout=30
                 )
-            client.sendmail(f"c{i}@client.example.org", [SUPPORT], raw)
+            # sendmail() without its DATA reply: the 250 names the stored message's id,
+            # which says where an acknowledged message went if it is not found.
+            client.ehlo_or_helo_if_needed()
+            code, reply = client.mail(f"c{i}@client.example.org")
+            if code == 250:
+                code, reply = client.rcpt(SUPPORT)
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, reply)
+            code, reply = client.data(raw)
+            if code != 250:
+                client.rset()
+                raise smtplib.SMTPDataError(code, reply)
         except (OSError, smtplib.SMTPException):
             with tally.lock:
                 tally.in_unanswered.add(subject)
@@ -230,6 +242,7 @@ def send_in(port: int, indexes: list[int], tally: Tally, stop: threading.Event) 
         todo.pop(0)
         with tally.lock:
             tally.in_acked.add(subject)
+            tally.in_replies[subject] = reply.decode("ascii", "replace")
             tally.in_done += 1
     if client is not None:
         with contextlib.suppress(Exception):
@@ -528,6 +541,7 @@ def run(store: str, args: argparse.Namespace) -> dict[str, Any]:
             "out_lost": lost_out[:5],
             "in_lost": lost_in[:5],
             "in_stored_twice": stored_twice[:5],
+            "in_lost_replies": [tally.in_replies.get(s, "") for s in lost_in[:5]],
             "duplicate_conversations": dup_conversations[:5],
             "unthreaded": unthreaded[:5],
         }
