@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -16,7 +18,48 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "mailgate_write"
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterLock] = weakref.WeakKeyDictionary()
+
+
+class _WriterLock:
+    """One SQLite writer at a time: the threads of this process, then every process.
+
+    SQLite's busy handler sleeps in growing steps (up to 100 ms) while another
+    connection writes, longer than a commit takes: with the API and a delivery worker
+    in two processes most of the time went to sleeping. Threads queue on a lock, and
+    processes on ``flock`` of a file beside the database, which wakes the next writer
+    the moment the lock is free (and is released by the kernel if its holder dies).
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._thread = threading.Lock()
+        self._path = f"{database}.writer" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._path is None:
+            return
+        try:
+            if self._pid != os.getpid():  # a forked child needs its own open file
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+                weakref.finalize(self, os.close, self._fd)
+            assert self._fd is not None
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:
+            self._path = None  # a read-only directory: SQLite's own busy handler then
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
 
 def make_engine(url: str) -> Engine:
@@ -45,7 +88,7 @@ def make_engine(url: str) -> Engine:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
-    _WRITE_LOCKS[engine] = threading.Lock()
+    _WRITE_LOCKS[engine] = _WriterLock(engine.url.database)
     return engine
 
 
@@ -66,9 +109,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A write session: committed on success, rolled back on error.
 
-    On SQLite, writers of this process also queue on a lock first: SQLite's own
-    busy handler sleeps in growing steps (up to 100 ms) while it waits, which
-    wastes most of the time when the API, the workers and the listener all write.
+    On SQLite, writers also queue on a lock first, in this process and across
+    processes (:class:`_WriterLock`): SQLite's own busy handler sleeps in growing
+    steps (up to 100 ms) while it waits, which wastes most of the time when the API,
+    the workers and the listener all write.
     """
     engine = factory.kw["bind"]
     lock = _WRITE_LOCKS.get(engine)
