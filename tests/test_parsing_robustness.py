@@ -722,3 +722,30 @@ def test_more_valedictions_over_a_contact_block(valediction: str) -> None:
     block = "John Smith\nSales Manager\nTel: +1 555 0100\n"
     text = f"Can you check the order?\n\n{valediction}\n{block}"
     assert extract_reply(text, None) == f"Can you check the order?\n\n{valediction}"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # Found by the property tests: a second pass saw lines side by side that a
+        # quote (or an attribution over it) had kept apart, and cut them.
+        [
+            "To: x",
+            "",
+            f"On Mon, Mar 4, 2024 at 10:00 AM Acme <{ADDR}> wrote:",
+            "> quoted",
+            "From: Acme <a@b.example>",
+            "Sent: Monday",
+        ],
+        [
+            "From: Acme <a@b.example>",
+            "> quoted",
+            "Thanks!",
+            "Acme <a@b.example> wrote on 03/04/2024 10:05:33 AM:",
+        ],
+    ],
+)
+@pytest.mark.parametrize("subject", ["FW: x", None])
+def test_second_pass_changes_nothing(lines: list[str], subject: str | None) -> None:
+    once = extract_reply("\n".join(lines), None, subject)
+    assert extract_reply(once, None, subject) == once

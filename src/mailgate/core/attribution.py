@@ -154,6 +154,8 @@ def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribu
             return None
         if j == i + 1 and not para_start and not _START.search(parts[0]):
             return None  # wrapped, but its first line starts no paragraph and no attribution
+        if parts and not _wraps_on(parts, line):
+            return None
         parts.append(line)
         end = ends[j]
         if end is None:
@@ -164,6 +166,20 @@ def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribu
         if column is not None:
             return Attribution(j + 1, column)
     return None
+
+
+def _wraps_on(parts: list[str], line: str) -> bool:
+    """``line`` may continue the wrapped attribution ``parts``.
+
+    Not after a line that ends a sentence ("Thanks!") or copies a header field
+    ("From: …"), and past two lines only when it opens with "On"/"Am"/"在"…: a
+    client wraps one long line, it does not gather the lines of a reply (which a
+    second pass would see side by side once the quotes between them are gone).
+    """
+    last = parts[-1]
+    if last[-1] in "!?！？。" or (len(parts) == 1 and _header_key(last) is not None):
+        return False
+    return len(parts) < 2 or _START.match(parts[0]) is not None
 
 
 def _quote_follows(lines: list[str], j: int) -> bool:
@@ -362,19 +378,32 @@ def _header_key(line: str) -> str | None:
     return key if key in _FROM_SET or key in _OTHER_SET else None
 
 
-def starts_header_block(lines: list[str], i: int) -> bool:
+def starts_header_block(lines: list[str], i: int, ends: list[bool | None] | None = None) -> bool:
     """Line ``i`` opens a copied header block: three or more different header fields
-    in a row, one of them From; the block may start with another field ("Date:")."""
+    in a row, one of them From; the block may start with another field ("Date:").
+
+    With ``ends`` (``attribution_at``'s cache), an attribution over a ">" quote
+    between two fields is skipped as well: extract_reply drops both, and the
+    fields it would bring together must get the same verdict now as on a second pass.
+    """
     if _header_key(lines[i]) is None:
         return False
     # Consecutive header lines; blank and ">" lines between them are skipped (so
     # the verdict is the same once quotes are gone: extract_reply stays idempotent).
     keys: set[str] = set()
     count = 0
-    for ln in lines[i : i + 16]:
+    j, stop = i, min(i + 16, len(lines))
+    while j < stop:
+        ln = lines[j]
+        j += 1
         if not ln.strip() or ln.lstrip().startswith(">"):
             continue
         key = _header_key(ln)
+        if key is None and ends is not None and count:
+            found = attribution_at(lines, ends, j - 1)
+            if found is not None and _quote_follows(lines, found.end):
+                j, stop = found.end, min(found.end + 16, len(lines))
+                continue
         if key is None or count == 6:
             break
         keys.add(key)

@@ -122,7 +122,7 @@ def extract_reply(text: str, html: str | None, subject: str | None = None) -> st
             if not stripped.strip("_") and nxt is not None and starts_header_block(norm, nxt):
                 forwarded = lines[nxt:]
             break
-        if is_separator(stripped) or starts_header_block(norm, i):
+        if is_separator(stripped) or starts_header_block(norm, i, ends):
             break
         found = attribution_at(norm, ends, i)
         if found is not None:
