@@ -257,7 +257,8 @@ def test_a_person_answering_a_bounce_is_not_one(subject: str, body: str) -> None
      "Automaattinen vastaus: Tiketti", "Automatikus válasz: Jegy", "Otomatik yanıt: Bilet",
      "Автоматический ответ: Ваш запрос", "自動応答: お問い合わせ", "자동 회신: 티켓",
      "Out of Office AutoReply: Your ticket", "Away from the office: Your ticket",
-     "Vacation reply: Your ticket", "Absent du bureau : Votre ticket"],
+     "Vacation reply: Your ticket", "Absent du bureau : Votre ticket",
+     "[Support] Automatic reply: Your ticket", "[Ticket #12] Out of Office: Your ticket"],
 )  # fmt: skip
 def test_automatic_reply_subjects_in_more_languages(subject: str) -> None:
     raw = _mail(_to_us("Bob <bob@example.com>", subject), "I am away until Monday.\n")
@@ -267,7 +268,8 @@ def test_automatic_reply_subjects_in_more_languages(subject: str) -> None:
 @pytest.mark.parametrize(
     "subject",
     ["Re: Automatisch antwoord: Uw ticket", "AW: Automatische Antwort: Ihr Ticket",
-     "回复: 自动回复: 您的工单", "Question about our vacation policy", "Auto insurance quote"],
+     "回复: 自动回复: 您的工单", "Question about our vacation policy", "Auto insurance quote",
+     "Re: [Support] Automatic reply: Your ticket", "[Support] Automation question"],
 )  # fmt: skip
 def test_people_writing_about_auto_replies_stay_human(subject: str) -> None:
     raw = _mail(_to_us("Bob <bob@example.com>", subject), "Thanks, I will wait.\n")

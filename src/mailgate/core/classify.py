@@ -203,7 +203,8 @@ _VALUED = {
 # Subject prefixes written by out-of-office responders; a separator (or the
 # end) must follow, so "休假申请" (a leave request) stays ordinary mail.
 _SUBJECT_PREFIX_RE = re.compile(
-    r"^\W*(?:automatic reply|auto(?:matic)?[ -]?(?:reply|response)|autoreply|auto"
+    r"^\W*(?:\[[^\]]{1,40}\]\s*)?"  # a list or ticket tag first: "[Support] Automatic reply:"
+    r"(?:automatic reply|auto(?:matic)?[ -]?(?:reply|response)|autoreply|auto"
     r"|out of (?:the )?office(?: (?:auto-?reply|reply))?|away from (?:the |my )?office"
     r"|vacation (?:reply|response|auto-?reply)|autosvar|automatische antwort|abwesenheitsnotiz"
     r"|réponse automatique|absente? du bureau|risposta automatica|respuesta automática"
