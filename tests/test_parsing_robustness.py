@@ -751,3 +751,16 @@ def test_more_valedictions_over_a_contact_block(valediction: str) -> None:
 def test_second_pass_changes_nothing(lines: list[str], subject: str | None) -> None:
     once = extract_reply("\n".join(lines), None, subject)
     assert extract_reply(once, None, subject) == once
+
+
+def test_a_header_block_whose_long_values_wrap_before_the_address() -> None:
+    """Plain text made from HTML wraps "From: <long name>" before "<address>": still a block."""
+    text = (
+        "Ok, thanks.\n\nFrom: Acme Support Team for the Big Customer Accounts Department\n"
+        "<support@help.example.com>\nSent: Monday, March 4, 2024 10:00 AM\nTo: John Smith"
+        " <john@example.com>; Jane Roe\n<jane@example.com>; Bob <bob@example.com>\n"
+        "Subject: RE: Order\n\nold text\n"
+    )
+    assert extract_reply(text, None) == "Ok, thanks."
+    prose = "From: my side all good\nJane <jane@example.com> will call you.\nSee you soon."
+    assert extract_reply(prose, None) == prose

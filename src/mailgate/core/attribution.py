@@ -168,6 +168,17 @@ def attribution_at(lines: list[str], ends: list[bool | None], i: int) -> Attribu
     return None
 
 
+_WRAPPED_ADDRESS = re.compile(
+    r"[^:：]{0,120}[<\[(](?:mailto:)?[^\s<>@]{1,100}@[^\s<>]{1,100}[>\])]"
+)
+
+
+def _wrapped_address(line: str) -> bool:
+    """The rest of a wrapped header value: "<a@b>", "Jane Roe <a@b>", "[mailto:a@b]"."""
+    s = line.strip().rstrip(";,")
+    return len(s) <= 200 and "@" in s and s[-1:] in ">])" and _WRAPPED_ADDRESS.match(s) is not None
+
+
 def _wraps_on(parts: list[str], line: str) -> bool:
     """``line`` may continue the wrapped attribution ``parts``.
 
@@ -391,7 +402,7 @@ def starts_header_block(lines: list[str], i: int, ends: list[bool | None] | None
     # Consecutive header lines; blank and ">" lines between them are skipped (so
     # the verdict is the same once quotes are gone: extract_reply stays idempotent).
     keys: set[str] = set()
-    count = 0
+    count = wrapped = 0
     j, stop = i, min(i + 16, len(lines))
     while j < stop:
         ln = lines[j]
@@ -399,6 +410,9 @@ def starts_header_block(lines: list[str], i: int, ends: list[bool | None] | None
         if not ln.strip() or ln.lstrip().startswith(">"):
             continue
         key = _header_key(ln)
+        if key is None and count and wrapped < 3 and _wrapped_address(ln):
+            wrapped += 1  # a long From/To value wrapped before its "<address>"
+            continue
         if key is None and ends is not None and count:
             found = attribution_at(lines, ends, j - 1)
             if found is not None and _quote_follows(lines, found.end):
