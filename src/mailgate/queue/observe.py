@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.queue.outbox import Outcome
 from mailgate.store import metrics
-from mailgate.store.models import MessageRow, TransportRow
+from mailgate.store.models import TransportRow
 
 log = logging.getLogger("mailgate.delivery")
 
@@ -35,24 +35,30 @@ async def attempt(transport_kind: str) -> AsyncIterator[None]:
         metrics.ATTEMPT_SECONDS.labels(transport_kind).observe(time.perf_counter() - start)
 
 
+#: transport id → kind. A transport's kind never changes, so each is read once per
+#: process: results are recorded in small groups, and a query per group showed up.
+_KINDS: dict[str, str] = {}
+
+
+def _kinds(session: Session, ids: set[str | None]) -> dict[str, str]:
+    unknown = [i for i in ids if i and i not in _KINDS]
+    if unknown:
+        if len(_KINDS) > 10_000:
+            _KINDS.clear()
+        rows = select(TransportRow.id, TransportRow.kind).where(TransportRow.id.in_(unknown))
+        _KINDS.update({tid: kind for tid, kind in session.execute(rows)})
+    return _KINDS
+
+
 def deliveries(session: Session, outcomes: list[Outcome], statuses: dict[str, str]) -> None:
     """Count and log what ``outbox.record`` wrote, after the transaction commits.
 
     ``statuses`` holds only the messages whose result counted (a stale lease's result
     was dropped and is not counted either).
     """
-    ids = [o.message.id for o in outcomes if o.message.id in statuses]
-    if not ids:
+    if not any(o.message.id in statuses for o in outcomes):
         return
-    # One primary-key query per batch: the conversation and the transport's kind.
-    info: dict[str, tuple[str | None, str]] = {
-        mid: (conversation, kind or "none")
-        for mid, conversation, kind in session.execute(
-            select(MessageRow.id, MessageRow.conversation_id, TransportRow.kind)
-            .outerjoin(TransportRow, TransportRow.id == MessageRow.transport_id)
-            .where(MessageRow.id.in_(ids))
-        )
-    }
+    kinds = _kinds(session, {o.message.transport_id for o in outcomes})
     lines: list[dict[str, Any]] = []
     counts: Counter[tuple[str, str, str]] = Counter()
     finals: list[tuple[str, str, float]] = []
@@ -61,7 +67,7 @@ def deliveries(session: Session, outcomes: list[Outcome], statuses: dict[str, st
         status = statuses.get(msg.id)
         if status is None:
             continue
-        conversation, kind = info.get(msg.id, (None, "none"))
+        conversation, kind = msg.conversation_id, kinds.get(msg.transport_id or "", "none")
         transport = msg.transport_id or "none"
         results: Counter[str] = Counter()
         codes = []

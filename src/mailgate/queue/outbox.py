@@ -45,6 +45,7 @@ class Claimed:
     owner: str  # the lease owner: only its result is recorded
     #: transactional | bulk: an HTTP provider may send each through its own account.
     category: str = "transactional"
+    conversation_id: str | None = None  # for the delivery log line (queue/observe.py)
     recipients: dict[str, int] = field(default_factory=dict)  # address → recipient row id
     raw: bytes = b""
     #: (key, size): deliveries at once for its sending domain's max_connections (queue/limits.py).
@@ -122,6 +123,7 @@ _CLAIMED = (
     MessageRow.expires_at,
     MessageRow.lease_owner,
     MessageRow.category,
+    MessageRow.conversation_id,
 )
 
 
@@ -170,13 +172,13 @@ def record(
         msg = outcome.message
         count = msg.attempts + 1
         expired = msg.expires_at is not None and msg.expires_at <= now
-        deferred_any = False
+        deferred_any = accepted_any = False
         for res in outcome.results:
             rid = msg.recipients.get(res.address)
             if rid is None:
                 continue
             if res.accepted:
-                status = "sent"
+                status, accepted_any = "sent", True
             elif res.permanent or expired:
                 status = "failed"
             else:
@@ -210,7 +212,8 @@ def record(
             )
             if res.provider_message_id:  # provider events find the recipient by it
                 provider_ids.append({"id": rid, "provider_message_id": res.provider_message_id})
-        statuses[msg.id] = "deferred" if deferred_any else ""
+        # Anyone accepted now: sent, whatever the others did; else _final_statuses decides.
+        statuses[msg.id] = "deferred" if deferred_any else "sent" if accepted_any else ""
         msg.attempts = count
     if attempts:
         insert_rows(session, Attempt, attempts)
