@@ -19,7 +19,8 @@ the database:
 
 * every message the API accepted (``2xx``) was delivered to the sink; copies beyond
   the first are duplicates (a kill between the remote ``250`` and the commit of the
-  result repeats that delivery: at least once, never lost);
+  result repeats that delivery: at least once, never lost), each with its cause in
+  ``out_duplicate_causes`` (:func:`duplicate_causes`);
 * every message the listener acknowledged (``250``) is stored exactly once;
 * every stored inbound message is in exactly one conversation (no duplicates after a
   kill mid-processing);
