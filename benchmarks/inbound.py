@@ -11,13 +11,15 @@ temporary data directory) and answers ``250`` only after the commit. Like
 (SO_REUSEPORT; default ``MAILGATE_LISTENER_PROCESSES``, else 1 as on SQLite): this
 one and ``mailgate listen`` children (runtime/listeners.py). Prints messages/second
 for each and the ratio; ``--profile FILE`` writes a cProfile of this process's
-listener loop thread and prints its top entries.
+listener loop thread and prints its top entries; ``--postgres`` stores into a
+private PostgreSQL (the tests' server) instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import pstats
@@ -135,7 +137,7 @@ def run_mailgate(
     """Messages/second; rows stored; (stored, groups) of this process; CPU ms per message."""
     settings = Settings(
         data_dir=data_dir,
-        database_url=f"sqlite:///{data_dir / 'mailgate.db'}",
+        database_url=_database_url(args, data_dir),
         secret_key=SECRET,
         hostname="mx.acme.example.com",
     )
@@ -146,7 +148,7 @@ def run_mailgate(
     loop = LoopThread()
     more = args.processes - 1
     listener = loop.run(start_listener(app, "127.0.0.1", 0, reuse_port=more > 0))
-    children = ListenerProcesses(more, listener.host, listener.port, env=_child_env(data_dir))
+    children = ListenerProcesses(more, listener.host, listener.port, env=_child_env(args, data_dir))
     children.start()
     deadline = time.monotonic() + 120
     while listening(listener.port) < args.processes:
@@ -186,11 +188,15 @@ def run_mailgate(
     return rate, stored, mine, cpu * 1000 / args.messages
 
 
-def _child_env(data_dir: Path) -> dict[str, str]:
+def _database_url(args: argparse.Namespace, data_dir: Path) -> str:
+    return str(args.url) if args.url else f"sqlite:///{data_dir / 'mailgate.db'}"
+
+
+def _child_env(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
         "MAILGATE_DATA_DIR": str(data_dir),
-        "MAILGATE_DATABASE_URL": f"sqlite:///{data_dir / 'mailgate.db'}",
+        "MAILGATE_DATABASE_URL": _database_url(args, data_dir),
         "MAILGATE_SECRET_KEY": SECRET,
         "MAILGATE_HOSTNAME": "mx.acme.example.com",
         # As in this process: no receipt lines (logging them costs CPU of its own).
@@ -205,6 +211,11 @@ def main() -> int:
     parser.add_argument("-l", "--size", type=int, default=5120)
     parser.add_argument("--rounds", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the listener's loop thread")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a private PostgreSQL (the tests' server: fsync=off) instead of SQLite",
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -223,21 +234,31 @@ def main() -> int:
     )
     print(f"smtp-source: {load}; best of {args.rounds} rounds (the machine may be shared)")
     sinks, rates, cpus, stored, (listener_stored, groups) = [], [], [], 0, (0, 0)
-    for _ in range(args.rounds):
-        sinks.append(run_sink(args))
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            rate, stored, (listener_stored, groups), cpu = run_mailgate(args, Path(tmp))
-        rates.append(rate)
-        cpus.append(cpu)
-        if stored != args.messages + WARM_UP:
-            print(f"ERROR: {args.messages + WARM_UP} sent, {stored} stored", file=sys.stderr)
-            return 1
+    args.url = None
+    stack = contextlib.ExitStack()
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.servers.postgres import running_postgres
+
+        pg = stack.enter_context(running_postgres())
+    with stack:
+        for _ in range(args.rounds):
+            args.url = pg.create_database() if args.postgres else None
+            sinks.append(run_sink(args))
+            with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+                rate, stored, (listener_stored, groups), cpu = run_mailgate(args, Path(tmp))
+            rates.append(rate)
+            cpus.append(cpu)
+            if stored != args.messages + WARM_UP:
+                print(f"ERROR: {args.messages + WARM_UP} sent, {stored} stored", file=sys.stderr)
+                return 1
     sink, rate = max(sinks), max(rates)
     # Each round runs the sink and then mailgate back to back: its ratio compares
     # like with like when other work shares the machine.
     ratios = sorted(r / k for r, k in zip(rates, sinks, strict=True))
     print(f"smtp-sink (no storage)          {sink:9.0f} msg/s   rounds: {_list(sinks)}")
-    print(f"mailgate listener (SQLite FULL) {rate:9.0f} msg/s   rounds: {_list(rates)}")
+    store = "PostgreSQL " if args.postgres else "SQLite FULL"
+    print(f"mailgate listener ({store}) {rate:9.0f} msg/s   rounds: {_list(rates)}")
     print(
         f"  last round: {stored} rows; this process's listener committed {listener_stored} "
         f"in {groups} group commits ({listener_stored / max(groups, 1):.1f}/commit)"
