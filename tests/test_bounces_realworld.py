@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mailgate.core.dsn import refine_status
 from mailgate.core.parse import ParsedMessage, parse_message
 
 US = "support@help.example.com"
@@ -68,7 +69,7 @@ PROSE = {
         "Your message\n\n  Subject: Your ticket #77\n\nwas not delivered to:\n\n"
         "  gone@example.org\n\nbecause:\n\n"
         "  User gone (gone@example.org) not listed in Domino Directory\n",
-        [("gone@example.org", "5.0.0")],
+        [("gone@example.org", "5.1.1")],
     ),
     "groupwise": (
         "From: Mail Delivery System <>\nTo: support@help.example.com\n"
@@ -76,7 +77,7 @@ PROSE = {
         "The message that you sent was undeliverable to the following:\n"
         "\tgone@example.org (user not found)\n\nPossible causes:\n"
         "The e-mail address is misspelled or the recipient's mailbox does not exist.\n",
-        [("gone@example.org", "5.0.0")],
+        [("gone@example.org", "5.1.1")],
     ),
     "aol-sendmail": (
         "Return-Path: <>\nFrom: Mail Delivery Subsystem <MAILER-DAEMON@aol.example.com>\n"
@@ -89,7 +90,7 @@ PROSE = {
         "... while talking to mailin.aol.example.com.:\n"
         ">>> MAIL From:<bounces+x@help.example.com>\n<<< 250 OK\n"
         ">>> RCPT To:<gone@aol.example.com>\n<<< 550 MAILBOX NOT FOUND\n",
-        [("gone@aol.example.com", "5.0.0")],
+        [("gone@aol.example.com", "5.1.1")],
     ),
     "exchange-german": (
         "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e"
@@ -125,7 +126,7 @@ PROSE = {
         "From: postmaster@163.example.com\nTo: support@help.example.com\nSubject: 系统退信\n",
         "您好，您发送的邮件无法送达以下收件人：\n\n  lost@163.example.com\n\n"
         "原因：550 User not found\n",
-        [("lost@163.example.com", "5.0.0")],
+        [("lost@163.example.com", "5.1.1")],
     ),
     "japanese": (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.jp>\n"
@@ -436,7 +437,9 @@ def test_report_attached_by_a_person_is_not_a_bounce() -> None:
     [
         ("5.0.0", "smtp; 550 5.1.1 <gone@example.org>: User unknown", "5.1.1"),
         ("4.0.0", "smtp; 452 4.2.2 Mailbox full", "4.2.2"),
-        ("5.0.0", "smtp; 452 4.2.2 Mailbox full", "5.0.0"),  # another class: Status wins
+        # another class: Status keeps its class; the words give the detail
+        ("5.0.0", "smtp; 452 4.2.2 Mailbox full", "5.2.2"),
+        ("5.0.0", "smtp; 452 4.3.0 Try later", "5.0.0"),
         ("5.2.1", "smtp; 550 5.1.1 User unknown", "5.2.1"),  # specific Status wins
         ("", "smtp; 550 5.7.1 Rejected", "5.7.1"),
     ],
@@ -664,3 +667,44 @@ def test_daemon_mdn_deleted_is_a_rejection() -> None:
 def test_other_mdns_stay_auto_replies(sender: str, disposition: str) -> None:
     """A person's deletion notice, or a daemon's "displayed", is an auto-reply, not a bounce."""
     assert parse_message(_mdn(sender, disposition)).kind == "auto_reply"
+
+
+# --- a generic code (x.0.0 or a bare 550) takes its detail from the server's words -----
+
+
+@pytest.mark.parametrize(
+    ("status", "words", "want"),
+    [
+        ("5.0.0", "550 Requested action not taken: User unknown", "5.1.1"),
+        ("5.0.0", "550 Mailbox not found.", "5.1.1"),
+        ("5.0.0", "The email account that you tried to reach does not exist", "5.1.1"),
+        ("5.0.0", "退信原因：550 用户不存在", "5.1.1"),
+        ("5.0.0", "552 Mailbox quota exceeded", "5.2.2"),
+        ("4.0.0", "452 mailbox full, try again later", "4.2.2"),
+        ("5.0.0", "550 This account has been disabled", "5.2.1"),
+        ("5.0.0", "The email account that you tried to reach is disabled.", "5.2.1"),
+        ("5.0.0", "User gone (gone@example.org) not listed in Domino Directory", "5.1.1"),
+        ("5.0.0", "Host or domain name not found. Name service error", "5.1.2"),
+        ("5.0.0", "552 Message size exceeds fixed maximum message size", "5.3.4"),
+        ("5.0.0", "554 Relay access denied", "5.7.1"),
+        ("5.0.0", "retry timeout exceeded", "5.4.7"),
+        ("5.0.0", "Too many hops", "5.4.6"),
+        ("5.0.0", "550 rejected for policy reasons", "5.0.0"),  # no detail is guessed
+        ("5.1.1", "mailbox full", "5.1.1"),  # a specific code is never overridden
+        ("2.0.0", "user unknown", "2.0.0"),  # a success is not a failure
+    ],
+)
+def test_generic_status_takes_detail_from_wording(status: str, words: str, want: str) -> None:
+    assert refine_status(status, words) == want
+
+
+def test_prose_bounce_with_bare_reply_code_gets_detail() -> None:
+    """A webmail bounce that gives only '550 User not found' is 5.1.1, not 5.0.0."""
+    raw = (
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        b"To: sender@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Mon, 6 May 2024 10:00:00 +0000\r\nMessage-ID: <b1@mx.example.net>\r\n\r\n"
+        b"Your message could not be delivered to the following recipients:\r\n\r\n"
+        b"  ghost@example.org\r\n  Reason: 550 User not found\r\n"
+    )
+    assert failed(parse_message(raw)) == [("ghost@example.org", "5.1.1")]

@@ -815,7 +815,7 @@ def text_cases() -> list[tuple[str, bytes, dict[str, object]]]:
             "此为系统邮件，请勿回复\n很抱歉您发送的邮件被退回，以下是该邮件的相关信息：\n\n"
             "    收件人\t99999@qq.com\n\n退信原因\n    收件人邮箱空间已满。\n"
             "    552 Mailbox quota exceeded\n",
-            [{"address": "99999@qq.com", "action": "failed", "status": "5.0.0"}],
+            [{"address": "99999@qq.com", "action": "failed", "status": "5.2.2"}],
             charset="gb18030",
             cte="base64",
             subject_raw=ew("退信：Your ticket #1042", "gb18030"),
@@ -830,7 +830,7 @@ def text_cases() -> list[tuple[str, bytes, dict[str, object]]]:
             "您好！\n\n很抱歉，您发送的邮件部分或全部未能成功投递到收件人的邮箱。\n\n"
             "收件人：wrong.name@163.com\n退信原因：550 User not found: wrong.name@163.com"
             "\n\n建议您检查收件人地址是否正确后重新发送。\n\n网易邮箱\n",
-            [{"address": "wrong.name@163.com", "action": "failed", "status": "5.0.0"}],
+            [{"address": "wrong.name@163.com", "action": "failed", "status": "5.1.1"}],
             charset="GBK",
             cte="base64",
             subject_raw=ew("系统退信/Systems bounce", "GBK"),

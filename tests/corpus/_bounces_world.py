@@ -181,7 +181,7 @@ def dsn_cases() -> list[Case]:
             3,
             "bounce-sendmail-status-generic-diagnostic-specific",
             "class 12: Status 5.0.0 gives way to 5.1.1 in Diagnostic-Code; 4.x diagnostic"
-            " under 5.0.0 does not",
+            " under 5.0.0 does not, but its words (mailbox full) give the detail: 5.2.2",
             "The original message was received at Mon, 4 Mar 2024 11:00:00 GMT\nfrom"
             " relay.help.example.com [192.0.2.1]\n\n   ----- The following addresses had"
             " permanent fatal errors -----\n<ann@example.org>\n<bob@example.org>\n",
@@ -190,7 +190,7 @@ def dsn_cases() -> list[Case]:
             + _dsn_block("ann@example.org", "failed", "5.0.0", "550 5.1.1 <ann@example.org>...")
             + "\n"
             + _dsn_block("bob@example.org", "failed", "5.0.0", "452 4.2.2 Mailbox full"),
-            [("ann@example.org", "failed", "5.1.1"), ("bob@example.org", "failed", "5.0.0")],
+            [("ann@example.org", "failed", "5.1.1"), ("bob@example.org", "failed", "5.2.2")],
             from_=("Mail Delivery Subsystem", "MAILER-DAEMON@sendmail.remote.example"),
             subject="Returned mail: see transcript for details",
         ),
@@ -395,7 +395,7 @@ def prose_cases() -> list[Case]:
             "Postmaster@notes.example.org",
             "DELIVERY FAILURE: User anna.b not listed in Domino Directory",
             domino,
-            [("anna.b@notes.example.org", "failed", "5.0.0")],
+            [("anna.b@notes.example.org", "failed", "5.1.1")],
             to="anna.b@notes.example.org",
             attach=True,
         ),
@@ -408,7 +408,7 @@ def prose_cases() -> list[Case]:
             "Mail Delivery System <>",
             "Message status - undeliverable",
             groupwise,
-            [("left.company@gw.example.org", "failed", "5.0.0")],
+            [("left.company@gw.example.org", "failed", "5.1.1")],
             to="left.company@gw.example.org",
         ),
         _prose(
@@ -419,7 +419,7 @@ def prose_cases() -> list[Case]:
             "Mail Delivery Subsystem <MAILER-DAEMON@aol.example.com>",
             "Returned mail: see transcript for details",
             aol,
-            [("screenname@aol.example.com", "failed", "5.0.0")],
+            [("screenname@aol.example.com", "failed", "5.1.1")],
             to="screenname@aol.example.com",
             attach=True,
         ),
@@ -508,7 +508,7 @@ def prose_cases() -> list[Case]:
             "您好，您发送的邮件无法送达以下收件人：\n\n  lost.user@163.example.com\n\n"
             "原因：550 User not found: lost.user@163.example.com\n\n"
             "如有疑问，请联系 kefu@163.example.com\n",
-            [("lost.user@163.example.com", "failed", "5.0.0")],
+            [("lost.user@163.example.com", "failed", "5.1.1")],
             to="lost.user@163.example.com",
         ),
         _prose(
@@ -765,7 +765,7 @@ def more_prose_cases() -> list[Case]:
             "=?utf-8?B?UVHpgq7nrrE=?= <PostMaster@qq.example.com>",
             "退信：Your ticket #1042",
             qq,
-            [("nobody.qq@qq.example.com", "failed", "5.0.0")],
+            [("nobody.qq@qq.example.com", "failed", "5.1.1")],
             to="nobody.qq@qq.example.com",
         ),
         _prose(

@@ -163,7 +163,7 @@ def bounces(start: int) -> list[Case]:
             "subject": domino_subject,
             "from": [{"name": "Domino Administrator", "address": "notes-admin@corp.example"}],
             "bounce_recipients": [
-                {"address": "alice@corp.example", "action": "failed", "status": "5.0.0"}
+                {"address": "alice@corp.example", "action": "failed", "status": "5.1.1"}
             ],
         },
     )

@@ -229,6 +229,67 @@ def find_status(text: str) -> str | None:
     return None
 
 
+# A report that gives only a generic code (5.0.0, or a bare SMTP reply such as 550)
+# usually says in words which RFC 3463 detail it means; readers (suppression, the
+# console, bounce statistics) want that detail, so the wording is mapped to it.
+# Checked in order: the first match wins (a disabled account before an unknown one).
+_WORDING_DETAIL = [
+    (
+        r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)"
+        r"|exceed(?:s|ed)? (?:the |its |their |his |her )?(?:storage|quota)"
+        r"|insufficient (?:disk )?(?:space|storage)|mailbox size limit|邮箱(?:空间)?已满|空间不足",
+        "2.2",
+    ),
+    (
+        r"account(?: [\w'-]+){0,5} (?:has been |is )?(?:disabled|suspended|inactive|deactivated)"
+        r"|(?:mailbox|user) (?:account )?(?:is |has been )?(?:disabled|inactive|suspended)",
+        "2.1",
+    ),
+    (
+        r"user unknown|unknown user|no such (?:user|recipient|mailbox|address|account)"
+        r"|(?:recipient|address|user|mailbox|account)(?: [\w'-]+){0,5}"
+        r" (?:does not|doesn't|no longer) exists?|not listed in .{0,30}directory"
+        r"|(?:recipient|user|mailbox)(?: address)? (?:is )?(?:unknown|not found|invalid)"
+        r"|invalid (?:recipient|mailbox|user)|unknown (?:recipient|mailbox|local[- ]part)"
+        r"|address not found|mailbox not found|no mailbox here"
+        r"|用户不存在|收件人不存在|地址不存在|帐户不存在|账户不存在",
+        "1.1",
+    ),
+    (
+        r"(?:host|domain)(?: name)? not found|no such domain|domain (?:does not|doesn't) exist"
+        r"|unrouteable (?:mail )?domain|name service error|域名不存在",
+        "1.2",
+    ),
+    (
+        r"message (?:is )?too (?:large|big)|message size exceeds"
+        r"|exceeds (?:the )?(?:maximum )?(?:allowed )?(?:message )?size|size limit exceeded",
+        "3.4",
+    ),
+    (
+        r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)"
+        r"|not (?:permitted|allowed) to relay|unable to relay",
+        "7.1",
+    ),
+    (
+        r"retry time(?:out)? (?:not reached|exceeded)|delivery time expired|message expired"
+        r"|too long in (?:the )?queue|could not be delivered (?:with)?in \d",
+        "4.7",
+    ),
+    (r"mail(?:ing)? loop|too many hops|routing loop|loops back to myself", "4.6"),
+]
+_WORDING_RES = [(re.compile(pattern, re.IGNORECASE), detail) for pattern, detail in _WORDING_DETAIL]
+
+
+def refine_status(status: str, text: str) -> str:
+    """``status`` with its detail read from ``text`` when the code itself is generic (x.0.0)."""
+    if not status.endswith(".0.0") or status[0] not in "45" or not text:
+        return status
+    for pattern, detail in _WORDING_RES:
+        if pattern.search(text):
+            return f"{status[0]}.{detail}"
+    return status
+
+
 def _status(field: str | None, diagnostic: str) -> str | None:
     """Status, unless it is the generic x.0.0 and the diagnostic has a specific code of its class.
 
@@ -241,8 +302,9 @@ def _status(field: str | None, diagnostic: str) -> str | None:
         return find_status(diagnostic)
     if specific and status.endswith(".0.0") and specific.group(1) == status[0]:
         found = ".".join(specific.groups())
-        return found if not found.endswith(".0.0") else status
-    return status
+        if not found.endswith(".0.0"):
+            return found
+    return refine_status(status, diagnostic)
 
 
 def _action(value: str | None, status: str | None, errors: list[str], who: str) -> str:

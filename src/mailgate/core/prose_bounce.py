@@ -43,6 +43,7 @@ from mailgate.core.dsn import (
     failed_recipients_field,
     find_status,
     headers_message_id,
+    refine_status,
     sender_hint,
 )
 
@@ -390,10 +391,12 @@ def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
     # With one recipient, a code anywhere is its code.
     for rcpt in result.recipients:
         if not rcpt["status"] and len(result.recipients) == 1:
-            rcpt["status"] = find_status(report) or ""
+            rcpt["status"] = refine_status(find_status(report) or "", report)
             rcpt["diagnostic"] = rcpt["diagnostic"] or _diagnostic(lines)
         if not rcpt["status"]:
-            rcpt["status"] = {"delayed": "4.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
+            generic = {"delayed": "4.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
+            alone = len(result.recipients) == 1
+            rcpt["status"] = refine_status(generic, rcpt["diagnostic"] or (report if alone else ""))
     if quoted:
         result.original_message_id = headers_message_id(quoted)
     return result
@@ -485,9 +488,9 @@ def _recipient(
     line = lines[i]
     window = _window(lines, i, address.lower(), own)
     at = line.lower().find(address.lower())
-    status = find_status(line[at + len(address) :] if at >= 0 else line) or find_status(
-        "\n".join(window)
-    )
+    around = "\n".join(window)
+    status = find_status(line[at + len(address) :] if at >= 0 else line) or find_status(around)
+    status = refine_status(status, around) if status else None
     return {
         "address": address,
         "action": action,
