@@ -10,6 +10,7 @@ os.environ.setdefault("MAILGATE_INBOUND_AUTH", "off")
 # Every `serve` a test starts would start a `mailgate listen` per extra CPU; one process
 # each keeps the suite's load down (tests/test_inbound_processes.py asks for two).
 os.environ.setdefault("MAILGATE_LISTENER_PROCESSES", "1")
+os.environ.setdefault("MAILGATE_WORKER_PROCESSES", "0")  # serve delivers in-process
 
 pytest_plugins = sorted(
     f"tests.servers.{p.stem}"

@@ -39,6 +39,8 @@ class Settings:
     #: Listener processes ``serve`` runs on the one SMTP port, SO_REUSEPORT
     #: (MAILGATE_LISTENER_PROCESSES; from_env's default: 1 on SQLite, else the CPUs).
     listener_processes: int = 1
+    #: ``mailgate worker`` processes serve starts beside its own workers (one GIL each).
+    worker_processes: int = 0
     blob_store: str = "database"  # "database" | "files": see docs/storage.md
     max_message_bytes: int = 25 * 1024 * 1024
     message_lifetime_seconds: int = 5 * 24 * 3600
@@ -54,7 +56,7 @@ class Settings:
     worker_batch: int = 200
     #: Messages a worker process may have between the start of their delivery and the
     #: commit of their result (0: no bound): what one SIGKILL can send twice.
-    delivery_window: int = 32
+    delivery_window: int = 128
     worker_concurrency: int = 16  # webhook deliveries in flight
     #: A receiving domain that throttles us is left alone this long, doubling per
     #: throttling reply up to the cap, and then gets at most ``throttle_concurrency``
@@ -164,6 +166,7 @@ class Settings:
             smtp_tls=(Path(cert), Path(key)) if cert and key else None,
             smtp_lmtp=protocol == "lmtp",
             listener_processes=_listener_processes(env, database_url),
+            worker_processes=_worker_processes(env),
             blob_store=blob_store,
             max_message_bytes=_int(env, "MAILGATE_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
             message_lifetime_seconds=_int(env, "MAILGATE_MESSAGE_LIFETIME", 5 * 24 * 3600),
@@ -173,7 +176,7 @@ class Settings:
             inbound_max_attempts=_int(env, "MAILGATE_INBOUND_MAX_ATTEMPTS", 5),
             inbound_retry_seconds=float(_int(env, "MAILGATE_INBOUND_RETRY_BASE", 30)),
             worker_batch=_int(env, "MAILGATE_WORKER_BATCH", 200),
-            delivery_window=_int(env, "MAILGATE_DELIVERY_WINDOW", 32),
+            delivery_window=_int(env, "MAILGATE_DELIVERY_WINDOW", 128),
             worker_concurrency=_int(env, "MAILGATE_WORKER_CONCURRENCY", 16),
             throttle_base_seconds=float(_int(env, "MAILGATE_THROTTLE_BASE", 60)),
             throttle_max_seconds=float(_int(env, "MAILGATE_THROTTLE_MAX", 6 * 3600)),
@@ -253,6 +256,15 @@ def _listener_processes(env: dict[str, str], database_url: str) -> int:
     n = _int(env, "MAILGATE_LISTENER_PROCESSES", cpus)
     if not 1 <= n <= 64:
         raise ConfigurationError("MAILGATE_LISTENER_PROCESSES", f"expected 1 to 64, got {n}")
+    return n
+
+
+def _worker_processes(env: dict[str, str]) -> int:
+    # serve's own process accepts the API's mail and delivers too; a second core only
+    # helps delivery from another process (docs/performance.md, "Outbound").
+    n = _int(env, "MAILGATE_WORKER_PROCESSES", len(os.sched_getaffinity(0)) - 1)
+    if not 0 <= n <= 64:
+        raise ConfigurationError("MAILGATE_WORKER_PROCESSES", f"expected 0 to 64, got {n}")
     return n
 
 

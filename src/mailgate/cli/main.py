@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,6 +31,9 @@ from mailgate.cli.common import (
 from mailgate.cli.teams import app as teams_cli
 from mailgate.cli.users import app as user_cli
 from mailgate.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import asyncio
 
 app = typer.Typer(no_args_is_help=True, help="mailgate: a self-hosted email gateway.")
 apikey = typer.Typer(no_args_is_help=True, help="API keys (scoped to a workspace).")
@@ -139,8 +142,15 @@ def serve(
                 f"({mg.settings.listener_processes} processes)"
             )
         tasks = [asyncio.create_task(server.serve(sockets=[http_socket]))]
+        helpers = None  # more delivery workers in their own processes (runtime/children.py)
         if workers:
             tasks.append(asyncio.create_task(Worker(mg).run(stop)))
+            if mg.settings.worker_processes:  # MAILGATE_WORKER_PROCESSES
+                from mailgate.runtime.children import ChildProcesses
+
+                helpers = ChildProcesses("worker", mg.settings.worker_processes)
+                helpers.start()
+                tasks.append(asyncio.create_task(helpers.supervise()))
         console.print(f"mailgate listening on [bold]http://{host}:{port}[/bold]")
         console.print("get an API key: [bold]mailgate apikey create --workspace default[/bold]")
         console.print(  # the console (web/): its first user comes from the CLI
@@ -153,6 +163,8 @@ def serve(
         if listeners is not None:
             supervisor.cancel()
             await asyncio.to_thread(listeners.stop)
+        if helpers is not None:
+            await asyncio.to_thread(helpers.stop)  # each commits what it delivered
         stop.set()
         await asyncio.gather(*tasks[1:])
         await mg.aclose()
@@ -161,11 +173,26 @@ def serve(
     mg.dispose()
 
 
+async def _stop_with_parent(parent: int, stop: asyncio.Event) -> None:
+    """A worker started by ``serve`` stops when that serve is gone (SIGKILL)."""
+    import asyncio
+
+    from mailgate.runtime.children import parent_gone
+
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        if parent_gone(parent):
+            stop.set()
+
+
 @app.command()
 @clean_errors
 def worker(
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
     lanes: Annotated[int, typer.Option(help="Batches in flight at once.")] = 3,
+    parent: Annotated[
+        int | None, typer.Option(hidden=True, help="The serve that started it; stop with it.")
+    ] = None,
 ) -> None:
     """Run delivery workers only (more processes or machines sharing PostgreSQL)."""
     import asyncio
@@ -185,8 +212,12 @@ def worker(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            err.print(f"worker {w.owner} running; Ctrl-C stops it")
+            watch = None if parent is None else asyncio.create_task(_stop_with_parent(parent, stop))
+            if watch is None:
+                err.print(f"worker {w.owner} running; Ctrl-C stops it")
             await w.run(stop)
+            if watch is not None:
+                watch.cancel()
         await mg.aclose()
 
     asyncio.run(main())

@@ -30,19 +30,14 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Mapping
 
 from mailgate.errors import ConfigurationError
 from mailgate.inbound.smtp import Listener, server_tls_context, start_listener
 from mailgate.runtime import Mailgate
+from mailgate.runtime.children import ChildProcesses, parent_gone
 
 log = logging.getLogger(__name__)
-
-#: A process that exits sooner than this after its start is restarted only after a pause.
-_QUICK_EXIT = 5.0
 
 
 async def open_listener(app: Mailgate, *, reuse_port: bool) -> Listener:
@@ -75,7 +70,7 @@ async def listen(app: Mailgate, *, parent: int | None = None) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            if parent is not None and os.getppid() != parent:
+            if parent_gone(parent):
                 log.warning("the serve process %s is gone: this listener stops", parent)
                 break
     finally:
@@ -83,55 +78,12 @@ async def listen(app: Mailgate, *, parent: int | None = None) -> None:
         await app.aclose()
 
 
-class ListenerProcesses:
+class ListenerProcesses(ChildProcesses):
     """``mailgate listen`` children of ``serve`` on the port it bound; restarted when they die."""
 
     def __init__(
         self, count: int, host: str, port: int, env: Mapping[str, str] | None = None
     ) -> None:
-        self.count = count
         # The port serve actually bound (it may have asked for port 0).
-        self.env = {**(os.environ if env is None else env), "MAILGATE_SMTP": f"{host}:{port}"}
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._started: dict[int, float] = {}
-        self._stopping = False
-
-    def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.count)]
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "mailgate.cli.main", "listen", "--parent", str(os.getpid())]
-        proc = subprocess.Popen(argv, env=self.env)  # its log lines go where serve's go
-        self._started[proc.pid] = time.monotonic()
-        return proc
-
-    async def supervise(self) -> None:
-        """Start a new process in place of one that exited (run as a task; cancel to end)."""
-        while not self._stopping:
-            await asyncio.sleep(0.5)
-            for i, proc in enumerate(self.procs):
-                code = proc.poll()
-                if code is None or self._stopping:
-                    continue
-                started = self._started.pop(proc.pid, 0.0)
-                if code == 0:  # stopped by a signal of its own (the whole group got SIGTERM)
-                    continue
-                log.warning("listener process %s exited with %s; starting another", proc.pid, code)
-                if time.monotonic() - started < _QUICK_EXIT:
-                    await asyncio.sleep(_QUICK_EXIT)  # a process that cannot start: no busy loop
-                if not self._stopping:
-                    self.procs[i] = self._spawn()
-
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM every process (each commits what it holds), SIGKILL what lingers."""
-        self._stopping = True
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in self.procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        base = os.environ if env is None else env
+        super().__init__("listen", count, {**base, "MAILGATE_SMTP": f"{host}:{port}"})
