@@ -504,6 +504,11 @@ def _sender_hint(msg: Message) -> bool:
             return True
     if msg.get("X-Failed-Recipients") is not None:
         return True
+    return daemon_sender(msg)
+
+
+def daemon_sender(msg: Message) -> bool:
+    """From or Sender is a mail daemon (by its address, or by its name when it has none)."""
     for value in msg.get_all("From", []) + msg.get_all("Sender", []):
         field = str(value)
         if "@" not in field or not _ADDR_RE.search(field):

@@ -34,12 +34,12 @@ from email.utils import getaddresses
 from mailgate.core.dsn import (
     _ADDR_RE,
     _DAEMON_ADDR_RE,
-    _DAEMON_NAME_RE,
     _SMTP_CODE_RE,
     _STATUS_RE,
     Recipient,
     attached_original,
     clean_address,
+    daemon_sender,
     failed_recipients_field,
     find_status,
     headers_message_id,
@@ -300,7 +300,7 @@ def text_bounce(msg: Message, text: str, subject: str, *, known: bool = False) -
     if not known:
         # RFC 3834 §3.3 asks auto-responders for a null Return-Path too: from a
         # person's address, that hint alone is weak ("I cannot be reached until …").
-        weak = hint and not _daemon_sender(msg)
+        weak = hint and not daemon_sender(msg)
         if _FORWARD_RE.match(subject) and (weak or not hint):
             # A person forwarding a bounce to us ("FW: Undeliverable: …"), or
             # answering one with it quoted ("RE: failure notice"), is not one.
@@ -334,19 +334,6 @@ _AUTO_SUBJECT_RE = re.compile(
     r"|risposta automatica|resposta automática|automatisch antwoord|自动回复|自動回覆|自動応答)",
     re.I,
 )
-
-
-def _daemon_sender(msg: Message) -> bool:
-    """From or Sender is a mail daemon (address or, with no address, name): a strong hint."""
-    for value in msg.get_all("From", []) + msg.get_all("Sender", []):
-        field = str(value)
-        if "@" not in field or not _ADDR_RE.search(field):
-            if _DAEMON_NAME_RE.search(field):
-                return True
-            continue
-        if any(_DAEMON_ADDR_RE.match(m.group(0)) for m in _ADDR_RE.finditer(field)):
-            return True
-    return False
 
 
 def _read(msg: Message, text: str, folded: str, vendor: str) -> TextBounce:
